@@ -1,0 +1,3 @@
+from mempool_cli.cli import main
+
+main()

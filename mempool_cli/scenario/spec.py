@@ -1,0 +1,251 @@
+"""Immutable, typed objects for a parsed scenario (format v1).
+
+The loader builds these from YAML; the kernel model reads them. Every
+object that came from the file keeps its ``Span`` so later stages can
+point at the line a finding is about. Names are kept as strings here;
+the model maps them to small integer ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mempool_cli.scenario.kernels import Kernel
+
+__all__ = [
+    "ACQUIRING_OPS",
+    "COMPLETE_OPS",
+    "OUTCOMES",
+    "RELEASING_OPS",
+    "STEP_OPS",
+    "Completion",
+    "Expect",
+    "Lock",
+    "Memory",
+    "Oom",
+    "Pool",
+    "Reclaimable",
+    "Repeat",
+    "Scenario",
+    "Span",
+    "Step",
+    "StepNode",
+    "Task",
+]
+
+OUTCOMES: tuple[str, ...] = (
+    "ok",
+    "deadlock",
+    "livelock",
+    "oom-panic",
+    "depletion",
+    "violation",
+    "oom-kill",
+)
+
+# Step vocabulary of the contract's steps table.
+STEP_OPS: tuple[str, ...] = (
+    "alloc_pages",
+    "free_pages",
+    "mempool_alloc",
+    "mempool_free",
+    "mutex_lock",
+    "mutex_lock_killable",
+    "mutex_unlock",
+    "spin_lock",
+    "spin_unlock",
+    "wait_for_completion",
+    "wait_for_completion_killable",
+    "complete",
+    "complete_all",
+    "memalloc_noio_save",
+    "memalloc_noio_restore",
+    "memalloc_nofs_save",
+    "memalloc_nofs_restore",
+    "memalloc_noreclaim_save",
+    "memalloc_noreclaim_restore",
+)
+
+# How a killed task unwinds (contract, "A fatal signal ..."): acquiring steps
+# are skipped, releasing steps run if they release something held, and
+# complete* steps always run.
+ACQUIRING_OPS = frozenset(
+    {
+        "alloc_pages",
+        "mempool_alloc",
+        "mutex_lock",
+        "mutex_lock_killable",
+        "spin_lock",
+        "wait_for_completion",
+        "wait_for_completion_killable",
+        "memalloc_noio_save",
+        "memalloc_nofs_save",
+        "memalloc_noreclaim_save",
+    }
+)
+RELEASING_OPS = frozenset(
+    {
+        "free_pages",
+        "mempool_free",
+        "mutex_unlock",
+        "spin_unlock",
+        "memalloc_noio_restore",
+        "memalloc_nofs_restore",
+        "memalloc_noreclaim_restore",
+    }
+)
+COMPLETE_OPS = frozenset({"complete", "complete_all"})
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """1-based line and column of a node in the scenario file."""
+
+    line: int
+    col: int
+
+
+NO_SPAN = Span(0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Reclaimable:
+    """One ``memory.reclaimable`` entry: pages direct reclaim may free, and what it needs."""
+
+    pages: int
+    needs: int = 0  # gfp bits the caller must have, after its task scope
+    locks: tuple[str, ...] = ()
+    waits: str | None = None
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    free: int = 16
+    min: int = 4
+    low: int = 5
+    high: int = 6
+    reclaimable: tuple[Reclaimable, ...] = ()
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True, slots=True)
+class Oom:
+    killer: bool = True
+    reaper: str | None = None  # overrides the preset's oom_reaper knob when set
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    name: str
+    min_nr: int
+    order: int = 0
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True, slots=True)
+class Lock:
+    name: str
+    kind: str  # "mutex" | "spinlock"
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    name: str
+    initial: int = 0
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One kernel step. ``target`` is the lock, completion, pool or handle it names.
+
+    alloc_pages: gfp, order, bind.   mempool_alloc: target=pool, gfp, bind.
+    free_pages / mempool_free: target=handle (``pool`` set when the file names
+    one explicitly for mempool_free).  *_save / *_restore: no target.
+    """
+
+    op: str
+    target: str | None = None
+    gfp: int | None = None
+    gfp_text: str | None = None
+    order: int = 0
+    bind: str | None = None  # the `as:` handle
+    pool: str | None = None  # mempool_free {handle, pool}: the pool the element is returned to
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    """``repeat: {times: N, steps}`` or, with ``times=None``, ``{forever: true, steps}``."""
+
+    times: int | None
+    body: tuple[StepNode, ...]
+    span: Span = NO_SPAN
+
+
+StepNode = Step | Repeat
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One task after ``count`` expansion: ``name`` is ``base`` or ``base[i]``."""
+
+    name: str
+    base: str
+    index: int | None
+    steps: tuple[StepNode, ...]
+    flags: frozenset[str] = frozenset()
+    context: str = "process"
+    rt: bool = False
+    rss: int = 0
+    oom_score_adj: int = 0
+    oom_victim: bool = False
+    mm_reapable: bool = True
+    daemon: bool = False
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    """``expect`` in any of its three forms, normalised to key -> exact outcome set.
+
+    A bare outcome or list becomes the single key ``default``. ``ok`` is the
+    empty set. ``spans`` holds where each key's value was written.
+    """
+
+    by_key: tuple[tuple[str, frozenset[str]], ...]
+    spans: tuple[tuple[str, Span], ...] = ()
+
+    def for_preset(self, preset: str) -> frozenset[str] | None:
+        """The expected outcome set under ``preset``, or None if the file says nothing for it.
+
+        >>> e = Expect((("v4.5", frozenset({"livelock"})), ("default", frozenset())))
+        >>> sorted(e.for_preset("v4.5")), sorted(e.for_preset("v4.8"))
+        (['livelock'], [])
+        """
+        table = dict(self.by_key)
+        if preset in table:
+            return table[preset]
+        return table.get("default")
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    path: str
+    name: str
+    kernel: Kernel
+    memory: Memory
+    tasks: tuple[Task, ...]
+    description: str = ""
+    references: tuple[str, ...] = ()
+    oom: Oom = field(default_factory=Oom)
+    pools: tuple[Pool, ...] = ()
+    locks: tuple[Lock, ...] = ()
+    completions: tuple[Completion, ...] = ()
+    expect: Expect | None = None
+    version: int = 1
+    kernel_span: Span = NO_SPAN
+    source: str = ""  # the file text, for reports that quote it
