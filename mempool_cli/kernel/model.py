@@ -1,0 +1,1098 @@
+"""The Linux model as a transition system the explorer can search.
+
+A state is a plain tuple (hashable, comparable, no objects):
+
+    (free, curr, owners, done, left, halt, tasks)
+
+``free`` is the zone's free pages; ``curr`` each pool's ``curr_nr``;
+``owners`` each lock's owner task id or -1; ``done`` each completion's
+count (``ALL`` after complete_all); ``left`` the pages each reclaimable
+entry still holds; ``halt`` is None or ``(kind, task, message)`` once a
+panic or a violation stopped the machine; ``tasks`` one tuple per task:
+
+    (pc, frame, status, rss, handles, scopes, atomic)
+
+``frame`` is None at a step boundary, or what the task is in the middle
+of (a lock or completion wait, an ``alloc_pages`` slow path, a
+``mempool_alloc`` loop). Every transition is one atomic piece of kernel
+code between two points where another CPU can observe a difference.
+
+The rules live in gfp.py (rights), oom.py (victim selection) and here
+(the slow path, mempool, locks); each function names its section of
+kernel-semantics.md. Choices where that reference is silent are
+recorded in docs/model.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mempool_cli.kernel.gfp import (
+    RES_NO_WATERMARKS,
+    RES_OOM,
+    Rights,
+    alloc_rights,
+    current_gfp_context,
+    passes,
+)
+from mempool_cli.kernel.oom import ABORT, PANIC, Candidate, select_victim
+from mempool_cli.kernel.program import JUMP, Instr, Program, compile_program
+from mempool_cli.scenario import gfp as G
+from mempool_cli.scenario.kernels import Kernel
+from mempool_cli.scenario.spec import ACQUIRING_OPS, RELEASING_OPS, Scenario
+
+__all__ = ["KernelModel", "State", "TaskInfo"]
+
+State = tuple[Any, ...]
+Action = tuple[int, int]  # (task id, choice); task id REAPER for the OOM reaper
+
+REAPER = -1
+ALL = -1  # completion count after complete_all
+COMPLETION_CAP_UNBOUNDED = 8
+MAX_RECLAIM_RETRIES = 16  # [3.6]
+COSTLY_ORDER = 3  # PAGE_ALLOC_COSTLY_ORDER
+
+# task tuple fields
+PC, FRAME, STATUS, RSS, HANDLES, SCOPES, ATOMIC = range(7)
+# status bits
+KILLED = 1  # fatal signal pending
+MEMDIE = 2  # TIF_MEMDIE: reserve rights of the "all" era [2.4]
+VICTIM = 4  # tsk_is_oom_victim: the OOM scan aborts on it until SKIP [5.2]
+SKIP = 8  # MMF_OOM_SKIP [2.4]
+REAPED = 16  # the reaper has acted on this victim [5.4]
+EXITED = 32
+# handle values
+NULL = "null"
+FREED = "freed"
+# alloc frame stages
+ATTEMPT, LOCK, WAIT, AFTER, MAY_OOM = range(5)
+SPINNING_STAGES = frozenset({ATTEMPT, AFTER, MAY_OOM})
+# mempool frame stages
+MP_ALLOC, MP_CHECK, MP_TOP, MP_WAIT = range(4)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInfo:
+    """What never changes about a task during a run."""
+
+    name: str
+    program: Program
+    context: str
+    rt: bool
+    oom_score_adj: int
+    mm_reapable: bool
+    daemon: bool
+    kthread: bool
+    pf_memalloc: bool
+    pf_noio: bool
+    pf_nofs: bool
+
+
+class _Work:
+    """A mutable copy of a state while one transition is computed."""
+
+    __slots__ = ("comps", "curr", "done", "free", "halt", "labels", "left", "log", "owners", "tasks")
+
+    def __init__(self, s: State, log: list[str] | None) -> None:
+        self.free: int = s[0]
+        self.curr = list(s[1])
+        self.owners = list(s[2])
+        self.done = list(s[3])
+        self.left = list(s[4])
+        self.halt: tuple[str, int, str] | None = s[5]
+        self.tasks: list[tuple[Any, ...]] = list(s[6])
+        self.labels: set[str] = set()
+        self.log = log
+
+    def copy(self) -> _Work:
+        w = _Work.__new__(_Work)
+        w.free, w.halt = self.free, self.halt
+        w.curr, w.owners, w.done = list(self.curr), list(self.owners), list(self.done)
+        w.left, w.tasks = list(self.left), list(self.tasks)
+        w.labels = set(self.labels)
+        w.log = list(self.log) if self.log is not None else None
+        return w
+
+    def freeze(self) -> State:
+        return (
+            self.free,
+            tuple(self.curr),
+            tuple(self.owners),
+            tuple(self.done),
+            tuple(self.left),
+            self.halt,
+            tuple(self.tasks),
+        )
+
+    def note(self, text: str) -> None:
+        if self.log is not None:
+            self.log.append(text)
+
+    def set(self, t: int, field: int, value: Any) -> None:
+        task = list(self.tasks[t])
+        task[field] = value
+        self.tasks[t] = tuple(task)
+
+
+def _with(task: tuple[Any, ...], field: int, value: Any) -> tuple[Any, ...]:
+    out = list(task)
+    out[field] = value
+    return tuple(out)
+
+
+class KernelModel:
+    """One scenario under one kernel: the explorer's Model.
+
+    >>> from mempool_cli.scenario.kernels import PRESETS
+    >>> from mempool_cli.scenario.spec import Memory, Scenario, Step, Task
+    >>> sc = Scenario("x.yaml", "x", PRESETS["v4.5"], Memory(free=8, min=4),
+    ...               (Task("t", "t", None, (Step("alloc_pages", gfp=0x2400000 | 0xC0, bind="p"),
+    ...                                      Step("free_pages", target="p"))),))
+    >>> m = KernelModel(sc)
+    >>> s = m.initial()
+    >>> [m.describe(s, a) for a, _, _ in m.successors(s)]
+    ['t: alloc_pages(order 0, GFP_KERNEL) -> page from the free list (8 -> 7 free)']
+    """
+
+    def __init__(self, scenario: Scenario, kernel: Kernel | None = None) -> None:
+        self.scenario = scenario
+        self.kernel = kernel or scenario.kernel
+        self.reaper_mode = scenario.oom.reaper or self.kernel.oom_reaper
+        mem = scenario.memory
+        self.wmark_min, self.wmark_low, self.wmark_high = mem.min, mem.low, mem.high
+        self.pools = scenario.pools
+        self.locks = scenario.locks
+        self.completions = scenario.completions
+        self.entries = mem.reclaimable
+        self.lock_ids = {lock.name: i for i, lock in enumerate(scenario.locks)}
+        self.entry_locks = tuple(tuple(self.lock_ids[n] for n in e.locks) for e in self.entries)
+        comp_ids = {c.name: i for i, c in enumerate(scenario.completions)}
+        self.entry_waits = tuple(comp_ids[e.waits] if e.waits else -1 for e in self.entries)
+        self.info: tuple[TaskInfo, ...] = tuple(
+            TaskInfo(
+                name=t.name,
+                program=compile_program(scenario, t.steps),
+                context=t.context,
+                rt=t.rt,
+                oom_score_adj=t.oom_score_adj,
+                mm_reapable=t.mm_reapable,
+                daemon=t.daemon,
+                kthread="PF_KTHREAD" in t.flags,
+                pf_memalloc="PF_MEMALLOC" in t.flags,
+                pf_noio="PF_MEMALLOC_NOIO" in t.flags,
+                pf_nofs="PF_MEMALLOC_NOFS" in t.flags,
+            )
+            for t in scenario.tasks
+        )
+        self.initial_rss = tuple(t.rss for t in scenario.tasks)
+        self.total_pages = (
+            mem.free
+            + sum(self.initial_rss)
+            + sum(p.min_nr << p.order for p in scenario.pools)
+            + sum(e.pages for e in mem.reclaimable)
+        )
+        self.completion_cap = self._completion_caps()
+
+    # ------------------------------------------------------------------ setup
+
+    def _completion_caps(self) -> tuple[int, ...]:
+        """How high a completion's count can usefully go: the waits that could ever consume it.
+
+        ``complete`` saturates there, so a daemon that completes forever
+        keeps the state space finite. A forever loop that waits makes the
+        demand unbounded; then the cap is COMPLETION_CAP_UNBOUNDED.
+        """
+        caps = []
+        for cid, comp in enumerate(self.completions):
+            waits, unbounded = 0, False
+            for info in self.info:
+                instrs = info.program.instrs
+                for pc, ins in enumerate(instrs):
+                    if ins.op.startswith("wait_for_completion") and ins.arg == cid:
+                        waits += 1
+                        unbounded |= _inside_loop(instrs, pc)
+            waits += sum(e.pages for i, e in enumerate(self.entries) if self.entry_waits[i] == cid)
+            cap = COMPLETION_CAP_UNBOUNDED if unbounded else waits
+            caps.append(max(cap, comp.initial, 1))
+        return tuple(caps)
+
+    def initial(self) -> State:
+        """Pools full, locks free, victims marked with SIGKILL pending.
+
+        A victim marked at start is inside its first step already, so that
+        step is not skipped by unwinding (docs/model.md, "victims at start").
+        """
+        curr = tuple(self._pool_capacity(i) for i in range(len(self.pools)))
+        tasks = []
+        for t, spec in enumerate(self.scenario.tasks):
+            status = (KILLED | MEMDIE | VICTIM) if spec.oom_victim else 0
+            handles = (None,) * len(self.info[t].program.handles)
+            tasks.append((0, None, status, spec.rss, handles, (0, 0, 0), 0))
+        return (
+            self.scenario.memory.free,
+            curr,
+            (-1,) * len(self.locks),
+            tuple(c.initial for c in self.completions),
+            tuple(e.pages for e in self.entries),
+            None,
+            tuple(tasks),
+        )
+
+    def _pool_capacity(self, pool: int) -> int:
+        """Elements a pool holds when full: ``min_nr``, or one for a zero-min pool after the 2025 fix [1.5]."""
+        min_nr = self.pools[pool].min_nr
+        if min_nr == 0 and self.kernel.zero_min_pool == "one_element":
+            return 1
+        return min_nr
+
+    # --------------------------------------------------------- explorer API
+
+    def successors(self, s: State) -> list[tuple[Action, State, frozenset[str]]]:
+        if s[5] is not None:
+            return []
+        out: list[tuple[Action, State, frozenset[str]]] = []
+        for t in range(len(self.info)):
+            for choice, w in self._task_moves(s, t, None):
+                out.append(((t, choice), w.freeze(), frozenset(w.labels)))
+        if self.reaper_mode != "none":
+            for v, task in enumerate(s[6]):
+                if task[STATUS] & (VICTIM | REAPED | EXITED) == VICTIM:
+                    w = self._reap(s, v, None)
+                    out.append(((REAPER, v), w.freeze(), frozenset(w.labels)))
+        return out
+
+    def state_labels(self, s: State) -> frozenset[str]:
+        labels = set()
+        if s[0] == 0 and self.wmark_min > 0:
+            labels.add("depletion")
+        if s[5] is not None:
+            labels.add("oom-panic" if s[5][0] == "panic" else "violation")
+        return frozenset(labels)
+
+    def is_final(self, s: State) -> bool:
+        """Every non-daemon task has exited, or a panic or violation halted the machine."""
+        if s[5] is not None:
+            return True
+        return all(
+            task[STATUS] & EXITED or info.daemon for task, info in zip(s[6], self.info, strict=True)
+        )
+
+    def classify_hang(self, states: Sequence[State]) -> str:
+        """``livelock`` if some task loops in the page allocator's slow path, else ``deadlock``.
+
+        Per the contract's Outcomes: mutex, completion and mempool waits
+        (including mempool's timed retry) are asleep; the reclaim / OOM /
+        retry loop of a plain ``alloc_pages`` is spinning.
+        """
+        for s in states:
+            for task in s[6]:
+                frame = task[FRAME]
+                if frame is not None and frame[0] == "alloc" and frame[1][2] in SPINNING_STAGES:
+                    return "livelock"
+        return "deadlock"
+
+    # ------------------------------------------------------------ reporting
+
+    def task_names(self) -> tuple[str, ...]:
+        return tuple(info.name for info in self.info)
+
+    def describe(self, s: State, action: Action) -> str:
+        """What ``action`` does in ``s``, in kernel words, for traces and replays."""
+        t, choice = action
+        if t == REAPER:
+            w = self._reap(s, choice, [])
+        else:
+            moves = {c: w for c, w in self._task_moves(s, t, [])}
+            if choice not in moves:
+                raise ValueError(f"action {action} is not enabled in this state")
+            w = moves[choice]
+        who = "oom_reaper" if t == REAPER else self.info[t].name
+        return f"{who}: " + "; ".join(w.log or ["(no change)"])
+
+    def actor_name(self, action: Action) -> str:
+        return "oom_reaper" if action[0] == REAPER else self.info[action[0]].name
+
+    # ---------------------------------------------------------- task moves
+
+    def _task_moves(self, s: State, t: int, log: list[str] | None) -> list[tuple[int, _Work]]:
+        task = s[6][t]
+        if task[STATUS] & EXITED:
+            return []
+        frame = task[FRAME]
+        w = _Work(s, log)
+        if frame is None:
+            program = self.info[t].program.instrs
+            if task[PC] >= len(program):
+                self._exit(w, t)
+                return [(0, w)]
+            return self._start(w, t, program[task[PC]])
+        kind = frame[0]
+        if kind == "lock":
+            return self._lock_wait(w, t, frame)
+        if kind == "spin":
+            return self._spin_wait(w, t, frame)
+        if kind == "comp":
+            return self._completion_wait(w, t, frame)
+        if kind == "alloc":
+            return self._alloc_pages_continue(w, t, frame[1])
+        if kind == "mempool":
+            return self._mempool_continue(w, t, frame)
+        raise AssertionError(f"unknown frame {frame!r}")
+
+    def _start(self, w: _Work, t: int, ins: Instr) -> list[tuple[int, _Work]]:
+        op = ins.op
+        if op in ("mutex_lock", "mutex_lock_killable"):
+            return [(0, self._mutex_lock(w, t, ins))]
+        if op == "spin_lock":
+            return [(0, self._spin_lock(w, t, ins))]
+        if op in ("mutex_unlock", "spin_unlock"):
+            return [(0, self._unlock(w, t, ins))]
+        if op in ("wait_for_completion", "wait_for_completion_killable"):
+            return [(0, self._wait_for_completion(w, t, ins))]
+        if op in ("complete", "complete_all"):
+            return [(0, self._complete(w, t, ins))]
+        if op.endswith("_save") or op.endswith("_restore"):
+            return [(0, self._scope(w, t, ins))]
+        if op == "free_pages":
+            return [(0, self._free_pages(w, t, ins))]
+        if op == "mempool_free":
+            return [(0, self._mempool_free(w, t, ins))]
+        if op == "alloc_pages":
+            return self._alloc_pages_start(w, t, ins)
+        if op == "mempool_alloc":
+            return self._mempool_alloc_start(w, t, ins)
+        raise AssertionError(f"unknown op {op!r}")
+
+    # --------------------------------------------------- boundaries, exit
+
+    def _advance(self, w: _Work, t: int, pc: int | None = None) -> None:
+        """Finish the current step: move to the next one and settle there."""
+        task = w.tasks[t]
+        start = (task[PC] if pc is None else pc) + 1
+        w.tasks[t] = _with(_with(task, FRAME, None), PC, start)
+        self._settle(w, t)
+
+    def _settle(self, w: _Work, t: int) -> None:
+        """Follow jumps, and for a killed task skip what unwinding skips (contract, fatal signals).
+
+        A killed task skips acquiring steps and releasing steps that would
+        release nothing it holds; complete* steps still run. A forever loop
+        is left at its back edge once the task is killed (docs/model.md).
+        """
+        task = w.tasks[t]
+        program = self.info[t].program.instrs
+        pc = task[PC]
+        killed = bool(task[STATUS] & KILLED)
+        guard = 0
+        while pc < len(program):
+            ins = program[pc]
+            if ins.op == JUMP:
+                pc = pc + 1 if killed else ins.arg
+            elif killed and self._unwinding_skips(w, t, ins):
+                pc += 1
+            else:
+                break
+            guard += 1
+            if guard > 4 * len(program) + 4:
+                raise AssertionError("a loop with no steps")
+        if pc != task[PC]:
+            w.tasks[t] = _with(task, PC, pc)
+
+    def _unwinding_skips(self, w: _Work, t: int, ins: Instr) -> bool:
+        op = ins.op
+        if op in ACQUIRING_OPS:
+            return True
+        if op not in RELEASING_OPS:
+            return False  # complete / complete_all always run
+        task = w.tasks[t]
+        if op in ("mutex_unlock", "spin_unlock"):
+            return w.owners[ins.arg] != t
+        if op in ("free_pages", "mempool_free"):
+            return not isinstance(task[HANDLES][ins.arg], tuple)
+        return task[SCOPES][_SCOPE_INDEX[op]] == 0
+
+    def _exit(self, w: _Work, t: int) -> None:
+        """do_exit: a handle or lock still held is a violation; rss returns to free."""
+        task = w.tasks[t]
+        info = self.info[t]
+        for slot, value in enumerate(task[HANDLES]):
+            if isinstance(value, tuple):
+                self._violation(w, t, f"exits still holding {info.program.handles[slot]} ({_what(self, value)})")
+                return
+        for lock, owner in enumerate(w.owners):
+            if owner == t:
+                self._violation(w, t, f"exits holding lock {self.locks[lock].name}")
+                return
+        w.free += task[RSS]
+        w.note("exits" + (f", its {task[RSS]} rss pages return ({w.free} free)" if task[RSS] else ""))
+        w.tasks[t] = _with(_with(task, STATUS, task[STATUS] | EXITED), RSS, 0)
+
+    def _violation(self, w: _Work, t: int, message: str) -> None:
+        w.halt = ("violation", t, message)
+        w.note(f"VIOLATION: {message}")
+
+    def _atomic_reason(self, w: _Work, t: int) -> str | None:
+        """Why task ``t`` may not sleep now, or None: a spinlock held, or irq/softirq context."""
+        info = self.info[t]
+        if info.context != "process":
+            return f"in {info.context} context"
+        if w.tasks[t][ATOMIC]:
+            held = [self.locks[i].name for i, o in enumerate(w.owners) if o == t and self.locks[i].kind == "spinlock"]
+            return "holding spinlock " + ", ".join(held) if held else "in atomic context"
+        return None
+
+    # -------------------------------------------------------------- locks
+
+    def _mutex_lock(self, w: _Work, t: int, ins: Instr) -> _Work:
+        """mutex_lock / mutex_lock_killable: take a free mutex, else sleep (uninterruptible / killable)."""
+        name = self.locks[ins.arg].name
+        reason = self._atomic_reason(w, t)
+        if reason:
+            self._violation(w, t, f"{ins.op}({name}) sleeps {reason}")
+            return w
+        killable = ins.op == "mutex_lock_killable"
+        if killable and w.tasks[t][STATUS] & KILLED:
+            w.note(f"{ins.op}({name}) -> -EINTR (fatal signal pending)")
+            self._advance(w, t)
+            return w
+        owner = w.owners[ins.arg]
+        if owner == -1:
+            w.owners[ins.arg] = t
+            w.note(f"{ins.op}({name}) -> acquired")
+            self._advance(w, t)
+        else:
+            w.note(f"{ins.op}({name}) -> sleeps, held by {self._owner_name(owner, t)}")
+            w.set(t, FRAME, ("lock", ins.arg, killable))
+        return w
+
+    def _owner_name(self, owner: int, t: int) -> str:
+        return "itself" if owner == t else self.info[owner].name
+
+    def _lock_wait(self, w: _Work, t: int, frame: tuple[Any, ...]) -> list[tuple[int, _Work]]:
+        _, lock, killable = frame
+        moves = []
+        if w.owners[lock] == -1:
+            got = w.copy()
+            got.owners[lock] = t
+            got.note(f"wakes, acquires {self.locks[lock].name}")
+            self._advance(got, t)
+            moves.append((0, got))
+        if killable and w.tasks[t][STATUS] & KILLED:
+            w.note(f"mutex_lock_killable({self.locks[lock].name}) -> -EINTR (fatal signal)")
+            self._advance(w, t)
+            moves.append((1, w))
+        return moves
+
+    def _spin_lock(self, w: _Work, t: int, ins: Instr) -> _Work:
+        name = self.locks[ins.arg].name
+        owner = w.owners[ins.arg]
+        if owner == -1:
+            w.owners[ins.arg] = t
+            w.set(t, ATOMIC, w.tasks[t][ATOMIC] + 1)
+            w.note(f"spin_lock({name}) -> acquired")
+            self._advance(w, t)
+        else:
+            w.note(f"spin_lock({name}) -> spins, held by {self._owner_name(owner, t)}")
+            w.set(t, FRAME, ("spin", ins.arg))
+        return w
+
+    def _spin_wait(self, w: _Work, t: int, frame: tuple[Any, ...]) -> list[tuple[int, _Work]]:
+        lock = frame[1]
+        if w.owners[lock] != -1:
+            return []
+        w.owners[lock] = t
+        w.set(t, ATOMIC, w.tasks[t][ATOMIC] + 1)
+        w.note(f"acquires {self.locks[lock].name}")
+        self._advance(w, t)
+        return [(0, w)]
+
+    def _unlock(self, w: _Work, t: int, ins: Instr) -> _Work:
+        """mutex_unlock / spin_unlock; unlocking a lock the task does not hold is a violation."""
+        name = self.locks[ins.arg].name
+        owner = w.owners[ins.arg]
+        if owner != t:
+            held = "free" if owner == -1 else f"held by {self.info[owner].name}"
+            self._violation(w, t, f"{ins.op}({name}) but {name} is {held}")
+            return w
+        w.owners[ins.arg] = -1
+        if ins.op == "spin_unlock":
+            w.set(t, ATOMIC, w.tasks[t][ATOMIC] - 1)
+        w.note(f"{ins.op}({name})")
+        self._advance(w, t)
+        return w
+
+    # -------------------------------------------------------- completions
+
+    def _wait_for_completion(self, w: _Work, t: int, ins: Instr) -> _Work:
+        name = self.completions[ins.arg].name
+        reason = self._atomic_reason(w, t)
+        if reason:
+            self._violation(w, t, f"{ins.op}({name}) sleeps {reason}")
+            return w
+        killable = ins.op == "wait_for_completion_killable"
+        if killable and w.tasks[t][STATUS] & KILLED:
+            w.note(f"{ins.op}({name}) -> -ERESTARTSYS (fatal signal pending)")
+            self._advance(w, t)
+            return w
+        if w.done[ins.arg] != 0:
+            self._consume(w, ins.arg)
+            w.note(f"{ins.op}({name}) -> done")
+            self._advance(w, t)
+        else:
+            w.note(f"{ins.op}({name}) -> sleeps")
+            w.set(t, FRAME, ("comp", ins.arg, killable))
+        return w
+
+    def _consume(self, w: _Work, comp: int) -> None:
+        if w.done[comp] != ALL:
+            w.done[comp] -= 1
+
+    def _completion_wait(self, w: _Work, t: int, frame: tuple[Any, ...]) -> list[tuple[int, _Work]]:
+        _, comp, killable = frame
+        moves = []
+        if w.done[comp] != 0:
+            got = w.copy()
+            self._consume(got, comp)
+            got.note(f"wakes: {self.completions[comp].name} completed")
+            self._advance(got, t)
+            moves.append((0, got))
+        if killable and w.tasks[t][STATUS] & KILLED:
+            w.note(f"wait_for_completion_killable({self.completions[comp].name}) -> -ERESTARTSYS")
+            self._advance(w, t)
+            moves.append((1, w))
+        return moves
+
+    def _complete(self, w: _Work, t: int, ins: Instr) -> _Work:
+        name = self.completions[ins.arg].name
+        if ins.op == "complete_all" or w.done[ins.arg] == ALL:
+            w.done[ins.arg] = ALL
+        else:
+            w.done[ins.arg] = min(w.done[ins.arg] + 1, self.completion_cap[ins.arg])
+        w.note(f"{ins.op}({name})")
+        self._advance(w, t)
+        return w
+
+    # -------------------------------------------------------------- scopes
+
+    def _scope(self, w: _Work, t: int, ins: Instr) -> _Work:
+        """memalloc_{noio,nofs,noreclaim}_save/restore as nesting depths [2.3]."""
+        i = _SCOPE_INDEX[ins.op]
+        scopes = list(w.tasks[t][SCOPES])
+        if ins.op.endswith("_save"):
+            scopes[i] += 1
+        elif scopes[i] == 0:
+            self._violation(w, t, f"{ins.op}() without a matching save")
+            return w
+        else:
+            scopes[i] -= 1
+        w.set(t, SCOPES, tuple(scopes))
+        w.note(f"{ins.op}()")
+        self._advance(w, t)
+        return w
+
+    # ----------------------------------------------------------- handles
+
+    def _bind(self, w: _Work, t: int, slot: int, value: Any) -> bool:
+        """Write a handle; overwriting one that still holds memory leaks it (a violation)."""
+        if slot < 0:
+            if isinstance(value, tuple):
+                self._violation(w, t, f"{_what(self, value)} allocated without `as:` is leaked")
+                return False
+            return True
+        handles = w.tasks[t][HANDLES]
+        if isinstance(handles[slot], tuple):
+            name = self.info[t].program.handles[slot]
+            self._violation(w, t, f"{name} is rebound while still holding {_what(self, handles[slot])} (leak)")
+            return False
+        w.set(t, HANDLES, handles[:slot] + (value,) + handles[slot + 1 :])
+        return True
+
+    def _free_pages(self, w: _Work, t: int, ins: Instr) -> _Work:
+        """__free_pages: pages back to the free list; NULL is a no-op."""
+        name = self.info[t].program.handles[ins.arg]
+        value = w.tasks[t][HANDLES][ins.arg]
+        if value == NULL:
+            w.note(f"free_pages({name}) -> NULL, nothing to free")
+        elif value == FREED or value is None:
+            self._violation(w, t, f"free_pages({name}): {name} was already freed")
+            return w
+        elif value[0] == "e":
+            self._violation(w, t, f"free_pages({name}) on an element of pool {self.pools[value[1]].name}")
+            return w
+        else:
+            w.free += 1 << value[1]
+            w.set(t, HANDLES, _set_slot(w.tasks[t][HANDLES], ins.arg, FREED))
+            w.note(f"free_pages({name}) -> {1 << value[1]} pages freed ({w.free} free)")
+        self._advance(w, t)
+        return w
+
+    def _mempool_free(self, w: _Work, t: int, ins: Instr) -> _Work:
+        """mempool_free [1.4], with the zero-min-pool branch of the 2025 fix [1.5]."""
+        name = self.info[t].program.handles[ins.arg]
+        value = w.tasks[t][HANDLES][ins.arg]
+        if value == NULL:
+            w.note(f"mempool_free({name}) -> NULL, nothing to free")
+            self._advance(w, t)
+            return w
+        if value == FREED or value is None:
+            self._violation(w, t, f"mempool_free({name}): {name} was already freed")
+            return w
+        if value[0] == "p":
+            self._violation(w, t, f"mempool_free({name}) on pages from alloc_pages")
+            return w
+        pool = value[1]
+        if ins.pool >= 0 and ins.pool != pool:
+            self._violation(
+                w, t, f"mempool_free({name}) to pool {self.pools[ins.pool].name}, "
+                f"but it came from pool {self.pools[pool].name}"
+            )
+            return w
+        spec = self.pools[pool]
+        w.set(t, HANDLES, _set_slot(w.tasks[t][HANDLES], ins.arg, FREED))
+        refill = w.curr[pool] < spec.min_nr or (
+            spec.min_nr == 0 and self.kernel.zero_min_pool == "one_element" and w.curr[pool] == 0
+        )
+        if refill:
+            w.curr[pool] += 1
+            w.note(
+                f"mempool_free({name}) -> back into {spec.name} "
+                f"({w.curr[pool]}/{self._pool_capacity(pool)}), wakes waiters"
+            )
+        else:
+            w.free += 1 << spec.order
+            w.note(f"mempool_free({name}) -> {spec.name} full: pool->free, {w.free} free")
+        self._advance(w, t)
+        return w
+
+    # --------------------------------------------------------- alloc_pages
+
+    def _alloc_pages_start(self, w: _Work, t: int, ins: Instr) -> list[tuple[int, _Work]]:
+        """alloc_pages entry: might_sleep_if, task scope [2.3], then the first freelist attempt."""
+        reason = self._atomic_reason(w, t)
+        if reason and ins.gfp & G.DIRECT_RECLAIM:
+            self._violation(w, t, f"alloc_pages({G.format_gfp(ins.gfp)}) may sleep {reason}")
+            return [(0, w)]
+        w.note(f"alloc_pages(order {ins.order}, {G.format_gfp(ins.gfp)})")
+        frame = self._new_alloc(w, t, ins.gfp, ins.order)
+        return [(c, self._alloc_pages_result(x, t, r)) for c, (x, r) in enumerate(self._slowpath(w, t, frame))]
+
+    def _alloc_pages_continue(self, w: _Work, t: int, frame: tuple[Any, ...]) -> list[tuple[int, _Work]]:
+        return [(c, self._alloc_pages_result(x, t, r)) for c, (x, r) in enumerate(self._slowpath(w, t, frame))]
+
+    def _alloc_pages_result(self, w: _Work, t: int, result: Any) -> _Work:
+        if w.halt is not None:
+            return w
+        if isinstance(result, tuple):
+            w.set(t, FRAME, ("alloc", result))
+            return w
+        ins = self.info[t].program.instrs[w.tasks[t][PC]]
+        value = ("p", ins.order) if result else NULL
+        if self._bind(w, t, ins.bind, value):
+            self._advance(w, t)
+        return w
+
+    def _new_alloc(self, w: _Work, t: int, gfp: int, order: int) -> tuple[Any, ...]:
+        """An alloc frame: (gfp after scope, order, stage, entry, lock index, progress, loops, reclaimed, reserve)."""
+        task = w.tasks[t]
+        info = self.info[t]
+        scopes = task[SCOPES]
+        eff = current_gfp_context(gfp, info.pf_noio or scopes[0] > 0, info.pf_nofs or scopes[1] > 0)
+        return (eff, order, ATTEMPT, -1, 0, 0, 0, 0, 0)
+
+    def _rights(self, w: _Work, t: int, gfp: int) -> Rights:
+        task = w.tasks[t]
+        info = self.info[t]
+        return alloc_rights(
+            gfp,
+            wmark_min=self.wmark_min,
+            context=info.context,
+            rt=info.rt,
+            pf_memalloc=self._pf_memalloc(task, info),
+            memdie=bool(task[STATUS] & MEMDIE),
+            victim=bool(task[STATUS] & VICTIM),
+            victim_reserves=self.kernel.victim_reserves,
+        )
+
+    @staticmethod
+    def _pf_memalloc(task: tuple[Any, ...], info: TaskInfo) -> bool:
+        return info.pf_memalloc or task[SCOPES][2] > 0
+
+    def _take(self, w: _Work, order: int, how: str) -> bool:
+        before = w.free
+        w.free -= 1 << order
+        w.note(f"{'page' if order == 0 else f'{1 << order} pages'} {how} ({before} -> {w.free} free)")
+        return True
+
+    def _slowpath(self, w: _Work, t: int, frame: tuple[Any, ...]) -> list[tuple[_Work, Any]]:
+        """One atomic piece of ``__alloc_pages_slowpath`` [3.5].
+
+        Returns (work, result) pairs: result True (got pages), False (NULL)
+        or the next alloc frame. The fast path at the low mark is folded into
+        the first attempt: any request that passes ``low`` passes the slow
+        path's lower floor too, and kswapd is not modelled [3.4].
+        """
+        stage = frame[2]
+        if stage == ATTEMPT:
+            return self._attempt(w, t, frame)
+        if stage == LOCK:
+            return self._reclaim_lock(w, t, frame)
+        if stage == WAIT:
+            return self._reclaim_wait(w, t, frame)
+        if stage == AFTER:
+            return [(w, self._after_reclaim(w, t, frame))]
+        return [(w, self._may_oom(w, t, frame))]
+
+    def _attempt(self, w: _Work, t: int, frame: tuple[Any, ...]) -> list[tuple[_Work, Any]]:
+        """The *retry:* label: freelist attempts, then the bail-outs before reclaim [3.5 steps 3-7]."""
+        gfp, order = frame[0], frame[1]
+        if gfp & G.DIRECT_RECLAIM:
+            gfp &= ~G.ATOMIC  # [3.5 step 1]: ATOMIC with DIRECT_RECLAIM is dropped
+        rights = self._rights(w, t, gfp)
+        frame = _set_slot(frame, 8, rights.reserve)
+        if passes(w.free, order, rights.floor):
+            return [(w, self._take(w, order, "from the free list"))]
+        if rights.reserve == RES_NO_WATERMARKS and passes(w.free, order, None):
+            return [(w, self._take(w, order, "from the reserves (ALLOC_NO_WATERMARKS)"))]
+        task = w.tasks[t]
+        info = self.info[t]
+        nofail = bool(gfp & G.NOFAIL)
+        kernel = self.kernel
+        if rights.reserve == RES_NO_WATERMARKS and nofail and kernel.retry == "v4.5":
+            w.note("no free page even without watermarks; __GFP_NOFAIL loops in the high-priority path")
+            return [(w, frame)]
+        if not gfp & G.DIRECT_RECLAIM:
+            w.note(f"fails: below the watermark ({w.free} free, floor {rights.floor}) and no direct reclaim")
+            return [(w, False)]
+        if self._pf_memalloc(task, info):
+            if nofail:
+                if kernel.nofail_reserves and passes(w.free, order, rights.harder_floor):
+                    return [(w, self._take(w, order, "from the ALLOC_HARDER fallback (__GFP_NOFAIL)"))]
+                w.note("PF_MEMALLOC cannot reclaim; __GFP_NOFAIL loops waiting for someone else")
+                return [(w, frame)]
+            w.note("fails: PF_MEMALLOC may not enter direct reclaim")
+            return [(w, False)]
+        if kernel.victim_reserves == "all" and task[STATUS] & MEMDIE and not nofail:
+            w.note("fails: TIF_MEMDIE without __GFP_NOFAIL does not loop")
+            return [(w, False)]
+        return self._direct_reclaim(w, t, frame, gfp, rights)
+
+    def _direct_reclaim(
+        self, w: _Work, t: int, frame: tuple[Any, ...], gfp: int, rights: Rights
+    ) -> list[tuple[_Work, Any]]:
+        """Pick one eligible reclaimable entry, every choice a branch (contract, memory.reclaimable)."""
+        eligible = [
+            e for e, entry in enumerate(self.entries) if w.left[e] > 0 and entry.needs & ~gfp == 0
+        ]
+        if not eligible:
+            w.note("direct reclaim: nothing this gfp may reclaim")
+            return [(w, _set_slot(_set_slot(frame, 2, AFTER), 5, 0))]
+        order = frame[1]
+        needed = max(1, rights.floor + (1 << order) - w.free)
+        out = []
+        for e in eligible:
+            branch = w.copy()
+            n = min(needed, branch.left[e])
+            next_frame = _set_slot(_set_slot(_set_slot(frame, 3, e), 4, 0), 5, n)
+            branch.note(f"direct reclaim on reclaimable[{e}] for {n} page(s)")
+            out.append((branch, self._reclaim_proceed(branch, t, next_frame)))
+        return out
+
+    def _reclaim_proceed(self, w: _Work, t: int, frame: tuple[Any, ...], waited: bool = False) -> Any:
+        """Take the entry's next lock, else wait for its completion, else free the pages."""
+        e, k = frame[3], frame[4]
+        locks = self.entry_locks[e]
+        if k < len(locks):
+            lock = locks[k]
+            if w.owners[lock] != -1:
+                w.note(
+                    f"reclaim needs {self.locks[lock].name}, held by {self._owner_name(w.owners[lock], t)}"
+                )
+                return _set_slot(frame, 2, LOCK)
+            w.owners[lock] = t
+            w.note(f"reclaim takes {self.locks[lock].name}")
+            return self._reclaim_proceed(w, t, _set_slot(frame, 4, k + 1))
+        comp = self.entry_waits[e]
+        if comp >= 0 and not waited:
+            if any(self.locks[lk].kind == "spinlock" for lk in locks):
+                self._violation(w, t, "reclaim waits for completion holding a spinlock")
+                return False
+            if w.done[comp] == 0:
+                w.note(f"reclaim waits for {self.completions[comp].name}")
+                return _set_slot(frame, 2, WAIT)
+            self._consume(w, comp)
+            w.note(f"{self.completions[comp].name} already completed")
+        n = frame[5]
+        w.left[e] -= n
+        w.free += n
+        for lock in locks:
+            w.owners[lock] = -1
+        released = f", releases {', '.join(self.locks[lk].name for lk in locks)}" if locks else ""
+        w.note(f"reclaim frees {n} page(s) ({w.free} free){released}")
+        return _set_slot(frame, 2, AFTER)
+
+    def _reclaim_lock(self, w: _Work, t: int, frame: tuple[Any, ...]) -> list[tuple[_Work, Any]]:
+        lock = self.entry_locks[frame[3]][frame[4]]
+        if w.owners[lock] != -1:
+            return []
+        return [(w, self._reclaim_proceed(w, t, frame))]
+
+    def _reclaim_wait(self, w: _Work, t: int, frame: tuple[Any, ...]) -> list[tuple[_Work, Any]]:
+        comp = self.entry_waits[frame[3]]
+        if w.done[comp] == 0:
+            return []
+        self._consume(w, comp)
+        w.note(f"reclaim wakes: {self.completions[comp].name} completed")
+        return [(w, self._reclaim_proceed(w, t, frame, waited=True))]
+
+    def _after_reclaim(self, w: _Work, t: int, frame: tuple[Any, ...]) -> Any:
+        """Freelist attempt after reclaim, then the retry decision: 4.5 [3.5 steps 10-11] or 4.7 [3.6]."""
+        gfp, order, progress, loops, reclaimed = frame[0], frame[1], frame[5], frame[6], frame[7]
+        rights = self._rights(w, t, gfp)
+        if passes(w.free, order, rights.floor):
+            return self._take(w, order, "from the free list after reclaim")
+        if gfp & G.NORETRY:
+            w.note("fails: __GFP_NORETRY after one reclaim pass")
+            return False
+        if self.kernel.retry == "v4.5":
+            reclaimed = min(reclaimed + progress, 1 << order)
+            frame = _set_slot(frame, 7, reclaimed)
+            if (progress and order <= COSTLY_ORDER) or (gfp & G.REPEAT and reclaimed < 1 << order):
+                w.note("reclaim made progress: retry")
+                return _set_slot(frame, 2, ATTEMPT)
+            w.note("no reclaim progress: __alloc_pages_may_oom next")
+            return _set_slot(frame, 2, MAY_OOM)
+        if order > COSTLY_ORDER and not gfp & G.REPEAT:
+            w.note("fails: costly order without __GFP_RETRY_MAYFAIL")
+            return False
+        loops = 0 if progress and order <= COSTLY_ORDER else loops + 1
+        frame = _set_slot(frame, 6, loops)
+        if loops > MAX_RECLAIM_RETRIES:
+            w.note(f"should_reclaim_retry: {loops} loops without progress, give up")
+            return _set_slot(frame, 2, MAY_OOM)
+        available = w.free + sum(w.left)
+        available -= -(-loops * available // MAX_RECLAIM_RETRIES)
+        if passes(available, order, rights.floor):
+            w.note(f"should_reclaim_retry: {available} free+reclaimable pass min: retry (loop {loops})")
+            return _set_slot(frame, 2, ATTEMPT)
+        w.note("should_reclaim_retry: not enough reclaimable; __alloc_pages_may_oom next")
+        return _set_slot(frame, 2, MAY_OOM)
+
+    def _may_oom(self, w: _Work, t: int, frame: tuple[Any, ...]) -> Any:
+        """``__alloc_pages_may_oom`` and what the slow path does with its answer [3.7], [3.5].
+
+        One atomic step under oom_lock: the high-watermark attempt, the
+        bail-outs, ``out_of_memory``. NOFAIL bypasses the bail-outs before
+        ``nofail_reserves`` (4.5, 82553a937f12) and gets NO_WATERMARKS after
+        the OOM step with it (5020e285856c) [3.6].
+        """
+        gfp, order = frame[0], frame[1]
+        kernel = self.kernel
+        if passes(w.free, order, self.wmark_high):
+            return self._take(w, order, "at the high watermark (last attempt before OOM)")
+        nofail = bool(gfp & G.NOFAIL)
+        bypass = nofail and not kernel.nofail_reserves
+        progress = False
+        call_oom = True
+        if not bypass:
+            if order > COSTLY_ORDER:
+                w.note("may_oom: order > 3, the OOM killer would not help")
+                call_oom = False
+            elif kernel.retry == "v4.5" and not gfp & G.FS:
+                w.note("may_oom: no __GFP_FS, no OOM kill, but keep looping")
+                call_oom, progress = False, True
+            elif kernel.retry == "v4.7" and gfp & G.REPEAT:
+                w.note("may_oom: __GFP_RETRY_MAYFAIL never OOM-kills")
+                call_oom = False
+        if call_oom:
+            progress = self._out_of_memory(w, t, gfp) or nofail
+            if w.halt is not None:
+                return False
+            if nofail and kernel.nofail_reserves and passes(w.free, order, None):
+                return self._take(w, order, "from the reserves after OOM (__GFP_NOFAIL)")
+        task = w.tasks[t]
+        if (
+            kernel.victim_reserves == "half_min"
+            and task[STATUS] & VICTIM
+            and (frame[8] == RES_OOM or gfp & G.NOMEMALLOC)
+        ):
+            w.note("fails: an OOM victim that already had its reserves does not loop")
+            return False
+        if progress:
+            return _set_slot(_set_slot(frame, 6, 0), 2, ATTEMPT)
+        if nofail:
+            if kernel.nofail_reserves:
+                rights = self._rights(w, t, gfp)
+                if passes(w.free, order, rights.harder_floor):
+                    return self._take(w, order, "from the ALLOC_HARDER fallback (__GFP_NOFAIL)")
+            return _set_slot(frame, 2, ATTEMPT)
+        w.note("fails: no progress possible")
+        return False
+
+    def _out_of_memory(self, w: _Work, t: int, gfp: int) -> bool:
+        """``out_of_memory`` [5.1]: dying current, the !__GFP_FS rule (4.7+), select and kill [5.2-5.3]."""
+        if not self.scenario.oom.killer:
+            w.note("out_of_memory: the OOM killer is disabled")
+            return False
+        task = w.tasks[t]
+        if task[STATUS] & KILLED:
+            w.tasks[t] = _with(task, STATUS, task[STATUS] | MEMDIE | VICTIM)
+            w.note("out_of_memory: current is dying, it gets the reserves instead of a new kill")
+            return True
+        if self.kernel.retry == "v4.7" and not gfp & G.FS:
+            w.note("out_of_memory: no __GFP_FS, no kill (progress reported)")
+            return True
+        candidates = [
+            Candidate(
+                alive=not task_[STATUS] & EXITED,
+                kthread=info.kthread,
+                oom_score_adj=info.oom_score_adj,
+                victim=bool(task_[STATUS] & VICTIM),
+                skip=bool(task_[STATUS] & SKIP),
+                rss=task_[RSS],
+            )
+            for task_, info in zip(w.tasks, self.info, strict=True)
+        ]
+        chosen = select_victim(candidates, self.total_pages)
+        if chosen == ABORT:
+            waiting = [self.info[i].name for i, c in enumerate(candidates) if c.alive and c.victim and not c.skip]
+            w.note(f"out_of_memory: victim {', '.join(waiting)} has not exited, the scan aborts")
+            return True
+        if chosen == PANIC:
+            w.halt = ("panic", t, "out_of_memory: no killable task left")
+            w.note("out_of_memory: no eligible task, kernel panic")
+            return False
+        victim = w.tasks[chosen]
+        w.tasks[chosen] = _with(victim, STATUS, victim[STATUS] | KILLED | MEMDIE | VICTIM)
+        w.labels.add("oom-kill")
+        w.note(f"out_of_memory: kills {self.info[chosen].name} (rss {victim[RSS]})")
+        if victim[FRAME] is None:
+            self._settle(w, chosen)
+        return True
+
+    # --------------------------------------------------------- the reaper
+
+    def _reap(self, s: State, v: int, log: list[str] | None) -> _Work:
+        """One act of the OOM reaper on victim ``v`` [5.4], per the oom_reaper knob."""
+        w = _Work(s, log)
+        task = w.tasks[v]
+        name = self.info[v].name
+        status = task[STATUS] | REAPED
+        if self.info[v].mm_reapable:
+            w.free += task[RSS]
+            status |= SKIP
+            if self.kernel.victim_reserves == "all":
+                status &= ~MEMDIE  # 4.6-era reaper: exit_oom_victim after a reap
+            w.note(f"reaps {name}: {task[RSS]} pages freed ({w.free} free), MMF_OOM_SKIP")
+            w.tasks[v] = _with(_with(task, STATUS, status), RSS, 0)
+        elif self.reaper_mode == "reap_or_skip":
+            w.note(f"cannot reap {name}, marks it MMF_OOM_SKIP anyway")
+            w.tasks[v] = _with(task, STATUS, status | SKIP)
+        else:
+            w.note(f"cannot reap {name}, gives up without marking it")
+            w.tasks[v] = _with(task, STATUS, status)
+        return w
+
+    # ------------------------------------------------------- mempool_alloc
+
+    def _mempool_alloc_start(self, w: _Work, t: int, ins: Instr) -> list[tuple[int, _Work]]:
+        """``mempool_alloc`` entry [1.3]: the forced flags per variant, then the first pass."""
+        reason = self._atomic_reason(w, t)
+        if reason and ins.gfp & G.DIRECT_RECLAIM:
+            self._violation(w, t, f"mempool_alloc({G.format_gfp(ins.gfp)}) may sleep {reason}")
+            return [(0, w)]
+        gfp_mask = ins.gfp | G.NORETRY | G.NOWARN
+        if self.kernel.mempool_nomemalloc != "if_pool_nonempty":
+            gfp_mask |= G.NOMEMALLOC
+        gfp_temp = gfp_mask & ~(G.DIRECT_RECLAIM | G.IO)
+        w.note(f"mempool_alloc({self.pools[ins.pool].name}, {G.format_gfp(ins.gfp)})")
+        return self._mempool_top(w, t, ins.pool, gfp_mask, gfp_temp)
+
+    def _mempool_top(self, w: _Work, t: int, pool: int, gfp_mask: int, gfp_temp: int) -> list[tuple[int, _Work]]:
+        """*repeat_alloc:* decide NOMEMALLOC for this pass per the variant, call pool->alloc [1.3 A-C]."""
+        policy = self.kernel.mempool_nomemalloc
+        attempt = gfp_temp
+        if policy == "if_pool_nonempty" and w.curr[pool] != 0:
+            attempt |= G.NOMEMALLOC
+        elif policy == "victim_if_empty" and w.curr[pool] == 0 and w.tasks[t][STATUS] & MEMDIE:
+            attempt &= ~G.NOMEMALLOC
+        order = self.pools[pool].order
+        w.note(f"pool->alloc({G.format_gfp(attempt)})")
+        inner = self._new_alloc(w, t, attempt, order)
+        return self._mempool_inner(w, t, (pool, gfp_mask, gfp_temp), inner)
+
+    def _mempool_inner(
+        self, w: _Work, t: int, call: tuple[int, int, int], inner: tuple[Any, ...]
+    ) -> list[tuple[int, _Work]]:
+        out = []
+        for c, (x, result) in enumerate(self._slowpath(w, t, inner)):
+            if x.halt is None:
+                if isinstance(result, tuple):
+                    x.set(t, FRAME, ("mempool", *call, MP_ALLOC, result))
+                elif result:
+                    self._mempool_done(x, t, call[0], ("e", call[0]))
+                else:
+                    x.set(t, FRAME, ("mempool", *call, MP_CHECK, None))
+            out.append((c, x))
+        return out
+
+    def _mempool_done(self, w: _Work, t: int, pool: int, value: Any) -> None:
+        ins = self.info[t].program.instrs[w.tasks[t][PC]]
+        if self._bind(w, t, ins.bind, value):
+            self._advance(w, t)
+
+    def _mempool_continue(self, w: _Work, t: int, frame: tuple[Any, ...]) -> list[tuple[int, _Work]]:
+        _, pool, gfp_mask, gfp_temp, stage, inner = frame
+        call = (pool, gfp_mask, gfp_temp)
+        if stage == MP_ALLOC:
+            return self._mempool_inner(w, t, call, inner)
+        if stage == MP_CHECK:
+            return [(0, self._mempool_check(w, t, call))]
+        if stage == MP_TOP:
+            return self._mempool_top(w, t, pool, gfp_mask, gfp_temp)
+        w.note(f"wakes on {self.pools[pool].name}->wait (refill or 5 s timeout)")
+        return self._mempool_top(w, t, pool, gfp_mask, gfp_mask)
+
+    def _mempool_check(self, w: _Work, t: int, call: tuple[int, int, int]) -> _Work:
+        """Under pool->lock: take an element, retry at once with the full mask, fail, or sleep [1.3 steps 5-8]."""
+        pool, gfp_mask, gfp_temp = call
+        name = self.pools[pool].name
+        if w.curr[pool] > 0:
+            w.curr[pool] -= 1
+            w.note(f"takes an element from {name} ({w.curr[pool]}/{self._pool_capacity(pool)} left)")
+            self._mempool_done(w, t, pool, ("e", pool))
+        elif gfp_temp & G.DIRECT_RECLAIM != gfp_mask & G.DIRECT_RECLAIM:
+            w.note(f"{name} empty: retry pool->alloc at once with the full mask")
+            w.set(t, FRAME, ("mempool", pool, gfp_mask, gfp_mask, MP_TOP, None))
+        elif not gfp_mask & G.DIRECT_RECLAIM:
+            w.note(f"{name} empty and no direct reclaim: returns NULL")
+            self._mempool_done(w, t, pool, NULL)
+        else:
+            w.note(f"{name} empty: sleeps on {name}->wait (5 s timeout, uninterruptible)")
+            w.set(t, FRAME, ("mempool", pool, gfp_mask, gfp_mask, MP_WAIT, None))
+        return w
+
+
+_SCOPE_INDEX = {
+    "memalloc_noio_save": 0,
+    "memalloc_noio_restore": 0,
+    "memalloc_nofs_save": 1,
+    "memalloc_nofs_restore": 1,
+    "memalloc_noreclaim_save": 2,
+    "memalloc_noreclaim_restore": 2,
+}
+
+
+def _set_slot(values: tuple[Any, ...], i: int, value: Any) -> tuple[Any, ...]:
+    return values[:i] + (value,) + values[i + 1 :]
+
+
+def _what(model: KernelModel, value: Any) -> str:
+    if value[0] == "p":
+        return f"{1 << value[1]} page(s)"
+    return f"an element of pool {model.pools[value[1]].name}"
+
+
+def _inside_loop(instrs: tuple[Instr, ...], pc: int) -> bool:
+    return any(ins.op == JUMP and ins.arg <= pc < j for j, ins in enumerate(instrs))

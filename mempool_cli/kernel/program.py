@@ -1,0 +1,96 @@
+"""Compile a task's step tree into a flat program the model can index with a pc.
+
+``repeat: {times: N}`` is unrolled (the loader bounds the result), and
+``repeat: {forever: true}`` becomes its body followed by a jump back, so a
+task's position is one small int and a state stays a plain value.
+Names become small integer ids here; the model never looks a name up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mempool_cli.scenario.spec import Repeat, Scenario, Span, Step, StepNode
+
+__all__ = ["JUMP", "Instr", "Program", "compile_program"]
+
+JUMP = "jump"
+
+
+@dataclass(frozen=True, slots=True)
+class Instr:
+    """One instruction: a step with names resolved to ids, or a jump (``arg`` = target pc)."""
+
+    op: str
+    arg: int = -1  # lock / completion / pool id, handle slot, or jump target
+    pool: int = -1  # mempool_alloc's pool, mempool_free's explicit pool
+    gfp: int = 0
+    order: int = 0
+    bind: int = -1  # handle slot written by alloc_pages / mempool_alloc
+    step: Step | None = None  # the source step, for reports
+
+    @property
+    def span(self) -> Span:
+        return self.step.span if self.step is not None else Span(0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    instrs: tuple[Instr, ...]
+    handles: tuple[str, ...]  # slot -> handle name
+
+
+def compile_program(scenario: Scenario, steps: tuple[StepNode, ...]) -> Program:
+    """Flatten ``steps`` with ids resolved against ``scenario``."""
+    locks = {lock.name: i for i, lock in enumerate(scenario.locks)}
+    comps = {c.name: i for i, c in enumerate(scenario.completions)}
+    pools = {p.name: i for i, p in enumerate(scenario.pools)}
+    handles: dict[str, int] = {}
+    out: list[Instr] = []
+
+    def slot(name: str | None) -> int:
+        if name is None:
+            return -1
+        return handles.setdefault(name, len(handles))
+
+    def emit(node: StepNode) -> None:
+        if isinstance(node, Repeat):
+            if node.times is None:
+                start = len(out)
+                for child in node.body:
+                    emit(child)
+                out.append(Instr(JUMP, arg=start))
+            else:
+                for _ in range(node.times):
+                    for child in node.body:
+                        emit(child)
+            return
+        out.append(_instr(node, locks, comps, pools, slot))
+
+    for node in steps:
+        emit(node)
+    return Program(tuple(out), tuple(sorted(handles, key=handles.__getitem__)))
+
+
+def _instr(
+    step: Step,
+    locks: dict[str, int],
+    comps: dict[str, int],
+    pools: dict[str, int],
+    slot: Callable[[str | None], int],
+) -> Instr:
+    op = step.op
+    if op in ("mutex_lock", "mutex_lock_killable", "mutex_unlock", "spin_lock", "spin_unlock"):
+        return Instr(op, arg=locks[step.target or ""], step=step)
+    if op in ("wait_for_completion", "wait_for_completion_killable", "complete", "complete_all"):
+        return Instr(op, arg=comps[step.target or ""], step=step)
+    if op == "alloc_pages":
+        return Instr(op, gfp=step.gfp or 0, order=step.order, bind=slot(step.bind), step=step)
+    if op == "mempool_alloc":
+        pool = pools[step.target or ""]
+        return Instr(op, pool=pool, gfp=step.gfp or 0, bind=slot(step.bind), step=step)
+    if op in ("free_pages", "mempool_free"):
+        explicit = pools[step.pool] if step.pool is not None else -1
+        return Instr(op, arg=slot(step.target), pool=explicit, step=step)
+    return Instr(op, step=step)
