@@ -1,0 +1,128 @@
+"""Build spec objects for kernel-rule tests without going through YAML.
+
+Steps are written as (op, arg) pairs or (op, {fields}) so a test reads
+like the scenario it stands for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mempool_cli.kernel.model import KernelModel, State
+from mempool_cli.scenario.gfp import parse_gfp
+from mempool_cli.scenario.kernels import PRESETS
+from mempool_cli.scenario.spec import (
+    Completion,
+    Lock,
+    Memory,
+    Pool,
+    Reclaimable,
+    Repeat,
+    Scenario,
+    Step,
+    StepNode,
+    Task,
+)
+
+
+def step(op: str, arg: Any = None) -> StepNode:
+    if op == "repeat":
+        return Repeat(arg.get("times"), tuple(step(*s) for s in arg["steps"]))
+    if isinstance(arg, dict):
+        gfp = arg.get("gfp")
+        target = arg.get("pool", arg.get("handle"))
+        return Step(
+            op,
+            target=target,
+            gfp=parse_gfp(gfp) if gfp else None,
+            gfp_text=gfp,
+            order=arg.get("order", 0),
+            bind=arg.get("as"),
+            pool=arg.get("to_pool"),
+        )
+    return Step(op, target=arg)
+
+
+def task(name: str, *steps: tuple[str, Any], **traits: Any) -> Task:
+    flags = frozenset(traits.pop("flags", ()))
+    return Task(name, name, None, tuple(step(*s) for s in steps), flags=flags, **traits)
+
+
+def scenario(
+    *tasks: Task,
+    free: int = 16,
+    min: int = 4,  # noqa: A002 - the contract's key
+    low: int | None = None,
+    high: int | None = None,
+    pools: dict[str, int] | None = None,
+    locks: dict[str, str] | None = None,
+    completions: dict[str, int] | None = None,
+    reclaimable: list[dict[str, Any]] | None = None,
+    kernel: str = "latest",
+    killer: bool = True,
+) -> Scenario:
+    from mempool_cli.scenario.spec import Oom
+
+    entries = tuple(
+        Reclaimable(
+            pages=e["pages"],
+            needs=parse_gfp(" | ".join(e["needs"])) if e.get("needs") else 0,
+            locks=tuple(e.get("locks", ())),
+            waits=e.get("waits"),
+        )
+        for e in reclaimable or []
+    )
+    return Scenario(
+        path="test.yaml",
+        name="test",
+        kernel=PRESETS[kernel],
+        memory=Memory(
+            free=free,
+            min=min,
+            low=low if low is not None else min + min // 4,
+            high=high if high is not None else min + min // 2,
+            reclaimable=entries,
+        ),
+        tasks=tasks,
+        oom=Oom(killer=killer),
+        pools=tuple(Pool(n, v) for n, v in (pools or {}).items()),
+        locks=tuple(Lock(n, k) for n, k in (locks or {}).items()),
+        completions=tuple(Completion(n, v) for n, v in (completions or {}).items()),
+    )
+
+
+def model(sc: Scenario, kernel: str | None = None) -> KernelModel:
+    return KernelModel(sc, PRESETS[kernel] if kernel else None)
+
+
+def moves(m: KernelModel, s: State, t: int) -> list[State]:
+    """Successor states reached by task ``t``'s enabled moves, in order."""
+    return [n for (actor, _), n, _ in m.successors(s) if actor == t]
+
+
+def only(m: KernelModel, s: State, t: int) -> State:
+    """The single successor of task ``t``; fails the test if there is not exactly one."""
+    out = moves(m, s, t)
+    assert len(out) == 1, f"expected one move of task {t}, got {len(out)}"
+    return out[0]
+
+
+def run_task(m: KernelModel, s: State, t: int, limit: int = 200) -> State:
+    """Step task ``t`` alone until it has exited, blocks, or ``limit`` steps pass."""
+    for _ in range(limit):
+        nxt = moves(m, s, t)
+        if not nxt:
+            return s
+        s = nxt[0]
+        if s[5] is not None:
+            return s
+    return s
+
+
+def free(s: State) -> int:
+    return int(s[0])
+
+
+def handle(m: KernelModel, s: State, t: int, name: str) -> Any:
+    slot = m.info[t].program.handles.index(name)
+    return s[6][t][4][slot]

@@ -1,0 +1,329 @@
+"""Page-allocator rules as transition tables: state before, step, state after.
+
+Each case names its section of kernel-semantics.md.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mempool_cli.kernel.gfp import alloc_rights, passes
+from mempool_cli.kernel.model import FRAME, NULL, STATUS, MEMDIE, VICTIM, KILLED
+from mempool_cli.scenario import gfp as G
+
+from .kernel_builders import free, handle, model, moves, only, run_task, scenario, task
+
+ALLOC = "alloc_pages"
+
+
+def one_alloc(gfp: str, order: int = 0, **traits: object) -> tuple:
+    return task("t", (ALLOC, {"gfp": gfp, "order": order, "as": "p"}), **traits)
+
+
+# --- [3.2] the watermark check and its boundaries -------------------------
+
+
+@pytest.mark.parametrize(
+    ("free_pages", "order", "floor", "ok"),
+    [
+        (4, 0, 4, False),  # free == min: 4 - 1 + 1 > 4 is false
+        (5, 0, 4, True),  # one above min passes
+        (5, 1, 4, False),  # order 1 needs two pages above the floor
+        (6, 1, 4, True),
+        (1, 0, None, True),  # NO_WATERMARKS takes the last page
+        (0, 0, None, False),  # ... but needs it to exist
+        (1, 1, None, False),
+    ],
+)
+def test_watermark_check(free_pages: int, order: int, floor: int | None, ok: bool) -> None:
+    assert passes(free_pages, order, floor) is ok
+
+
+@pytest.mark.parametrize(
+    ("gfp", "traits", "floor"),
+    [
+        ("GFP_KERNEL", {}, 8),
+        ("GFP_KERNEL | __GFP_HIGH", {}, 4),  # ALLOC_HIGH: min - min/2
+        ("GFP_ATOMIC", {}, 3),  # HIGH then HARDER: 8 -> 4 -> 3
+        ("GFP_KERNEL", {"rt": True}, 6),  # RT task: HARDER alone, 0.75 min
+        ("GFP_KERNEL", {"rt": True, "context": "softirq"}, 8),  # not outside interrupts
+        ("GFP_ATOMIC | __GFP_NOMEMALLOC", {}, 4),  # NOMEMALLOC denies HARDER (4.x)
+    ],
+)
+def test_floor_per_caller_class(gfp: str, traits: dict, floor: int) -> None:
+    """[3.2] 4.4-4.14 cuts, with min = 8."""
+    rights = alloc_rights(
+        G.parse_gfp(gfp),
+        wmark_min=8,
+        context=traits.get("context", "process"),
+        rt=traits.get("rt", False),
+        pf_memalloc=False,
+        memdie=False,
+        victim=False,
+        victim_reserves="all",
+    )
+    assert rights.floor == floor
+
+
+def test_first_attempt_takes_a_page_above_min() -> None:
+    m = model(scenario(one_alloc("GFP_KERNEL"), free=5, min=4))
+    after = only(m, m.initial(), 0)
+    assert free(after) == 4
+    assert handle(m, after, 0, "p") == ("p", 0)
+
+
+def test_no_direct_reclaim_fails_at_min() -> None:
+    """[3.5 step 5]: without __GFP_DIRECT_RECLAIM the request fails at once."""
+    m = model(scenario(one_alloc("GFP_NOWAIT"), free=4, min=4))
+    after = only(m, m.initial(), 0)
+    assert free(after) == 4
+    assert handle(m, after, 0, "p") == NULL
+
+
+# --- [3.3] reserves: PF_MEMALLOC, NOMEMALLOC, victims ----------------------
+
+
+def test_pf_memalloc_dips_to_zero() -> None:
+    """[2.3]/[3.3]: PF_MEMALLOC in process context gets NO_WATERMARKS."""
+    m = model(scenario(one_alloc("GFP_NOIO", flags=["PF_MEMALLOC"]), free=1, min=4))
+    after = only(m, m.initial(), 0)
+    assert free(after) == 0
+    assert "depletion" in m.state_labels(after)
+
+
+def test_nomemalloc_wins_over_pf_memalloc() -> None:
+    """[2.1]: __GFP_NOMEMALLOC forbids reserves even for PF_MEMALLOC; PF_MEMALLOC may not reclaim."""
+    m = model(scenario(one_alloc("GFP_NOIO | __GFP_NOMEMALLOC", flags=["PF_MEMALLOC"]), free=2, min=4))
+    after = only(m, m.initial(), 0)
+    assert free(after) == 2
+    assert handle(m, after, 0, "p") == NULL
+
+
+def test_pf_memalloc_in_irq_gets_no_reserves() -> None:
+    m = model(scenario(one_alloc("GFP_ATOMIC", flags=["PF_MEMALLOC"], context="irq"), free=2, min=8))
+    after = only(m, m.initial(), 0)
+    assert handle(m, after, 0, "p") == NULL  # floor 3 for GFP_ATOMIC: 2 - 1 + 1 > 3 is false
+
+
+def test_memalloc_noreclaim_scope_is_pf_memalloc() -> None:
+    m = model(
+        scenario(
+            task(
+                "t",
+                ("memalloc_noreclaim_save", None),
+                (ALLOC, {"gfp": "GFP_NOIO", "as": "p"}),
+                ("memalloc_noreclaim_restore", None),
+                ("free_pages", "p"),
+            ),
+            free=1,
+            min=4,
+        )
+    )
+    s = only(m, m.initial(), 0)
+    s = only(m, s, 0)
+    assert free(s) == 0
+
+
+def test_victim_all_era_takes_the_last_page() -> None:
+    """[3.3] 4.5: TIF_MEMDIE in process context -> NO_WATERMARKS."""
+    m = model(scenario(one_alloc("GFP_KERNEL", oom_victim=True), free=1, min=4), "v4.8")
+    after = only(m, m.initial(), 0)
+    assert free(after) == 0
+
+
+def test_victim_half_min_era_stops_at_half_min() -> None:
+    """[3.2] 4.15: ALLOC_OOM floor is min - min/2; with min 4 the floor is 2."""
+    m = model(scenario(one_alloc("GFP_KERNEL", oom_victim=True), free=3, min=4), "v4.15")
+    assert free(only(m, m.initial(), 0)) == 2
+    m = model(scenario(one_alloc("GFP_KERNEL", oom_victim=True), free=2, min=4), "v4.15")
+    s = run_task(m, m.initial(), 0)
+    assert free(s) == 2
+    assert handle(m, s, 0, "p") == NULL  # [3.5 6.x step 18]: a victim with ALLOC_OOM does not loop
+
+
+def test_victim_bailout_before_reclaim_all_era() -> None:
+    """[3.5 step 7]: TIF_MEMDIE without NOFAIL fails instead of reclaiming or looping."""
+    sc = scenario(
+        one_alloc("GFP_KERNEL", oom_victim=True),
+        free=0,
+        min=4,
+        reclaimable=[{"pages": 8}],
+    )
+    m = model(sc, "v4.5")
+    after = only(m, m.initial(), 0)
+    assert handle(m, after, 0, "p") == NULL
+    assert after[4] == (8,)  # nothing was reclaimed
+
+
+def test_nofail_victim_reclaims_all_era_v47() -> None:
+    """[3.5 step 7] spares NOFAIL victims: they go on to direct reclaim."""
+    sc = scenario(
+        one_alloc("GFP_KERNEL | __GFP_NOFAIL", oom_victim=True), free=0, min=4, reclaimable=[{"pages": 8}]
+    )
+    m = model(sc, "v4.8")
+    after = only(m, m.initial(), 0)
+    assert after[4] == (3,)  # reclaim freed the 5 pages the request needs to pass min
+
+
+def test_nofail_with_no_watermarks_spins_in_v45_high_priority_path() -> None:
+    """[3.5 step 4]: 4.5 repeats the NO_WATERMARKS attempt forever for NOFAIL, without reclaim."""
+    sc = scenario(
+        one_alloc("GFP_KERNEL | __GFP_NOFAIL", oom_victim=True), free=0, min=4, reclaimable=[{"pages": 8}]
+    )
+    m = model(sc, "v4.5")
+    s0 = m.initial()
+    s1 = only(m, s0, 0)
+    assert s1[4] == (8,)
+    assert only(m, s1, 0) == s1  # a self-loop: spinning with nothing changing
+    assert m.classify_hang([s1]) == "livelock"
+
+
+# --- [3.2] scope: current_gfp_context ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("steps", "eligible"),
+    [
+        ([], True),
+        ([("memalloc_noio_save", None)], False),
+        ([("memalloc_nofs_save", None)], True),  # entry needs only __GFP_IO
+    ],
+)
+def test_reclaim_needs_flags_after_scope(steps: list, eligible: bool) -> None:
+    """Contract: an entry is reclaimable only if gfp after the task scope has all of `needs`."""
+    t = task("t", *steps, (ALLOC, {"gfp": "GFP_KERNEL", "as": "p"}))
+    sc = scenario(t, free=4, min=4, reclaimable=[{"pages": 2, "needs": ["__GFP_IO"]}])
+    m = model(sc, "v4.8")
+    s = m.initial()
+    for _ in steps:
+        s = only(m, s, 0)
+    s = only(m, s, 0)
+    assert s[4] == ((1,) if eligible else (2,))
+
+
+def test_gfp_noio_cannot_reclaim_fs_entry() -> None:
+    sc = scenario(one_alloc("GFP_NOIO"), free=4, min=4, reclaimable=[{"pages": 2, "needs": ["__GFP_FS"]}])
+    m = model(sc, "v4.8")
+    s = only(m, m.initial(), 0)
+    assert s[4] == (2,)
+
+
+# --- [3.5]/[3.6] retry policy ------------------------------------------------
+
+
+def test_noretry_gives_up_after_one_reclaim_pass() -> None:
+    sc = scenario(one_alloc("GFP_KERNEL | __GFP_NORETRY"), free=4, min=4)
+    m = model(sc, "v4.8")
+    s = run_task(m, m.initial(), 0)
+    assert handle(m, s, 0, "p") == NULL
+    assert not any("oom-kill" in lab for _, _, lab in m.successors(m.initial()))
+
+
+def test_reclaim_frees_what_the_request_needs() -> None:
+    """Contract: reclaim frees the pages the request needs to pass its watermark, or all the entry has."""
+    sc = scenario(one_alloc("GFP_KERNEL"), free=2, min=4, reclaimable=[{"pages": 10}])
+    m = model(sc, "v4.8")
+    s = only(m, m.initial(), 0)
+    assert s[4] == (7,)  # 2 free, floor 4: needs 3 more so that 5 - 1 + 1 > 4
+    assert free(s) == 5
+    s = only(m, s, 0)  # the attempt after reclaim
+    assert free(s) == 4 and handle(m, s, 0, "p") == ("p", 0)
+
+
+def test_reclaim_choice_is_a_branch_per_entry() -> None:
+    sc = scenario(one_alloc("GFP_KERNEL"), free=4, min=4, reclaimable=[{"pages": 1}, {"pages": 3}])
+    m = model(sc, "v4.8")
+    assert sorted(s[4] for s in moves(m, m.initial(), 0)) == [(0, 3), (1, 2)]
+
+
+def test_reclaim_takes_entry_locks_and_blocks_on_a_held_one() -> None:
+    holder = task("h", ("mutex_lock", "FS"), ("mutex_unlock", "FS"))
+    alloc = one_alloc("GFP_KERNEL")
+    sc = scenario(
+        holder, alloc, free=4, min=4, locks={"FS": "mutex"}, reclaimable=[{"pages": 2, "locks": ["FS"]}]
+    )
+    m = model(sc, "v4.8")
+    s = only(m, m.initial(), 0)  # h takes FS
+    s = only(m, s, 1)  # t enters reclaim, needs FS
+    assert s[6][1][FRAME][0] == "alloc"
+    assert moves(m, s, 1) == []  # blocked on FS
+    s = only(m, s, 0)  # h releases FS
+    s = only(m, s, 1)  # reclaim proceeds: takes FS, frees, releases
+    assert s[2] == (-1,) and s[4] == (1,)
+
+
+def test_v47_gives_up_retrying_after_16_loops_without_progress() -> None:
+    """[3.6]/[3.5 4.7]: without progress the estimate shrinks by loops/16 each pass, so the
+    16th pass finds nothing available and goes to may_oom (halved at 8, zero at 16)."""
+    # An entry GFP_KERNEL may not reclaim keeps `available` high: only the loop count stops it.
+    sc = scenario(
+        one_alloc("GFP_KERNEL"),
+        free=4,
+        min=4,
+        reclaimable=[{"pages": 100, "needs": ["__GFP_HIGH"]}],
+        killer=False,
+    )
+    m = model(sc, "v4.8")
+    s = m.initial()
+    loops = 0
+    while s[6][0][FRAME] is not None or loops == 0:
+        s = only(m, s, 0)
+        frame = s[6][0][FRAME]
+        if frame is not None and frame[1][2] == 3:  # AFTER stage
+            loops += 1
+        if frame is None:
+            break
+    assert loops == 16
+    assert handle(m, s, 0, "p") == NULL  # killer disabled: out_of_memory makes no progress
+
+
+def test_v45_loops_while_reclaim_makes_progress() -> None:
+    sc = scenario(one_alloc("GFP_KERNEL"), free=4, min=4, reclaimable=[{"pages": 3}], killer=False)
+    m = model(sc, "v4.5")
+    s = run_task(m, m.initial(), 0)
+    assert handle(m, s, 0, "p") == ("p", 0)
+
+
+def test_nofs_may_oom_reports_progress_without_a_kill_v45() -> None:
+    """[3.7 step 4]: 4.5 keeps a !__GFP_FS request looping, and kills nobody."""
+    other = task("other", ("mutex_lock", "L"), ("mutex_unlock", "L"), rss=5)
+    sc = scenario(one_alloc("GFP_NOFS"), other, free=4, min=4, locks={"L": "mutex"})
+    m = model(sc, "v4.5")
+    s = m.initial()
+    for _ in range(20):
+        nxt = [(lab, n) for (a, _), n, lab in m.successors(s) if a == 0]
+        assert len(nxt) == 1
+        assert "oom-kill" not in nxt[0][0]
+        s = nxt[0][1]
+    assert s[6][0][FRAME] is not None  # still looping
+    assert s[6][1][STATUS] == 0  # nobody was killed
+
+
+def test_kernel_may_oom_kills_the_biggest_task() -> None:
+    other = task("other", ("mutex_lock", "L"), ("mutex_unlock", "L"), rss=5)
+    sc = scenario(one_alloc("GFP_KERNEL"), other, free=4, min=4, locks={"L": "mutex"})
+    m = model(sc, "v4.5")
+    s = only(m, m.initial(), 0)  # attempt + reclaim (nothing)
+    s = only(m, s, 0)  # after reclaim: no progress
+    labels = [lab for (a, _), _, lab in m.successors(s) if a == 0]
+    s = only(m, s, 0)  # may_oom
+    assert labels == [frozenset({"oom-kill"})]
+    assert s[6][1][STATUS] & (KILLED | MEMDIE | VICTIM) == KILLED | MEMDIE | VICTIM
+    # the victim was at a step boundary: unwinding skipped its mutex_lock and the unlock of a lock it lacks
+    assert s[6][1][0] == 2
+
+
+def test_atomic_high_order_with_direct_reclaim_is_a_violation_in_spinlock() -> None:
+    t = task("t", ("spin_lock", "S"), (ALLOC, {"gfp": "GFP_KERNEL", "as": "p"}))
+    m = model(scenario(t, locks={"S": "spinlock"}))
+    s = only(m, m.initial(), 0)
+    s = only(m, s, 0)
+    assert "violation" in m.state_labels(s)
+    assert "holding spinlock S" in s[5][2]
+
+
+def test_gfp_atomic_inside_spinlock_is_fine() -> None:
+    t = task("t", ("spin_lock", "S"), (ALLOC, {"gfp": "GFP_ATOMIC", "as": "p"}), ("spin_unlock", "S"), ("free_pages", "p"))
+    m = model(scenario(t, locks={"S": "spinlock"}))
+    s = run_task(m, m.initial(), 0)
+    assert s[5] is None and m.is_final(s)
