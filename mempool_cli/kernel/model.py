@@ -311,6 +311,81 @@ class KernelModel:
         who = "oom_reaper" if t == REAPER else self.info[t].name
         return f"{who}: " + "; ".join(w.log or ["(no change)"])
 
+    def changes(self, before: State, after: State) -> list[tuple[str, str]]:
+        """What differs between two states, as (thing, "old -> new") pairs for trace rows."""
+        out: list[tuple[str, str]] = []
+        if before[0] != after[0]:
+            out.append(("free", f"{before[0]} -> {after[0]}"))
+        for i, pool in enumerate(self.pools):
+            if before[1][i] != after[1][i]:
+                out.append((pool.name, f"{before[1][i]} -> {after[1][i]} of {self._pool_capacity(i)}"))
+        for i, lock in enumerate(self.locks):
+            if before[2][i] != after[2][i]:
+                out.append((lock.name, f"{self._holder(before[2][i])} -> {self._holder(after[2][i])}"))
+        for i, comp in enumerate(self.completions):
+            if before[3][i] != after[3][i]:
+                out.append((comp.name, f"done {_done(before[3][i])} -> {_done(after[3][i])}"))
+        for i in range(len(self.entries)):
+            if before[4][i] != after[4][i]:
+                out.append((f"reclaimable[{i}]", f"{before[4][i]} -> {after[4][i]} pages"))
+        for t, info in enumerate(self.info):
+            old, new = before[6][t][STATUS], after[6][t][STATUS]
+            gained = _status_words(new & ~old)
+            if gained:
+                out.append((info.name, "+" + ", ".join(gained)))
+        return out
+
+    def _holder(self, owner: int) -> str:
+        return "free" if owner == -1 else self.info[owner].name
+
+    def summarize(self, s: State, outcome: str) -> str:
+        """One line on what a finding's last state shows."""
+        if s[5] is not None:
+            return f"{self.info[s[5][1]].name}: {s[5][2]}"
+        if outcome == "depletion":
+            return f"free pages reached 0 below min {self.wmark_min}: the emergency reserves are gone"
+        if outcome == "oom-kill":
+            killed = [i.name for i, t in zip(self.info, s[6], strict=True) if t[STATUS] & KILLED]
+            return "the OOM killer killed " + ", ".join(killed)
+        waiting = [f"{info.name} {self.where(s, t)}" for t, info in enumerate(self.info) if not s[6][t][STATUS] & EXITED]
+        return "; ".join(waiting)
+
+    def where(self, s: State, t: int) -> str:
+        """Where task ``t`` is in ``s``, in kernel words: 'sleeps in mutex_lock(M)', 'at step 3', ..."""
+        task = s[6][t]
+        if task[STATUS] & EXITED:
+            return "has exited"
+        frame = task[FRAME]
+        program = self.info[t].program.instrs
+        if frame is None:
+            if task[PC] >= len(program):
+                return "is about to exit"
+            return f"is about to run {program[task[PC]].op}"
+        kind = frame[0]
+        if kind == "lock":
+            return f"sleeps in mutex_lock({self.locks[frame[1]].name}), held by {self._holder(s[2][frame[1]])}"
+        if kind == "spin":
+            return f"spins in spin_lock({self.locks[frame[1]].name}), held by {self._holder(s[2][frame[1]])}"
+        if kind == "comp":
+            return f"sleeps in wait_for_completion({self.completions[frame[1]].name})"
+        if kind == "alloc":
+            return "loops in alloc_pages: " + self._alloc_where(s, frame[1])
+        pool = self.pools[frame[1]].name
+        if frame[4] == MP_WAIT:
+            return f"sleeps in mempool_alloc({pool}): pool empty, waiting for an element"
+        if frame[4] == MP_ALLOC and frame[5] is not None and frame[5][2] in (LOCK, WAIT):
+            return f"in mempool_alloc({pool}), pool->alloc " + self._alloc_where(s, frame[5])
+        return f"retries mempool_alloc({pool})"
+
+    def _alloc_where(self, s: State, frame: tuple[Any, ...]) -> str:
+        stage = frame[2]
+        if stage == LOCK:
+            lock = self.entry_locks[frame[3]][frame[4]]
+            return f"reclaim waits for {self.locks[lock].name}, held by {self._holder(s[2][lock])}"
+        if stage == WAIT:
+            return f"reclaim waits for {self.completions[self.entry_waits[frame[3]]].name}"
+        return "reclaim and retry make no progress"
+
     def actor_name(self, action: Action) -> str:
         return "oom_reaper" if action[0] == REAPER else self.info[action[0]].name
 
@@ -1092,6 +1167,17 @@ def _what(model: KernelModel, value: Any) -> str:
     if value[0] == "p":
         return f"{1 << value[1]} page(s)"
     return f"an element of pool {model.pools[value[1]].name}"
+
+
+def _done(value: int) -> str:
+    return "all" if value == ALL else str(value)
+
+
+_STATUS_WORDS = ((KILLED, "SIGKILL"), (MEMDIE, "TIF_MEMDIE"), (VICTIM, "OOM victim"), (SKIP, "MMF_OOM_SKIP"), (EXITED, "exited"))
+
+
+def _status_words(bits: int) -> list[str]:
+    return [word for bit, word in _STATUS_WORDS if bits & bit]
 
 
 def _inside_loop(instrs: tuple[Instr, ...], pc: int) -> bool:
