@@ -99,5 +99,142 @@ def kernels() -> None:
     render.print_kernels()
 
 
+def _limits_options(func: F) -> F:
+    func = click.option(
+        "--max-memory",
+        type=int,
+        default=None,
+        metavar="MB",
+        help="Stop with 'incomplete: memory limit' (exit 4) past this RSS in MiB "
+        "[default: half of the machine's RAM].",
+    )(func)
+    func = click.option(
+        "--max-seconds",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        help="Stop with 'incomplete' (exit 4) after this long per scenario and kernel.",
+    )(func)
+    func = click.option(
+        "--max-states",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Stop with 'incomplete' (exit 4) after this many distinct states.",
+    )(func)
+    return func
+
+
+def _kernel_options(func: F) -> F:
+    func = click.option(
+        "--all-kernels", is_flag=True, help="Run under every preset (v4.5 ... latest)."
+    )(func)
+    func = click.option(
+        "--kernel",
+        "-k",
+        "kernels",
+        multiple=True,
+        metavar="PRESET",
+        help="Kernel preset to model; repeat for several. Overrides the file's `kernel`.",
+    )(func)
+    return func
+
+
+EPILOG_RUN = """\b
+Examples:
+  mpsim run scenarios/mempool/rientjes-2016-oom-victim.yaml --kernel v4.5
+  mpsim run scenario.yaml --all-kernels
+  mpsim run --format json scenario.yaml | jq '.[0].outcomes'
+
+\b
+Exit status: 0 every run matches its `expect` (ok without one), 1 some run
+does not, 3 invalid scenario, 4 a search limit or Ctrl-C cut a search short.
+"""
+
+
+@cli.command(epilog=EPILOG_RUN)
+@click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@_kernel_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "jsonl"]),
+    default="text",
+    show_default=True,
+    help="json: one array; jsonl: one object per line.",
+)
+@click.option("--trace", is_flag=True, help="Show every step of each finding's schedule.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report here.")
+@_limits_options
+@_guarded
+def run(
+    files: tuple[str, ...],
+    kernels: tuple[str, ...],
+    all_kernels: bool,
+    fmt: str,
+    trace: bool,
+    output: str | None,
+    max_states: int | None,
+    max_seconds: float | None,
+    max_memory: int | None,
+) -> None:
+    """Explore every interleaving of each scenario FILE and report what can happen."""
+    from mempool_cli import commands
+
+    sys.exit(
+        commands.run(
+            list(files), list(kernels), all_kernels, fmt, trace, output,
+            commands.limits(max_states, max_seconds, max_memory),
+        )
+    )
+
+
+EPILOG_MATRIX = """\b
+Examples:
+  mpsim matrix scenarios/
+  mpsim matrix scenarios/mempool --kernel v4.5 --kernel v4.8
+"""
+
+
+@cli.command(epilog=EPILOG_MATRIX)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.option("--kernel", "-k", "kernels", multiple=True, metavar="PRESET", help="Columns to show [default: every preset].")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_limits_options
+@_guarded
+def matrix(
+    paths: tuple[str, ...],
+    kernels: tuple[str, ...],
+    fmt: str,
+    max_states: int | None,
+    max_seconds: float | None,
+    max_memory: int | None,
+) -> None:
+    """One row per scenario, one column per kernel preset, each cell checked against `expect`.
+
+    Cells for which the file has no expectation are shown but not checked.
+    Exit 0 only if every expectation holds.
+    """
+    from mempool_cli import commands
+
+    sys.exit(commands.matrix(list(paths), list(kernels), fmt, commands.limits(max_states, max_seconds, max_memory)))
+
+
+EPILOG_REPLAY = """\b
+Example (the schedule comes from a report's replay line):
+  mpsim replay scenario.yaml 'taskA,taskB,taskB#1,reaper@taskC' --kernel v4.8
+"""
+
+
+@cli.command(epilog=EPILOG_REPLAY)
+@click.argument("file", type=click.Path(allow_dash=True))
+@click.argument("schedule")
+@click.option("--kernel", "-k", "kernel", metavar="PRESET", help="Kernel preset [default: the file's].")
+@_guarded
+def replay(file: str, schedule: str, kernel: str | None) -> None:
+    """Re-run SCHEDULE step by step, printing each state change and what it reaches."""
+    from mempool_cli import commands
+
+    sys.exit(commands.replay(file, schedule, kernel))
+
+
 def main() -> None:
     cli(prog_name="mpsim")
