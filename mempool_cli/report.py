@@ -119,8 +119,9 @@ def outcome_text(outcomes: frozenset[str] | None) -> str:
 
 def kernels_for(scenario: Scenario, names: Sequence[str], all_kernels: bool) -> list[Kernel]:
     """The kernels to run: ``--all-kernels``, each ``--kernel``, or the file's own."""
+    patch = dict(scenario.kernel_knobs)
     if all_kernels:
-        return list(PRESETS.values())
+        return [k.with_knobs(**patch) for k in PRESETS.values()]
     if names:
         out = []
         for name in names:
@@ -132,7 +133,7 @@ def kernels_for(scenario: Scenario, names: Sequence[str], all_kernels: bool) -> 
                 raise UsageError(
                     f"mpsim: unknown kernel preset '{name}'{hint}; known: {', '.join(PRESETS)}"
                 )
-            out.append(PRESETS[name])
+            out.append(PRESETS[name].with_knobs(**patch))
         return out
     return [scenario.kernel]
 

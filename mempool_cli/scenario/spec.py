@@ -248,4 +248,7 @@ class Scenario:
     expect: Expect | None = None
     version: int = 1
     kernel_span: Span = NO_SPAN
+    # Knobs the file sets explicitly in `kernel: {base: ..., KNOB: VALUE}`: a patch under
+    # study, kept when --kernel swaps the base preset (docs/model.md).
+    kernel_knobs: tuple[tuple[str, str | bool], ...] = ()
     source: str = ""  # the file text, for reports that quote it
