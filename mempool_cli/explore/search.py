@@ -1,0 +1,413 @@
+"""Exhaustive breadth-first search of a Model, then its bottom SCCs for hangs.
+
+The search is stateright's BFS checker cut down to what mpsim needs:
+
+* every reachable state is visited once; a state gets an integer id in
+  discovery order, so ids rise with BFS depth;
+* per state only a parent id and the index of the action that reached it
+  are kept, and a schedule is rebuilt by walking those pointers back;
+* the successor graph is kept as two flat arrays (successor ids, and
+  where each state's successors start) for the strongly connected
+  component pass that finds hangs once the search is over.
+
+An outcome that is a label (of a state, or of a transition) is reported
+with the first place BFS meets it, which is a shortest schedule. A hang
+is a bottom SCC (no transition leaves it) with no final state; for each
+hang outcome the hang whose entry is shallowest is reported, with a
+shortest cycle through its entry.
+
+A search cut short by a limit reports what it found and says so; it
+only reports hangs among states whose successors were all computed,
+because only those are certain.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from array import array
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mempool_cli.explore.model import Model, outcome_sort_key
+
+__all__ = ["PROGRESS_INTERVAL", "STOP_REASONS", "Finding", "Progress", "Result", "explore"]
+
+PROGRESS_INTERVAL = 0.5  # seconds between two progress reports
+
+STOP_REASONS = ("max-states", "max-seconds", "max-memory", "interrupted")
+
+# Limits are checked between chunks of expansions; a chunk's length adapts
+# so a check comes about every _CHUNK_SECONDS whatever a state costs.
+_CHUNK_SECONDS = 0.05
+_CHUNK_MAX = 4096
+# The SCC pass checks limits after this many states, a few milliseconds' work.
+_SCC_CHECK_EVERY = 8192
+_DONE = 2**31 - 1  # above any Tarjan index
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One outcome and a shortest schedule that shows it.
+
+    ``schedule`` is a sequence of successor indices from the initial
+    state. It ends in ``end_state``: the state with the outcome's label,
+    the target of the labelled transition (the schedule's last step), or
+    the entry of a hang. For a hang, ``cycle`` leads from ``end_state``
+    back to it inside the hang (empty when the hang is one state with no
+    transition at all) and ``hang_size`` is the number of its states.
+    """
+
+    outcome: str
+    schedule: tuple[int, ...]
+    cycle: tuple[int, ...]
+    end_state: Any
+    depth: int
+    hang_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A search in progress, in TLC's terms: states found, transitions, states left on the queue."""
+
+    states: int
+    transitions: int
+    queue: int
+    seconds: float
+    states_per_second: float
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What a search found, and whether it looked at everything.
+
+    ``complete`` is False when a limit or an interruption stopped it;
+    ``stop_reason`` then says which (one of ``STOP_REASONS``).
+    ``states`` counts distinct states found, ``transitions`` the
+    transitions out of the states that were expanded, ``hangs`` the
+    distinct hangs (bottom SCCs without a final state).
+    """
+
+    complete: bool
+    stop_reason: str | None
+    states: int
+    transitions: int
+    seconds: float
+    findings: tuple[Finding, ...]
+    hangs: int
+
+    @property
+    def outcomes(self) -> tuple[str, ...]:
+        """The outcomes found, in report order; empty means ``ok`` (if complete)."""
+        return tuple(f.outcome for f in self.findings)
+
+
+class _StateLimit(Exception):
+    """Raised inside the hot loop when one more state would exceed ``max_states``."""
+
+
+def explore(
+    model: Model[Any],
+    *,
+    max_states: int | None = None,
+    max_seconds: float | None = None,
+    max_memory: int | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Result:
+    """Visit every state reachable in ``model`` and report each outcome found.
+
+    ``max_states`` bounds the distinct states held, ``max_seconds`` the
+    wall time, ``max_memory`` the resident set size in bytes;
+    ``should_stop`` is polled a few times a second (a Ctrl-C flag), and
+    ``progress`` receives a ``Progress`` about every ``PROGRESS_INTERVAL``
+    seconds. Nothing is printed.
+
+    >>> class Counter:
+    ...     def initial(self): return 0
+    ...     def successors(self, s):
+    ...         return [("inc", s + 1, frozenset())] if s < 3 else []
+    ...     def state_labels(self, s): return frozenset({"depletion"}) if s == 2 else frozenset()
+    ...     def is_final(self, s): return False
+    ...     def classify_hang(self, states): return "deadlock"
+    >>> r = explore(Counter())
+    >>> r.complete, r.states, r.outcomes
+    (True, 4, ('deadlock', 'depletion'))
+    >>> [(f.outcome, f.schedule) for f in r.findings]
+    [('deadlock', (0, 0, 0)), ('depletion', (0, 0))]
+    """
+    if max_states is not None and max_states < 1:
+        raise ValueError(f"max_states must be at least 1, not {max_states}")
+    clock = time.monotonic
+    started = clock()
+    deadline = math.inf if max_seconds is None else started + max_seconds
+    limit = sys.maxsize if max_states is None else max_states
+
+    def check_limits(now: float, timed: bool = True) -> str | None:
+        if should_stop is not None and should_stop():
+            return "interrupted"
+        if timed and now >= deadline:
+            return "max-seconds"
+        if max_memory is not None and _rss_bytes() > max_memory:
+            return "max-memory"
+        return None
+
+    first = model.initial()
+    ids: dict[Any, int] = {first: 0}
+    states: list[Any] = [first]
+    parent = array("i", [-1])  # id of the state this one was found from
+    via = array("I", [0])  # index of the action that found it
+    succ = array("I")  # successor ids, state after state, in action order
+    offsets = array("Q", [0])  # state i's successors are succ[offsets[i]:offsets[i + 1]]
+    # outcome -> (state id, action index or -1 for a state label, end state)
+    found: dict[str, tuple[int, int, Any]] = {}
+    for label in model.state_labels(first):
+        found[label] = (0, -1, first)
+
+    successors = model.successors
+    state_labels = model.state_labels
+    get = ids.get
+    states_append = states.append
+    parent_append = parent.append
+    via_append = via.append
+    succ_append = succ.append
+    offsets_append = offsets.append
+
+    n = 1  # states found
+    head = 0  # states expanded; the queue is ids head..n-1
+    chunk = 16
+    stop_reason: str | None = None
+    next_progress = started + PROGRESS_INTERVAL
+    while head < n:
+        now = clock()
+        stop_reason = check_limits(now)
+        if stop_reason is not None:
+            break
+        if progress is not None and now >= next_progress:
+            next_progress = now + PROGRESS_INTERVAL
+            progress(_progress(n, len(succ), n - head, now - started))
+        end = min(n, head + chunk)
+        try:
+            for h in range(head, end):
+                for k, (_action, nxt, events) in enumerate(successors(states[h])):
+                    if events:
+                        for label in events:
+                            if label not in found:
+                                found[label] = (h, k, nxt)
+                    j = get(nxt)
+                    if j is None:
+                        if n >= limit:
+                            raise _StateLimit
+                        j = n
+                        ids[nxt] = n
+                        states_append(nxt)
+                        parent_append(h)
+                        via_append(k)
+                        n += 1
+                        labels = state_labels(nxt)
+                        if labels:
+                            for label in labels:
+                                if label not in found:
+                                    found[label] = (j, -1, nxt)
+                    succ_append(j)
+                offsets_append(len(succ))
+        except _StateLimit:
+            # The state being expanded stays unexpanded: drop its partial successors.
+            del succ[offsets[-1] :]
+            head = len(offsets) - 1
+            stop_reason = "max-states"
+            break
+        head = end
+        spent = clock() - now
+        if spent < _CHUNK_SECONDS / 2:
+            chunk = min(chunk * 2, _CHUNK_MAX)
+        elif spent > _CHUNK_SECONDS and chunk > 1:
+            chunk //= 2
+    del ids  # free the state -> id map: from here on, ids are enough
+
+    # The hang pass obeys the same limits, except that a search already cut
+    # by the clock still gets its hangs: the pass costs a fraction of the
+    # search that reached this far, and only the clock would stop it.
+    expanded = len(offsets) - 1
+    timed = stop_reason is None
+    sccs, scc_stop = _bottom_sccs(offsets, succ, expanded, n, lambda: check_limits(clock(), timed))
+    if stop_reason is None:
+        stop_reason = scc_stop
+
+    chosen: dict[str, tuple[int, list[int]]] = {}  # hang outcome -> (entry id, members)
+    hang_count = 0
+    for members in sccs:
+        if any(model.is_final(states[i]) for i in members):
+            continue
+        hang_count += 1
+        members.sort()
+        outcome = model.classify_hang([states[i] for i in members])
+        entry = members[0]  # ids rise with depth: the smallest is the shallowest
+        if outcome not in chosen or entry < chosen[outcome][0]:
+            chosen[outcome] = (entry, members)
+
+    findings: dict[str, Finding] = {}
+    for outcome, (sid, k, end_state) in found.items():
+        schedule = _path(parent, via, sid) + ((k,) if k >= 0 else ())
+        findings[outcome] = Finding(outcome, schedule, (), end_state, len(schedule), 0)
+    for outcome, (entry, members) in chosen.items():
+        schedule = _path(parent, via, entry)
+        label_finding = findings.get(outcome)
+        # A model that also labels states with a hang outcome: keep the shallower.
+        if label_finding is not None and label_finding.depth <= len(schedule):
+            continue
+        cycle = _cycle(offsets, succ, entry)
+        findings[outcome] = Finding(
+            outcome, schedule, cycle, states[entry], len(schedule), len(members)
+        )
+
+    return Result(
+        complete=stop_reason is None,
+        stop_reason=stop_reason,
+        states=n,
+        transitions=len(succ),
+        seconds=clock() - started,
+        findings=tuple(findings[o] for o in sorted(findings, key=outcome_sort_key)),
+        hangs=hang_count,
+    )
+
+
+def _progress(states: int, transitions: int, queue: int, seconds: float) -> Progress:
+    rate = states / seconds if seconds > 0 else 0.0
+    return Progress(states, transitions, queue, seconds, rate)
+
+
+def _path(parent: array[int], via: array[int], i: int) -> tuple[int, ...]:
+    """The action indices from the initial state to state ``i``, by the parent pointers."""
+    out = []
+    while i > 0:
+        out.append(via[i])
+        i = parent[i]
+    out.reverse()
+    return tuple(out)
+
+
+def _cycle(offsets: array[int], succ: array[int], entry: int) -> tuple[int, ...]:
+    """A shortest schedule from ``entry`` back to itself; empty if there is none.
+
+    Called on a bottom SCC, so every state BFS meets is in it.
+    """
+    prev: dict[int, tuple[int, int]] = {entry: (-1, -1)}
+    frontier = deque([entry])
+    while frontier:
+        u = frontier.popleft()
+        base = offsets[u]
+        for k in range(offsets[u + 1] - base):
+            w = succ[base + k]
+            if w == entry:
+                steps = [k]
+                while u != entry:
+                    u, k = prev[u]
+                    steps.append(k)
+                steps.reverse()
+                return tuple(steps)
+            if w not in prev:
+                prev[w] = (u, k)
+                frontier.append(w)
+    return ()
+
+
+def _bottom_sccs(
+    offsets: array[int],
+    succ: array[int],
+    expanded: int,
+    found: int,
+    check: Callable[[], str | None],
+) -> tuple[list[list[int]], str | None]:
+    """The bottom SCCs among states ``0..expanded-1``, by an iterative Tarjan.
+
+    States ``expanded..found-1`` were found but their successors are
+    unknown (the search stopped first), so an SCC with an edge to one is
+    not known to be bottom and is left out. Returns the SCCs and, if
+    ``check`` stopped the pass early, its reason; every SCC returned is
+    complete either way.
+    """
+    n = expanded
+    # Tarjan's discovery index, -1 before the visit and _DONE once the
+    # state's SCC is closed (unexpanded states count as closed), so one
+    # read per edge tells the three cases apart.
+    index = array("i", [-1]) * n + array("i", [_DONE]) * (found - n)
+    low = array("i", [0]) * n
+    ptr = offsets[:n]  # next edge of each state to follow
+    leaves = bytearray(n)  # some edge from this state leaves its SCC
+    stack: list[int] = []
+    out: list[list[int]] = []
+    counter = 0
+    budget = _SCC_CHECK_EVERY
+    for root in range(n):
+        if index[root] >= 0:
+            continue
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        work = [root]
+        while work:
+            v = work[-1]
+            p = ptr[v]
+            end = offsets[v + 1]
+            lv = low[v]
+            while p < end:
+                w = succ[p]
+                p += 1
+                iw = index[w]
+                if iw < 0:
+                    ptr[v] = p
+                    low[v] = lv
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    work.append(w)
+                    break
+                if iw < lv:  # on the stack: same SCC as some caller
+                    lv = iw
+                elif iw == _DONE:
+                    leaves[v] = 1
+            else:
+                # Every edge of v is done: return to its caller.
+                work.pop()
+                if lv == index[v]:
+                    w = stack.pop()
+                    index[w] = _DONE
+                    members = [w]
+                    bottom = not leaves[w]
+                    while w != v:
+                        w = stack.pop()
+                        index[w] = _DONE
+                        members.append(w)
+                        if leaves[w]:
+                            bottom = False
+                    if work:
+                        leaves[work[-1]] = 1  # the caller's edge into v leaves the caller's SCC
+                    if bottom:
+                        out.append(members)
+                elif lv < low[work[-1]]:
+                    low[work[-1]] = lv
+                budget -= 1
+                if not budget:
+                    budget = _SCC_CHECK_EVERY
+                    reason = check()
+                    if reason is not None:
+                        return out, reason
+    return out, None
+
+
+def _rss_bytes() -> int:
+    """The resident set size of this process, from /proc where there is one."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE_SIZE
+    except OSError:
+        import resource  # no /proc (macOS): fall back to the peak, a safe over-estimate
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
