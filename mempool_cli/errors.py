@@ -68,8 +68,33 @@ class Problem:
         head = f"{self.path}:{self.line}:{self.col}: error: {self.message}"
         if not self.source_line:
             return head
-        caret = " " * max(self.col - 1, 0) + "^"
-        return f"{head}\n{self.source_line}\n{caret}"
+        line, col = _window(self.source_line, max(self.col - 1, 0))
+        return f"{head}\n{line}\n{' ' * col}^"
+
+
+_WINDOW = 100
+
+
+def _window(line: str, col: int) -> tuple[str, int]:
+    """The source line with tabs expanded, cut to about _WINDOW characters around ``col``.
+
+    Returns the text to print and where the caret goes in it.
+
+    >>> _window(chr(9) + "x: 1", 1)
+    ('        x: 1', 8)
+    >>> text, at = _window("a" * 300 + "B" + "c" * 300, 300)
+    >>> text[at], len(text) <= _WINDOW + 6
+    ('B', True)
+    """
+    expanded_col = len(line[:col].expandtabs())
+    text = line.expandtabs()
+    if len(text) <= _WINDOW:
+        return text, expanded_col
+    start = max(0, min(expanded_col - _WINDOW // 2, len(text) - _WINDOW))
+    cut = text[start : start + _WINDOW]
+    prefix = "..." if start else ""
+    suffix = "..." if start + _WINDOW < len(text) else ""
+    return prefix + cut + suffix, expanded_col - start + len(prefix)
 
 
 class ScenarioError(MpsimError):

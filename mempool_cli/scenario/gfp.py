@@ -78,7 +78,12 @@ _PRINT_ORDER = (
     + [n for n in FLAGS if n not in ("__GFP_RECLAIM", "__GFP_RETRY_MAYFAIL")]
 )
 
-_TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<num>0x[0-9a-fA-F]+|\d+)|(?P<op>[|&~()]))")
+# Flag names, operators and the empty mask `0`: no other numbers, so every bit
+# in a scenario has a name.
+_TOKEN = re.compile(
+    r"[ \t]*(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<zero>0(?![0-9A-Za-z_]))|(?P<op>[|&~()]))",
+    re.ASCII,
+)
 
 
 @dataclass
@@ -161,15 +166,16 @@ class _Parser:
                 raise GfpSyntaxError("missing ')' in gfp mask", where)
             self.i += 1
             return value
-        if kind == "num":
-            return int(text, 0) & _ALL_BITS
+        if kind == "zero":
+            return 0
         if kind == "name":
             if text in NAMES:
                 return NAMES[text]
             from difflib import get_close_matches
 
-            close_names = get_close_matches(text, list(NAMES), n=1, cutoff=0.6)
-            hint = close_names[0] if close_names else None
+            by_upper = {name.upper(): name for name in NAMES}
+            close_names = get_close_matches(text.upper(), list(by_upper), n=1, cutoff=0.6)
+            hint = by_upper[close_names[0]] if close_names else None
             raise GfpSyntaxError(f"unknown gfp flag {text!r}", off, hint)
         raise GfpSyntaxError(f"unexpected {text!r} in gfp mask", off)
 

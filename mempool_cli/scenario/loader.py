@@ -1,0 +1,1087 @@
+"""Scenario files (YAML text) -> immutable ``Scenario`` specs; the only module that imports yaml.
+
+Three passes, each collecting problems instead of stopping at the first:
+
+1. *Compose.* The text is checked for size, UTF-8 and YAML's printable
+   set, then turned into yaml node trees (with 0-based marks) from the
+   event stream of PyYAML's parser (libyaml when present). Composing from
+   events ourselves, rather than through ``yaml.compose``, lets one pass
+   refuse anchors, aliases and explicit tags as they appear, and stop at
+   a nesting depth of ``LIMITS.yaml_depth`` without recursion. No tag is
+   ever constructed into a Python object: nothing in a file can run code.
+2. *Shape.* Nodes are walked against the declarative descriptors of
+   ``schema.py`` (keys, types, bounds, defaults). Each value comes back as
+   an ``_At`` that remembers its node, so later errors can point at it.
+3. *Meaning.* Spec objects are built, and the rules that need more than
+   one value are checked: names resolve, lock kinds match their steps,
+   handles are bound before use, memalloc scopes balance, limits hold.
+
+Scalars are read as YAML 1.2 would, not 1.1: ``yes``/``no``/``on``/``off``
+are words, not booleans, so where a boolean is wanted they are refused
+with a hint rather than silently read either way.
+"""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.events import (
+    AliasEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    NodeEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from mempool_cli.errors import EnvironmentProblem, Problem, ScenarioError
+from mempool_cli.scenario import schema as S
+from mempool_cli.scenario.gfp import COMPOSITE, FLAGS, GfpSyntaxError, parse_gfp
+from mempool_cli.scenario.kernels import PRESETS, Kernel
+from mempool_cli.scenario.spec import (
+    NO_SPAN,
+    Completion,
+    Expect,
+    Lock,
+    Memory,
+    Oom,
+    Pool,
+    Reclaimable,
+    Repeat,
+    Scenario,
+    Span,
+    Step,
+    StepNode,
+    Task,
+)
+
+__all__ = ["STDIN_NAME", "load_scenario", "load_text"]
+
+STDIN_NAME = "<stdin>"
+
+# libyaml's parser when PyYAML was built with it (10x faster); same events, same marks.
+_PARSER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# YAML's line breaks, so that our line numbers agree with the parser's marks.
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+_NON_PRINTABLE = yaml.reader.Reader.NON_PRINTABLE
+_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+# Booleans to YAML 1.1 only: refused where a boolean is wanted, words elsewhere.
+_YAML11_BOOLS = frozenset(
+    {"y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO"}
+    | {"on", "On", "ON", "off", "Off", "OFF"}
+)
+_INT = re.compile(r"[-+]?[0-9]+")
+_NAME = re.compile(S.NAME_PATTERN)
+_GFP_BITS = {**COMPOSITE, **FLAGS}
+
+_LOCK_OPS = {
+    "mutex_lock": "mutex",
+    "mutex_lock_killable": "mutex",
+    "mutex_unlock": "mutex",
+    "spin_lock": "spinlock",
+    "spin_unlock": "spinlock",
+}
+_COMPLETION_OPS = frozenset(
+    {"wait_for_completion", "wait_for_completion_killable", "complete", "complete_all"}
+)
+_LOCK_FIX = {
+    "mutex_lock": "spin_lock",
+    "mutex_lock_killable": "spin_lock",
+    "mutex_unlock": "spin_unlock",
+    "spin_lock": "mutex_lock",
+    "spin_unlock": "mutex_unlock",
+}
+# memalloc_<scope>_save / _restore -> (scope, opens?)
+_SCOPE_OPS = {
+    f"memalloc_{scope}_{verb}": (scope, verb == "save")
+    for scope in ("noio", "nofs", "noreclaim")
+    for verb in ("save", "restore")
+}
+
+
+# --- reading -----------------------------------------------------------------
+
+
+def load_scenario(path: str) -> Scenario:
+    """Read and load the scenario file at ``path`` (``-`` reads stdin, shown as ``<stdin>``).
+
+    Raises ``ScenarioError`` with every problem in the file, or
+    ``EnvironmentProblem`` when the file cannot be read at all.
+
+    >>> load_scenario("/nonexistent/x.yaml")
+    Traceback (most recent call last):
+    ...
+    mempool_cli.errors.EnvironmentProblem: /nonexistent/x.yaml: no such file
+    """
+    if path == "-":
+        return load_text(_read_stdin(), STDIN_NAME)
+    return load_text(_read_file(path), path)
+
+
+def _read_file(path: str) -> bytes:
+    # One byte more than the limit is enough to know the file is too big,
+    # and keeps /dev/zero or a huge file from being read whole.
+    try:
+        with open(path, "rb") as stream:
+            return stream.read(S.LIMITS.file_bytes + 1)
+    except FileNotFoundError:
+        raise EnvironmentProblem(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise EnvironmentProblem(f"{path}: is a directory, not a scenario file") from None
+    except PermissionError:
+        raise EnvironmentProblem(f"{path}: permission denied") from None
+    except OSError as err:
+        raise EnvironmentProblem(f"{path}: cannot read: {err.strerror or err}") from None
+
+
+def _read_stdin() -> bytes:
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        raise EnvironmentProblem(f"{STDIN_NAME}: standard input is not available")
+    try:
+        data = stream.read(S.LIMITS.file_bytes + 1)
+    except OSError as err:
+        raise EnvironmentProblem(f"{STDIN_NAME}: cannot read: {err.strerror or err}") from None
+    return bytes(data)
+
+
+def load_text(text: str | bytes, path: str) -> Scenario:
+    """Load a scenario from its text; ``path`` is how problems name the file.
+
+    >>> text = "locks: {M: mutex}\\ntasks:\\n  t: {steps: [mutex_lock: M, mutex_unlock: M]}\\n"
+    >>> s = load_text(text, "a/x.yaml")
+    >>> s.name, s.kernel.name, s.tasks[0].steps[0].target, s.tasks[0].steps[0].span
+    ('x', 'latest', 'M', Span(line=3, col=15))
+    >>> load_text("tasks: {t: {steps: [mutex_lock: M]}}", "b.yaml")
+    Traceback (most recent call last):
+    ...
+    mempool_cli.errors.ScenarioError: b.yaml:1:33: error: unknown lock 'M' (no locks are declared)
+    tasks: {t: {steps: [mutex_lock: M]}}
+                                    ^
+    """
+    loader = _Loader(path)
+    scenario = loader.load(text)
+    if loader.problems:
+        raise ScenarioError(list(dict.fromkeys(loader.problems)))
+    if scenario is None:
+        raise AssertionError(f"{path}: the loader found no problem but built no scenario")
+    return scenario
+
+
+# --- located values ----------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _At:
+    """A checked value and where it was written: its node and, for a mapping entry, its key.
+
+    ``node`` is None for a default; ``ok`` is False when the value was
+    present but invalid (already reported), so that no second error
+    cascades from it.
+    """
+
+    value: Any
+    node: Node | None = None
+    key: Node | None = None
+    ok: bool = True
+
+    @property
+    def given(self) -> bool:
+        return self.node is not None
+
+    @property
+    def good(self) -> bool:
+        return self.ok and self.node is not None
+
+
+@dataclass(slots=True)
+class _TaskContext:
+    """What the walk over one task's steps has seen so far, in program order."""
+
+    name: str
+    daemon: bool
+    bound: dict[str, Node] = field(default_factory=dict)  # handle -> its first `as:`
+    pending: list[tuple[str, Node]] = field(default_factory=list)  # uses before any `as:`
+    scopes: dict[str, list[Node]] = field(default_factory=dict)  # scope -> open *_save steps
+    forever: bool = False
+
+
+def _span(node: Node) -> Span:
+    return Span(node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _is_plain(node: ScalarNode) -> bool:
+    return not node.style  # None from the Python parser, "" from libyaml
+
+
+def _is_null(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and _is_plain(node) and node.value in _NULLS
+
+
+def _did_you_mean(word: str, candidates: Any) -> str:
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _describe(node: Node) -> str:
+    """How a value reads in a message: ``'lots'``, ``the string '4'``, ``a list``."""
+    if isinstance(node, MappingNode):
+        return "a mapping" if node.value else "an empty mapping"
+    if isinstance(node, SequenceNode):
+        return "a list" if node.value else "an empty list"
+    text = _short(str(node.value))
+    if not isinstance(node, ScalarNode) or not _is_plain(node):
+        return f"the string {text!r}"
+    if node.value in _NULLS:
+        return "nothing (null)"
+    if node.value in _BOOLS:
+        return f"the boolean {text}"
+    return repr(text)
+
+
+def _expected(t: S.Type) -> str:
+    t = S.resolve(t)
+    if isinstance(t, S.Int):
+        return "an integer"
+    if isinstance(t, S.Bool):
+        return "true or false"
+    if isinstance(t, S.Str):
+        return "a string"
+    if isinstance(t, S.Name):
+        return f"a {t.what} name"
+    if isinstance(t, S.Choice):
+        return f"a {t.what}"
+    if isinstance(t, S.Gfp):
+        return "a gfp mask such as GFP_KERNEL"
+    if isinstance(t, S.Empty):
+        return "empty (null or {})"
+    if isinstance(t, S.ListOf):
+        return "a list"
+    if isinstance(t, S.OneKey):
+        return f"a one-key mapping such as 'mutex_lock: M' (a {t.what})"
+    if isinstance(t, S.AnyOf):
+        return t.what
+    return "a mapping"
+
+
+def _kind_matches(t: S.Type, node: Node) -> bool:
+    t = S.resolve(t)
+    if isinstance(t, S.ListOf):
+        return isinstance(node, SequenceNode)
+    if isinstance(t, S.MapOf | S.Record | S.OneKey):
+        return isinstance(node, MappingNode)
+    if isinstance(t, S.AnyOf):
+        return any(_kind_matches(o, node) for o in t.options)
+    return isinstance(node, ScalarNode)
+
+
+# --- the loader --------------------------------------------------------------
+
+
+class _Loader:
+    """One load of one file: the text, its lines, and every problem found in it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.text = ""
+        self.lines: list[str] = [""]
+        self.line_starts: list[int] = [0]
+        self.problems: list[Problem] = []
+        # Nodes already reported (aliases, tagged values): never looked into.
+        self.poisoned: set[int] = set()
+
+    # problems
+
+    def report(self, line0: int, col0: int, message: str) -> None:
+        source = self.lines[line0] if 0 <= line0 < len(self.lines) else ""
+        self.problems.append(Problem(self.path, line0 + 1, col0 + 1, message, source))
+
+    def error(self, node: Node, message: str) -> None:
+        self.report(node.start_mark.line, node.start_mark.column, message)
+
+    def at_index(self, index: int, message: str) -> None:
+        line0 = bisect.bisect_right(self.line_starts, index) - 1
+        self.report(line0, index - self.line_starts[line0], message)
+
+    # pass 1: text -> nodes
+
+    def load(self, data: str | bytes) -> Scenario | None:
+        text = self.decode(data)
+        if text is None:
+            return None
+        self.text = text.removeprefix("\ufeff")
+        self.lines = _LINE_BREAK.split(self.text)
+        self.line_starts = [0]
+        for m in _LINE_BREAK.finditer(self.text):
+            self.line_starts.append(m.end())
+        bad = _NON_PRINTABLE.search(self.text)
+        if bad is not None:
+            char = bad.group()
+            self.at_index(bad.start(), f"character U+{ord(char):04X} is not allowed in a YAML file")
+            return None
+        root = self.compose()
+        if root is None:
+            if not self.problems:
+                self.report(0, 0, "the file is empty: a scenario needs at least 'tasks'")
+            return None
+        return self.scenario(root)
+
+    def decode(self, data: str | bytes) -> str | None:
+        limit = S.LIMITS.file_bytes
+        size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "surrogatepass"))
+        if size > limit:
+            self.report(0, 0, f"the file is larger than {limit} bytes, the limit for a scenario")
+            return None
+        if isinstance(data, str):
+            return data
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            start = data.rfind(b"\n", 0, err.start) + 1
+            end = data.find(b"\n", err.start)
+            line = data[start : end if end >= 0 else len(data)].decode("utf-8", "replace")
+            col = len(data[start : err.start].decode("utf-8", "replace"))
+            self.lines = [""] * data.count(b"\n", 0, start) + [line.rstrip("\r")]
+            self.report(
+                len(self.lines) - 1,
+                col,
+                f"the file is not UTF-8: byte 0x{data[err.start]:02x} ({err.reason})",
+            )
+            return None
+
+    def compose(self) -> Node | None:
+        """Build the node tree of the file's single document from parser events."""
+        stack: list[tuple[Node, list[Node]]] = []
+        root: Node | None = None
+        documents = 0
+        parser = _PARSER(self.text)
+        try:
+            while (event := parser.get_event()) is not None:
+                kind = type(event)
+                if kind is ScalarEvent or kind is AliasEvent:
+                    node = self.node(event)
+                    if stack:
+                        stack[-1][1].append(node)
+                    else:
+                        root = node
+                elif kind is MappingStartEvent or kind is SequenceStartEvent:
+                    node = self.node(event)
+                    if stack:
+                        stack[-1][1].append(node)
+                    else:
+                        root = node
+                    stack.append((node, []))
+                    if len(stack) > S.LIMITS.yaml_depth:
+                        self.error(node, f"nested deeper than {S.LIMITS.yaml_depth} levels")
+                        return None
+                elif kind is MappingEndEvent or kind is SequenceEndEvent:
+                    node, children = stack.pop()
+                    if kind is MappingEndEvent:
+                        node.value = list(zip(children[0::2], children[1::2], strict=True))
+                    else:
+                        node.value = children
+                    node.end_mark = event.end_mark
+                elif kind is DocumentStartEvent:
+                    documents += 1
+                    if documents > 1:
+                        mark: Any = event.start_mark
+                        message = "a scenario file holds one YAML document; this starts a second"
+                        self.report(mark.line, mark.column, message)
+                        break
+        except yaml.MarkedYAMLError as err:
+            mark = err.problem_mark or err.context_mark
+            message = f"YAML syntax error: {err.problem or err.context or 'invalid YAML'}"
+            if "maximum nesting depth" in str(err.problem):
+                # libyaml's own limit (1000 flow levels) can trip before ours is reached.
+                message = f"nested deeper than {S.LIMITS.yaml_depth} levels"
+            elif err.context and err.context_mark is not None and err.problem_mark is not None:
+                where = err.context_mark
+                message += f" ({err.context} at line {where.line + 1}, column {where.column + 1})"
+            self.report(mark.line if mark else 0, mark.column if mark else 0, message)
+            return None
+        except yaml.reader.ReaderError as err:
+            self.at_index(err.position, f"YAML syntax error: {err.reason}")
+            return None
+        except yaml.YAMLError as err:
+            self.report(0, 0, f"YAML syntax error: {err}")
+            return None
+        finally:
+            parser.dispose()
+        return root
+
+    def node(self, event: NodeEvent) -> Node:
+        start: Any = event.start_mark
+        end: Any = event.end_mark
+        if isinstance(event, AliasEvent):
+            self.report(
+                start.line,
+                start.column,
+                f"YAML aliases ('*{event.anchor}') are not allowed; write the value out",
+            )
+            placeholder = ScalarNode("", "", start, end)
+            self.poisoned.add(id(placeholder))
+            return placeholder
+        if event.anchor is not None:
+            self.report(
+                start.line, start.column, f"YAML anchors ('&{event.anchor}') are not allowed"
+            )
+        node: Node
+        if isinstance(event, ScalarEvent):
+            node = ScalarNode("", event.value, start, end, style=event.style)
+        elif isinstance(event, SequenceStartEvent):
+            node = SequenceNode("", [], start, end, flow_style=event.flow_style)
+        elif isinstance(event, MappingStartEvent):
+            node = MappingNode("", [], start, end, flow_style=event.flow_style)
+        else:
+            raise AssertionError(f"unexpected YAML event {event!r}")
+        tag = getattr(event, "tag", None)
+        if tag is not None:
+            shown = re.sub(r"^tag:yaml\.org,2002:", "!!", tag)
+            self.report(start.line, start.column, f"YAML tags ('{shown}') are not allowed")
+            self.poisoned.add(id(node))
+        return node
+
+    # pass 2: nodes -> checked values
+
+    def convert(self, node: Node, t: S.Type, label: str, key: Node | None = None) -> _At | None:
+        """Check ``node`` against descriptor ``t``; None (after reporting) when it does not fit."""
+        if id(node) in self.poisoned:
+            return None
+        t = S.resolve(t)
+        if isinstance(t, S.AnyOf):
+            for option in t.options:
+                if _kind_matches(option, node):
+                    return self.convert(node, option, label, key)
+            return self.mismatch(node, key, f"'{label}' must be {t.what}, got {_describe(node)}")
+        if isinstance(t, S.ListOf):
+            if not isinstance(node, SequenceNode):
+                return self.mismatch(node, key, f"'{label}' must be a list, got {_describe(node)}")
+            items = [self.convert(item, t.item, label) for item in node.value]
+            good = [item for item in items if item is not None]
+            return _At(good, node, key, ok=len(good) == len(items))
+        if isinstance(t, S.MapOf):
+            return self.map_of(node, t, label, key)
+        if isinstance(t, S.Record):
+            return self.record(node, t, label, key)
+        if isinstance(t, S.OneKey):
+            return self.one_key(node, t)
+        if isinstance(t, S.Empty):
+            if _is_null(node) or (isinstance(node, MappingNode) and not node.value):
+                return _At(None, node, key)
+            got = _describe(node)
+            return self.mismatch(node, key, f"'{label}' takes no value (null or {{}}), got {got}")
+        if not isinstance(node, ScalarNode):
+            got = _describe(node)
+            return self.mismatch(node, key, f"'{label}' must be {_expected(t)}, got {got}")
+        return self.scalar(node, t, label, key)
+
+    def mismatch(self, node: Node, key: Node | None, message: str) -> _At | None:
+        """Report a value of the wrong shape; None, so that ``convert`` can return it."""
+        # An empty value has no text to point at: point at its key instead.
+        self.error(key if key is not None and _is_null(node) and not node.value else node, message)
+        return None
+
+    def scalar(self, node: ScalarNode, t: S.Type, label: str, key: Node | None) -> _At | None:
+        text: str = node.value
+        plain = _is_plain(node)
+        if plain and text in _NULLS:
+            return self.mismatch(node, key, f"'{label}' must be {_expected(t)}, got nothing (null)")
+        if isinstance(t, S.Int):
+            return self.integer(node, t, label, key)
+        if isinstance(t, S.Bool):
+            if plain and text in _BOOLS:
+                return _At(_BOOLS[text], node, key)
+            hint = " (YAML 1.1 would read it as a boolean; write true or false)"
+            return self.mismatch(
+                node,
+                key,
+                f"'{label}' must be true or false, got {_describe(node)}"
+                + (hint if plain and text in _YAML11_BOOLS else ""),
+            )
+        if isinstance(t, S.Str):
+            return _At(text, node, key)
+        if isinstance(t, S.Name):
+            if _NAME.fullmatch(text):
+                return _At(text, node, key)
+            self.error(node, f"invalid {t.what} name {text!r}: a name matches {S.NAME_PATTERN}")
+            return None
+        if isinstance(t, S.Choice):
+            if text in t.values:
+                return _At(text, node, key)
+            hint = _did_you_mean(text, t.values)
+            if not hint and len(t.values) <= 10:
+                hint = f" (one of: {', '.join(t.values)})"
+            self.error(node, f"unknown {t.what} {text!r}{hint}")
+            return None
+        if isinstance(t, S.Gfp):
+            return self.gfp(node, key)
+        raise AssertionError(f"no scalar check for descriptor {t!r}")
+
+    def integer(self, node: ScalarNode, t: S.Int, label: str, key: Node | None) -> _At | None:
+        text: str = node.value
+        if not _is_plain(node):
+            return self.mismatch(node, key, f"'{label}' must be an integer, got {_describe(node)}")
+        if not _INT.fullmatch(text):
+            return self.mismatch(node, key, f"'{label}' must be an integer, got {_describe(node)}")
+        digits = text.lstrip("+-").lstrip("0")
+        # Refuse huge literals before int() does the work (or hits its digit limit).
+        too_big = t.lo - 1 if text.startswith("-") else t.hi + 1
+        value = int(text) if len(digits) <= 18 else too_big
+        if t.lo == t.hi and value != t.lo:
+            self.error(node, f"'{label}' must be {t.lo}, got {_short(text)}")
+        elif value < t.lo:
+            self.error(node, f"'{label}' must be at least {t.lo}, got {_short(text)}")
+        elif value > t.hi:
+            self.error(node, f"'{label}' must be at most {t.hi}, got {_short(text)}")
+        else:
+            return _At(value, node, key)
+        return None
+
+    def gfp(self, node: ScalarNode, key: Node | None) -> _At | None:
+        text: str = node.value
+        try:
+            mask = parse_gfp(text)
+        except GfpSyntaxError as err:
+            line0, col0 = node.start_mark.line, node.start_mark.column
+            base = col0 + (0 if _is_plain(node) else 1)
+            source = self.lines[line0] if line0 < len(self.lines) else ""
+            # Point into the mask only when the value is written verbatim on one line.
+            if source[base : base + len(text)] == text:
+                col0 = base + err.offset
+            self.report(line0, col0, f"{err.message}{_did_you_mean_exact(err.suggestion)}")
+            return None
+        return _At((mask, text), node, key)
+
+    def key_text(self, key: Node) -> str | None:
+        if id(key) in self.poisoned:
+            return None
+        if not isinstance(key, ScalarNode):
+            self.error(key, f"a key must be a name, got {_describe(key)}")
+            return None
+        if key.value == "<<" and _is_plain(key):
+            self.error(key, "YAML merge keys ('<<') are not allowed; write the keys out")
+            return None
+        return str(key.value)
+
+    def duplicate(self, key: Node, name: str, first: Node) -> None:
+        self.error(key, f"duplicate key '{name}' (first at line {first.start_mark.line + 1})")
+
+    def record(self, node: Node, t: S.Record, label: str, key: Node | None) -> _At | None:
+        if not isinstance(node, MappingNode):
+            return self.mismatch(node, key, f"'{label}' must be a mapping, got {_describe(node)}")
+        out: dict[str, _At] = {}
+        first: dict[str, Node] = {}
+        merged = False
+        for k, v in node.value:
+            merged = merged or (isinstance(k, ScalarNode) and k.value == "<<" and _is_plain(k))
+            name = self.key_text(k)
+            if name is None:
+                continue
+            if name in first:
+                self.duplicate(k, name, first[name])
+                continue
+            first[name] = k
+            f = t.field(name)
+            if f is None:
+                known = [f.key for f in t.fields]
+                hint = _did_you_mean(name, known) or f" (known keys: {', '.join(known)})"
+                self.error(k, f"unknown key '{name}' in {t.what}{hint}")
+                continue
+            at = self.convert(v, f.type, name, k)
+            out[name] = at if at is not None else _At(f.default, v, k, ok=False)
+        for f in t.fields:
+            if f.key not in out:
+                if f.required and not merged:  # the refused merge may have held it
+                    where = key if key is not None else node
+                    self.error(where, f"missing key '{f.key}' in {t.what}")
+                out[f.key] = _At(f.default, ok=not f.required)
+        return _At(out, node, key)
+
+    def map_of(self, node: Node, t: S.MapOf, label: str, key: Node | None) -> _At | None:
+        if not isinstance(node, MappingNode):
+            return self.mismatch(node, key, f"'{label}' must be a mapping, got {_describe(node)}")
+        out: dict[str, _At] = {}
+        first: dict[str, Node] = {}
+        for k, v in node.value:
+            name = self.key_text(k)
+            if name is None:
+                continue
+            if name in first:
+                self.duplicate(k, name, first[name])
+                continue
+            first[name] = k
+            if self.convert(k, t.key, label) is None:
+                continue
+            at = self.convert(v, t.value, f"{label}.{name}", k)
+            out[name] = at if at is not None else _At(None, v, k, ok=False)
+        return _At(out, node, key)
+
+    def one_key(self, node: Node, t: S.OneKey) -> _At | None:
+        if not isinstance(node, MappingNode) or not node.value:
+            got = _describe(node)
+            self.error(
+                node, f"a {t.what} must be a one-key mapping like 'mutex_lock: M', got {got}"
+            )
+            return None
+        (k, v), *extra = node.value
+        for other, _ in extra:
+            if id(other) not in self.poisoned:
+                self.error(other, f"a {t.what} has one key; start another '- ' item for this one")
+        op = self.key_text(k)
+        if op is None:
+            return None
+        form = next((f for f in t.forms if f.key == op), None)
+        if form is None:
+            hint = _did_you_mean(op, [f.key for f in t.forms])
+            self.error(k, f"unknown {t.what} '{op}'{hint}")
+            return None
+        return _At((op, self.convert(v, form.type, op, k)), node, k)
+
+    # pass 3: checked values -> spec, with the rules that span values
+
+    def scenario(self, root: Node) -> Scenario | None:
+        if _is_null(root):
+            self.report(0, 0, "the file is empty: a scenario needs at least 'tasks'")
+            return None
+        if not isinstance(root, MappingNode):
+            got = _describe(root)
+            self.error(root, f"a scenario must be a mapping with keys such as 'tasks', got {got}")
+            return None
+        top_at = self.convert(root, S.SCENARIO, "scenario")
+        if top_at is None:
+            return None
+        top: dict[str, _At] = top_at.value
+        locks = self.locks(top["locks"])
+        completions = self.completions(top["completions"])
+        pools = self.pools(top["pools"])
+        declared_locks = _declared(top["locks"])
+        declared_pools = _declared(top["pools"])
+        names = _Names(
+            # A lock whose kind is invalid is still declared: no 'unknown lock' cascade.
+            locks=None
+            if declared_locks is None
+            else {n: (e.value if e.ok else None) for n, e in declared_locks.items()},
+            completions=_declared_completions(top["completions"]),
+            pools=None if declared_pools is None else set(declared_pools),
+        )
+        kernel, kernel_span, kernel_knobs = self.kernel(top["kernel"])
+        tasks = self.tasks(top["tasks"], names)
+        stem = Path(self.path).stem if self.path != STDIN_NAME else "stdin"
+        return Scenario(
+            path=self.path,
+            name=top["name"].value if top["name"].good else stem,
+            kernel=kernel,
+            memory=self.memory(top["memory"], names),
+            tasks=tasks,
+            description=top["description"].value if top["description"].ok else "",
+            references=tuple(at.value for at in top["references"].value or ()),
+            oom=self.oom(top["oom"]),
+            pools=pools,
+            locks=locks,
+            completions=completions,
+            expect=self.expect(top["expect"]),
+            version=top["mpsim"].value if top["mpsim"].ok else S.FORMAT_VERSION,
+            kernel_span=kernel_span,
+            kernel_knobs=kernel_knobs,
+            source=self.text,
+        )
+
+    def fields(self, at: _At, record: S.Record) -> dict[str, _At]:
+        """A record's checked fields, or its defaults when it is absent or was invalid."""
+        if at.good and isinstance(at.value, dict):
+            return at.value
+        return {f.key: _At(f.default, ok=at.ok) for f in record.fields}
+
+    def kernel(self, at: _At) -> tuple[Kernel, Span, tuple[tuple[str, str | bool], ...]]:
+        """The file's kernel, where it was written, and the knobs it sets explicitly."""
+        if not at.given:
+            return PRESETS["latest"], NO_SPAN, ()
+        span = _span(at.node) if at.node is not None else NO_SPAN
+        if not at.ok:
+            return PRESETS["latest"], span, ()
+        if isinstance(at.value, str):
+            return PRESETS[at.value], span, ()
+        fields: dict[str, _At] = at.value
+        if not fields["base"].good:
+            return PRESETS["latest"], span, ()
+        knobs = {k: v.value for k, v in fields.items() if k != "base" and v.good and v.given}
+        explicit = tuple(sorted(knobs.items()))
+        return PRESETS[fields["base"].value].with_knobs(**knobs), span, explicit
+
+    def memory(self, at: _At, names: _Names) -> Memory:
+        f = self.fields(at, S.MEMORY)
+        free, min_ = f["free"].value, f["min"].value
+        low = f["low"].value if f["low"].good else min_ + min_ // 4
+        high = f["high"].value if f["high"].good else min_ + min_ // 2
+        low_at, high_at = f["low"], f["high"]
+        if f["min"].ok and low_at.ok and high_at.ok:
+            if low_at.node is not None and low < min_:
+                self.error(low_at.node, f"'low' ({low}) must be at least 'min' ({min_})")
+            if high < low and high_at.node is not None:
+                default = "" if low_at.given else ", by default min + min/4"
+                self.error(high_at.node, f"'high' ({high}) must be at least 'low' ({low}{default})")
+            elif high < low and low_at.node is not None:
+                self.error(
+                    low_at.node,
+                    f"'low' ({low}) is above 'high' ({high} by default: min + min/2); set 'high'",
+                )
+        entries = f["reclaimable"].value or ()
+        reclaimable = tuple(self.reclaimable(entry, names) for entry in entries)
+        span = _span(at.key) if at.key is not None else NO_SPAN
+        return Memory(free, min_, low, high, reclaimable, span)
+
+    def reclaimable(self, at: _At, names: _Names) -> Reclaimable:
+        f: dict[str, _At] = at.value
+        needs = 0
+        for flag in f["needs"].value or ():
+            needs |= _GFP_BITS[flag.value]
+        for lock in f["locks"].value or ():
+            self.resolve(lock, "lock", names.locks)
+        waits = f["waits"]
+        if waits.good:
+            self.resolve(waits, "completion", names.completions)
+        return Reclaimable(
+            pages=f["pages"].value if f["pages"].good else 0,
+            needs=needs,
+            locks=tuple(lock.value for lock in f["locks"].value or ()),
+            waits=waits.value if waits.good else None,
+            span=_span(at.node) if at.node is not None else NO_SPAN,
+        )
+
+    def oom(self, at: _At) -> Oom:
+        f = self.fields(at, S.OOM)
+        span = _span(at.key) if at.key is not None else NO_SPAN
+        reaper = f["reaper"].value if f["reaper"].good else None
+        return Oom(killer=bool(f["killer"].value), reaper=reaper, span=span)
+
+    def locks(self, at: _At) -> tuple[Lock, ...]:
+        entries: dict[str, _At] = at.value if at.good else {}
+        return tuple(
+            Lock(n, e.value, _span(e.key)) for n, e in entries.items() if e.ok and e.key is not None
+        )
+
+    def pools(self, at: _At) -> tuple[Pool, ...]:
+        entries: dict[str, _At] = at.value if at.good else {}
+        out = []
+        for name, e in entries.items():
+            if e.ok and e.key is not None:
+                f: dict[str, _At] = e.value
+                out.append(Pool(name, f["min_nr"].value or 0, f["order"].value or 0, _span(e.key)))
+        return tuple(out)
+
+    def completions(self, at: _At) -> tuple[Completion, ...]:
+        if not at.good:
+            return ()
+        if isinstance(at.value, dict):
+            entries: dict[str, _At] = at.value
+            return tuple(
+                Completion(n, e.value, _span(e.key))
+                for n, e in entries.items()
+                if e.ok and e.key is not None
+            )
+        out: list[Completion] = []
+        first: dict[str, Node] = {}
+        for item in at.value:
+            if item.value in first:
+                line = first[item.value].start_mark.line + 1
+                message = f"completion '{item.value}' is declared twice (first at line {line})"
+                self.error(item.node, message)
+                continue
+            first[item.value] = item.node
+            out.append(Completion(item.value, 0, _span(item.node)))
+        return tuple(out)
+
+    def resolve(self, at: _At, what: str, table: Any) -> bool:
+        """Report ``at`` (a name) unless ``table`` declares it; a None table was invalid itself."""
+        if table is None or at.value in table:
+            return True
+        if not table:
+            hint = f" (no {what}s are declared)"
+        else:
+            hint = _did_you_mean(at.value, table) or f" (declared: {', '.join(sorted(table))})"
+        if at.node is not None:
+            self.error(at.node, f"unknown {what} '{at.value}'{hint}")
+        return False
+
+    def tasks(self, at: _At, names: _Names) -> tuple[Task, ...]:
+        if not at.good:
+            return ()
+        entries: dict[str, _At] = at.value
+        if isinstance(at.node, MappingNode) and not at.node.value:
+            self.error(at.key or at.node, "'tasks' must declare at least one task")
+        out: list[Task] = []
+        total = 0
+        for name, entry in entries.items():
+            if not entry.ok or entry.key is None:
+                continue
+            f: dict[str, _At] = entry.value
+            daemon = bool(f["daemon"].value)
+            ctx = _TaskContext(name, daemon)
+            steps = self.steps(f["steps"].value or [], ctx, names, 0)
+            self.finish(ctx)
+            unrolled = _unrolled(steps)
+            if unrolled > S.LIMITS.task_steps:
+                self.error(
+                    entry.key,
+                    f"task '{name}' runs {unrolled} steps once repeats are unrolled; "
+                    f"the limit is {S.LIMITS.task_steps}",
+                )
+            count = f["count"].value if f["count"].good else 1
+            total += count
+            common: dict[str, Any] = {
+                "steps": steps,
+                "flags": frozenset(flag.value for flag in f["flags"].value or ()),
+                "context": f["context"].value if f["context"].ok else "process",
+                "rt": bool(f["rt"].value),
+                "rss": f["rss"].value if f["rss"].ok else 0,
+                "oom_score_adj": f["oom_score_adj"].value if f["oom_score_adj"].ok else 0,
+                "oom_victim": bool(f["oom_victim"].value),
+                "mm_reapable": bool(f["mm_reapable"].value) if f["mm_reapable"].ok else True,
+                "daemon": daemon,
+                "span": _span(entry.key),
+            }
+            if count == 1:
+                out.append(Task(name=name, base=name, index=None, **common))
+            else:
+                out.extend(
+                    Task(name=f"{name}[{i}]", base=name, index=i, **common) for i in range(count)
+                )
+        if total > S.LIMITS.tasks and at.key is not None:
+            limit = S.LIMITS.tasks
+            self.error(at.key, f"{total} tasks once 'count' is expanded; the limit is {limit}")
+        return tuple(out)
+
+    def steps(
+        self, items: list[_At], ctx: _TaskContext, names: _Names, depth: int
+    ) -> tuple[StepNode, ...]:
+        out: list[StepNode] = []
+        for item in items:
+            op, value = item.value
+            where = item.key
+            if value is None or where is None:
+                continue  # its value was reported already
+            if op == "repeat":
+                loop = self.repeat(value, where, ctx, names, depth)
+                if loop is not None:
+                    out.append(loop)
+                continue
+            step = self.step(op, value, where, ctx, names, depth)
+            out.append(step)
+        return tuple(out)
+
+    def step(
+        self, op: str, value: _At, where: Node, ctx: _TaskContext, names: _Names, depth: int
+    ) -> Step:
+        span = _span(where)
+        if op in _LOCK_OPS:
+            if self.resolve(value, "lock", names.locks) and names.locks is not None:
+                kind = names.locks.get(value.value)
+                wanted = _LOCK_OPS[op]
+                if kind is not None and kind != wanted:
+                    self.error(
+                        value.node or where,
+                        f"{op} on '{value.value}', which is a {kind} (use {_LOCK_FIX[op]})",
+                    )
+            return Step(op, target=value.value, span=span)
+        if op in _COMPLETION_OPS:
+            self.resolve(value, "completion", names.completions)
+            return Step(op, target=value.value, span=span)
+        if op in _SCOPE_OPS:
+            scope, opens = _SCOPE_OPS[op]
+            if opens:
+                ctx.scopes.setdefault(scope, []).append(where)
+            elif ctx.scopes.get(scope):
+                ctx.scopes[scope].pop()
+            else:
+                inside = " in the same repeat body" if depth else ""
+                self.error(where, f"{op} without an earlier memalloc_{scope}_save{inside}")
+            return Step(op, span=span)
+        if op == "free_pages":
+            self.use(ctx, value)
+            return Step(op, target=value.value, span=span)
+        if op == "mempool_free":
+            if isinstance(value.value, str):
+                self.use(ctx, value)
+                return Step(op, target=value.value, span=span)
+            f: dict[str, _At] = value.value
+            if f["handle"].good:
+                self.use(ctx, f["handle"])
+            pool = f["pool"]
+            if pool.good:
+                self.resolve(pool, "pool", names.pools)
+            return Step(
+                op, target=f["handle"].value, pool=pool.value if pool.good else None, span=span
+            )
+        if op in ("alloc_pages", "mempool_alloc"):
+            f = value.value
+            mask, text = f["gfp"].value if f["gfp"].good else (None, None)
+            target = None
+            if op == "mempool_alloc":
+                target = f["pool"].value
+                if f["pool"].good:
+                    self.resolve(f["pool"], "pool", names.pools)
+            order = f["order"].value if "order" in f and f["order"].ok else 0
+            bind = f["as"].value if f["as"].good else None
+            if bind is not None and f["as"].node is not None:
+                ctx.bound.setdefault(bind, f["as"].node)
+            return Step(
+                op, target=target, gfp=mask, gfp_text=text, order=order, bind=bind, span=span
+            )
+        raise AssertionError(f"no builder for step {op!r}")
+
+    def use(self, ctx: _TaskContext, handle: _At) -> None:
+        if handle.value not in ctx.bound and handle.node is not None:
+            ctx.pending.append((handle.value, handle.node))
+
+    def repeat(
+        self, value: _At, where: Node, ctx: _TaskContext, names: _Names, depth: int
+    ) -> Repeat | None:
+        f: dict[str, _At] = value.value
+        if depth + 1 > S.LIMITS.repeat_nesting:
+            self.error(
+                where, f"repeats nested {depth + 1} deep; the limit is {S.LIMITS.repeat_nesting}"
+            )
+            return None
+        times, forever = f["times"], f["forever"]
+        if times.given and forever.given:
+            self.error(forever.key or where, "a repeat has 'times' or 'forever', not both")
+        elif not times.given and not forever.given:
+            self.error(where, "a repeat needs 'times: N' or 'forever: true'")
+        elif forever.good and forever.value is not True:
+            self.error(
+                forever.node or where,
+                "'forever' can only be true; use 'times: N' for a bounded loop",
+            )
+        elif forever.good and not ctx.daemon:
+            self.error(
+                forever.key or where, "'forever' is only allowed in a task with 'daemon: true'"
+            )
+        if forever.good and forever.value is True:
+            ctx.forever = True
+        body_at = f["steps"]
+        if body_at.good and not body_at.value and isinstance(body_at.node, SequenceNode):
+            self.error(body_at.key or where, "a repeat needs at least one step")
+        outer, ctx.scopes = ctx.scopes, {}
+        body = self.steps(body_at.value or [], ctx, names, depth + 1)
+        for scope, opened in ctx.scopes.items():
+            for save in opened:
+                self.error(save, f"memalloc_{scope}_save is not restored within its repeat body")
+        ctx.scopes = outer
+        count = times.value if times.good else (None if forever.given else 1)
+        return Repeat(count, body, _span(where))
+
+    def finish(self, ctx: _TaskContext) -> None:
+        """Report what the walk of one task's steps left unresolved."""
+        for name, node in ctx.pending:
+            if name in ctx.bound:
+                line = ctx.bound[name].start_mark.line + 1
+                self.error(
+                    node, f"handle '{name}' is used before 'as: {name}' binds it (line {line})"
+                )
+            else:
+                hint = (
+                    _did_you_mean(name, ctx.bound)
+                    or f" (no step of task '{ctx.name}' has 'as: {name}')"
+                )
+                self.error(node, f"unknown handle '{name}'{hint}")
+        if not ctx.forever:
+            for scope, opened in ctx.scopes.items():
+                for save in opened:
+                    self.error(save, f"memalloc_{scope}_save is never restored")
+
+    def expect(self, at: _At) -> Expect | None:
+        if not at.good:
+            return None
+        if isinstance(at.value, dict):
+            entries = list(at.value.items())
+            if isinstance(at.node, MappingNode) and not at.node.value:
+                self.error(
+                    at.node,
+                    "'expect' is an empty mapping; give an outcome per preset, or remove it",
+                )
+        else:
+            entries = [("default", at)]
+        by_key: list[tuple[str, frozenset[str]]] = []
+        spans: list[tuple[str, Span]] = []
+        for key, value in entries:
+            outcomes = self.outcomes(value)
+            if outcomes is not None and value.node is not None:
+                by_key.append((key, outcomes))
+                spans.append((key, _span(value.node)))
+        return Expect(tuple(by_key), tuple(spans))
+
+    def outcomes(self, at: _At) -> frozenset[str] | None:
+        if not at.good:
+            return None
+        if isinstance(at.value, str):
+            return frozenset() if at.value == "ok" else frozenset({at.value})
+        items: list[_At] = at.value
+        if not items and at.node is not None:
+            self.error(at.node, "an empty list of outcomes; write 'ok' to expect none")
+            return None
+        seen: set[str] = set()
+        for item in items:
+            if item.value == "ok" and len(items) > 1 and item.node is not None:
+                self.error(
+                    item.node, "'ok' cannot be listed with other outcomes: it means none of them"
+                )
+            elif item.value in seen and item.node is not None:
+                self.error(item.node, f"outcome '{item.value}' is listed twice")
+            seen.add(item.value)
+        return frozenset(seen - {"ok"})
+
+
+@dataclass(slots=True)
+class _Names:
+    """Declared names a step may refer to; None when the declaration itself was invalid."""
+
+    locks: dict[str, str | None] | None
+    completions: set[str] | None
+    pools: set[str] | None
+
+
+def _declared(at: _At) -> dict[str, _At] | None:
+    """A name -> entry table as declared: {} when absent, None when itself invalid."""
+    if not at.ok:
+        return None
+    return at.value if at.good and isinstance(at.value, dict) else {}
+
+
+def _declared_completions(at: _At) -> set[str] | None:
+    """Completion names as declared in either form, counting those with a bad initial count."""
+    if not at.ok:
+        return None
+    if isinstance(at.value, dict):
+        return set(at.value)
+    return {item.value for item in at.value}
+
+
+def _did_you_mean_exact(suggestion: str | None) -> str:
+    return f" (did you mean '{suggestion}'?)" if suggestion else ""
+
+
+def _unrolled(steps: tuple[StepNode, ...]) -> int:
+    """How many steps a task runs with every repeat unrolled (a forever body counts once)."""
+    total = 0
+    for node in steps:
+        if isinstance(node, Repeat):
+            total += (node.times or 1) * _unrolled(node.body)
+        else:
+            total += 1
+    return total
