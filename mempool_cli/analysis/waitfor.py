@@ -1,14 +1,27 @@
 """Wait-for graphs at a hang: who waits for what, and who could release it.
 
-Nodes are typed (task, mutex, spinlock, pool, completion, memory); edges
-go from a waiter to the resource it waits for, and from a resource to the
-tasks that could release it. A cycle explains a hang; when there is none,
-the resource with no way out does. This is the only module that imports
-networkx.
+Nodes are typed: ``task``, ``mutex``, ``spinlock``, ``pool``,
+``completion``, ``memory`` and ``oom_victim`` (a victim's mark, which
+stops the OOM killer from choosing anyone else [5.2]). Edges go from a
+waiter to what it waits for, and from a resource to the tasks that could
+release it; each edge has a ``type`` (below) and a ``label``. A cycle
+explains a hang (Java's "waiting to lock X, which is held by Y", chained);
+when there is none, the resource with no way out does. This module and
+``dot.py`` are the only networkx importers.
+
+Edge types: ``waits_for`` (task -> lock, completion or pool),
+``reclaim_waits_for`` (task -> what its direct reclaim needs),
+``needs_memory`` (task looping in the allocator -> memory), ``held_by``
+(lock -> owner), ``element_held_by`` (pool -> task holding an element),
+``completed_by`` (completion -> task that can still complete it),
+``rss_on_exit`` / ``pages_held_by`` (memory -> task whose exit or free
+returns pages), ``oom_blocked_by`` (memory -> a victim's mark), and
+``cleared_by`` (the mark -> the victim, whose exit clears it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,41 +44,61 @@ from mempool_cli.kernel.model import (
     State,
 )
 
-__all__ = ["WaitFor", "waitfor_graph"]
+__all__ = ["WaitFor", "cycle_text", "waitfor_graph"]
+
+NODE_TYPES = ("task", "mutex", "spinlock", "pool", "completion", "memory", "oom_victim")
 
 
 @dataclass(frozen=True, slots=True)
 class WaitFor:
-    graph: Any  # nx.DiGraph
-    cycle: tuple[str, ...]  # node ids along the cycle that explains the hang, or ()
+    """The wait-for graph of one state, the cycle that explains it (or ``()``) and the words."""
+
+    graph: Any  # nx.DiGraph; networkx has no type hints
+    cycle: tuple[str, ...]  # node ids along the cycle, starting at a task; () if there is none
     explanation: str
+    involved: tuple[str, ...]  # task names on the cycle, or on a path to a dead end
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for JSON: nodes, edges (in a stable order) and the cycle."""
+        """Plain data for JSON: nodes, edges (sorted, so output is stable), cycle, explanation.
+
+        >>> from mempool_cli.scenario.kernels import PRESETS
+        >>> from mempool_cli.scenario.spec import Lock, Memory, Scenario, Step, Task
+        >>> sc = Scenario("x.yaml", "x", PRESETS["v4.5"], Memory(), (
+        ...     Task("t", "t", None, (Step("mutex_lock", target="L"), Step("mutex_lock", target="L"))),),
+        ...     locks=(Lock("L", "mutex"),))
+        >>> m = KernelModel(sc)
+        >>> s = m.initial()
+        >>> for _ in range(2):
+        ...     s = m.successors(s)[0][1]
+        >>> d = waitfor_graph(m, s).to_dict()
+        >>> d["cycle"], [(e["from"], e["type"], e["to"]) for e in d["edges"]]
+        (['task:t', 'mutex:L'], [('mutex:L', 'held_by', 'task:t'), ('task:t', 'waits_for', 'mutex:L')])
+        >>> d["explanation"]
+        't waits for mutex L; L is held by t.'
+        """
         g = self.graph
         return {
             "nodes": [{"id": n, **g.nodes[n]} for n in sorted(g.nodes)],
-            "edges": [
-                {"from": u, "to": v, **g.edges[u, v]} for u, v in sorted(g.edges)
-            ],
+            "edges": [{"from": u, "to": v, **g.edges[u, v]} for u, v in sorted(g.edges)],
             "cycle": list(self.cycle),
             "explanation": self.explanation,
         }
 
 
-def _task_id(name: str) -> str:
+def task_node(name: str) -> str:
     return f"task:{name}"
 
 
 def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
     """Build the wait-for graph of state ``s`` and explain it.
 
-    Edges: task -> mutex/spinlock it waits for -> owner; task -> pool it
-    sleeps on -> tasks holding that pool's elements; task -> completion ->
-    tasks that can still complete it; a task looping in the allocator ->
-    memory -> who could free pages (an unexited OOM victim, holders of
-    pages, tasks whose exit returns rss); reclaim blocked on a lock or a
-    completion adds that edge too.
+    A task sleeping on a mutex, spinlock or completion waits for it; a
+    task in ``mempool_alloc`` waits for its pool, which gets an element
+    back only from the tasks holding one [1.1]; a task looping in the
+    page allocator waits for memory, which grows when a task frees pages
+    or exits, and which the OOM killer will not make by killing anyone
+    else while a live victim has no MMF_OOM_SKIP [5.2]. Reclaim blocked
+    on a lock or completion waits for that instead.
     """
     g = nx.DiGraph()
     names = model.task_names()
@@ -73,14 +106,13 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
     alive = [not t[STATUS] & EXITED for t in tasks]
 
     def add_task(t: int) -> str:
-        node = _task_id(names[t])
-        status = tasks[t][STATUS]
+        node = task_node(names[t])
         g.add_node(
             node,
             type="task",
             label=names[t],
             where=model.where(s, t),
-            victim=bool(status & VICTIM),
+            victim=bool(tasks[t][STATUS] & VICTIM),
         )
         return node
 
@@ -99,31 +131,54 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
         g.add_node(node, type="completion", label=spec.name)
         for t in range(len(tasks)):
             if alive[t] and _will_complete(model, s, t, comp):
-                g.add_edge(node, add_task(t), type="completed_by", label="can complete")
+                g.add_edge(node, add_task(t), type="completed_by", label="can be completed by")
         return node
 
     def add_pool(pool: int) -> str:
         spec = model.pools[pool]
         node = f"pool:{spec.name}"
-        g.add_node(node, type="pool", label=spec.name, curr_nr=s[1][pool])
+        g.add_node(
+            node,
+            type="pool",
+            label=spec.name,
+            curr_nr=s[1][pool],
+            min_nr=spec.min_nr,
+        )
         for t in range(len(tasks)):
-            if alive[t] and any(v == ("e", pool) for v in tasks[t][HANDLES]):
+            if alive[t] and any(_held(v, "e") and v[1] == pool for v in tasks[t][HANDLES]):
                 g.add_edge(node, add_task(t), type="element_held_by", label="element held by")
         return node
 
     def add_memory() -> str:
         node = "memory"
-        g.add_node(node, type="memory", label=f"memory ({s[0]} free, min {model.wmark_min})")
+        if node in g:
+            return node
+        g.add_node(
+            node,
+            type="memory",
+            label="memory",
+            free=s[0],
+            min=model.wmark_min,
+            reclaimable=sum(s[4]),
+        )
         for t in range(len(tasks)):
             if not alive[t]:
                 continue
             status = tasks[t][STATUS]
-            if status & VICTIM and not status & SKIP:
-                g.add_edge(node, add_task(t), type="victim_must_exit", label="OOM victim must exit")
-            elif any(isinstance(v, tuple) and v[0] == "p" for v in tasks[t][HANDLES]):
-                g.add_edge(node, add_task(t), type="pages_held_by", label="pages held by")
+            pages = sum(1 << v[1] for v in tasks[t][HANDLES] if _held(v, "p"))
+            if pages:
+                g.add_edge(
+                    node, add_task(t), type="pages_held_by", label=f"{pages} page(s) held by"
+                )
             elif tasks[t][RSS]:
-                g.add_edge(node, add_task(t), type="rss_on_exit", label="frees rss on exit")
+                g.add_edge(
+                    node, add_task(t), type="rss_on_exit", label=f"{tasks[t][RSS]} pages back when exits"
+                )
+            if status & VICTIM and not status & SKIP and model.scenario.oom.killer:
+                flag = f"oom_victim:{names[t]}"
+                g.add_node(flag, type="oom_victim", label=f"{names[t]} is an OOM victim")
+                g.add_edge(node, flag, type="oom_blocked_by", label="OOM killer waits on")
+                g.add_edge(flag, add_task(t), type="cleared_by", label="cleared when exits")
         return node
 
     for t in range(len(tasks)):
@@ -139,20 +194,38 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
         elif kind == "comp":
             g.add_edge(me, add_completion(frame[1]), type="waits_for", label="waits for")
         elif kind == "alloc":
-            _alloc_edges(model, s, g, me, frame[1], add_lock, add_completion, add_memory)
+            _alloc_edges(model, g, me, frame[1], add_lock, add_completion, add_memory)
         elif kind == "mempool":
             inner = frame[5]
             if inner is not None and inner[2] in (LOCK, WAIT):
-                _alloc_edges(model, s, g, me, inner, add_lock, add_completion, add_memory)
+                _alloc_edges(model, g, me, inner, add_lock, add_completion, add_memory)
             else:
                 label = "sleeps on" if frame[4] == MP_WAIT else "retries"
                 g.add_edge(me, add_pool(frame[1]), type="waits_for", label=label)
 
     cycle = _shortest_cycle(g)
-    return WaitFor(graph=g, cycle=cycle, explanation=_explain(g, cycle))
+    if cycle:
+        involved = tuple(g.nodes[n]["label"] for n in cycle if g.nodes[n]["type"] == "task")
+        explanation = _sentence(g, [*cycle, cycle[0]])
+    else:
+        explanation, involved = _dead_ends(model, g)
+    return WaitFor(graph=g, cycle=cycle, explanation=explanation, involved=involved)
 
 
-def _alloc_edges(model, s, g, me, frame, add_lock, add_completion, add_memory) -> None:  # type: ignore[no-untyped-def]
+def _held(value: Any, kind: str) -> bool:
+    """A handle holding memory of ``kind``: ``("p", order)`` pages or ``("e", pool)`` an element."""
+    return isinstance(value, tuple) and len(value) == 2 and value[0] == kind
+
+
+def _alloc_edges(
+    model: KernelModel,
+    g: Any,
+    me: str,
+    frame: tuple[Any, ...],
+    add_lock: Callable[[int], str],
+    add_completion: Callable[[int], str],
+    add_memory: Callable[[], str],
+) -> None:
     stage = frame[2]
     if stage == LOCK:
         lock = model.entry_locks[frame[3]][frame[4]]
@@ -174,7 +247,9 @@ def _will_complete(model: KernelModel, s: State, t: int, comp: int) -> bool:
     for ins in program[start:]:
         if ins.op == "jump":
             start = min(start, ins.arg)
-    return any(ins.op in ("complete", "complete_all") and ins.arg == comp for ins in program[start:])
+    return any(
+        ins.op in ("complete", "complete_all") and ins.arg == comp for ins in program[start:]
+    )
 
 
 def _shortest_cycle(g: Any) -> tuple[str, ...]:
@@ -192,52 +267,131 @@ def _shortest_cycle(g: Any) -> tuple[str, ...]:
     return tuple(best) if best else ()
 
 
-def _explain(g: Any, cycle: tuple[str, ...]) -> str:
-    """Say in words why nothing can move: the cycle, or the edge with no way out."""
-    if cycle:
-        parts = []
-        ring = [*cycle, cycle[0]]
-        for u, v in zip(ring, ring[1:], strict=False):
-            template = _SENTENCE[g.edges[u, v]["type"]]
-            parts.append(template.format(u=_label(g, u), v=_label(g, v, bare=True)))
-        return "; ".join(parts)
-    dead_ends = []
-    for node in sorted(g.nodes):
-        kind = g.nodes[node]["type"]
-        if kind == "task" or g.out_degree(node):
-            continue
-        waiters = sorted(_label(g, u) for u in g.predecessors(node))
-        if not waiters:
-            continue
-        if kind == "memory":
-            why = "no reclaimable pages and nothing that could free memory"
-        elif kind == "pool":
-            why = "empty, and no live task holds one of its elements"
-        elif kind == "completion":
-            why = "no live task will complete it"
-        else:
-            why = "held by nobody who can release it"
-        dead_ends.append(f"{', '.join(waiters)} wait on {_label(g, node)}: {why}")
-    return "; ".join(dead_ends)
+def cycle_text(g: Any, cycle: tuple[str, ...]) -> str:
+    """The cycle as one line of nodes and edge labels, back to where it started.
+
+    ``taskA -[waits for]-> mutex M -[held by]-> taskA`` for a task that
+    takes a mutex it holds.
+    """
+    if not cycle:
+        return ""
+    ring = [*cycle, cycle[0]]
+    out = [node_title(g, ring[0])]
+    for u, v in zip(ring, ring[1:], strict=False):
+        out.append(f"-[{g.edges[u, v]['label']}]-> {node_title(g, v)}")
+    return " ".join(out)
 
 
-_SENTENCE = {
-    "waits_for": "{u} waits for {v}",
-    "held_by": "{u} is held by {v}",
-    "needs_memory": "{u} loops for a page: {v}",
-    "victim_must_exit": "{u} grows only when OOM victim {v} exits",
-    "pages_held_by": "{u} grows when {v} frees its pages",
-    "rss_on_exit": "{u} grows when {v} exits",
-    "element_held_by": "{u} gets an element back only from {v}",
-    "completed_by": "{u} can be completed only by {v}",
-    "reclaim_waits_for": "{u}'s direct reclaim waits for {v}",
-}
-
-
-def _label(g: Any, node: str, bare: bool = False) -> str:
+def node_title(g: Any, node: str) -> str:
+    """``taskA``, ``mutex M``, ``pool pool0 (0/1)``, ``memory (4 free, min 4)``."""
     data = g.nodes[node]
-    if data["type"] == "task":
-        return data["label"] + (" (OOM victim)" if data.get("victim") and not bare else "")
-    if data["type"] == "memory":
-        return data["label"]
-    return f"{data['type']} {data['label']}"
+    kind = data["type"]
+    if kind == "task":
+        return str(data["label"])
+    if kind == "memory":
+        return f"memory ({data['free']} free, min {data['min']})"
+    if kind == "pool":
+        return f"pool {data['label']}"
+    if kind == "oom_victim":
+        return f"OOM victim mark of {node.split(':', 1)[1]}"
+    return f"{kind} {data['label']}"
+
+
+def _clause(g: Any, u: str, v: str) -> str:
+    """One edge in words."""
+    edge = g.edges[u, v]
+    kind = edge["type"]
+    un, vn = g.nodes[u], g.nodes[v]
+    if kind == "waits_for" and vn["type"] == "pool":
+        verb = "sleeps in" if edge["label"] == "sleeps on" else "retries"
+        return f"{un['label']} {verb} mempool_alloc({vn['label']})"
+    if kind == "waits_for":
+        return f"{un['label']} waits for {node_title(g, v)}"
+    if kind == "reclaim_waits_for":
+        return f"{un['label']}'s direct reclaim waits for {node_title(g, v)}"
+    if kind == "needs_memory":
+        return f"{un['label']} loops in the page allocator for a page ({un_free(g)})"
+    if kind == "held_by":
+        return f"{un['label']} is held by {vn['label']}"
+    if kind == "element_held_by":
+        return f"{un['label']}'s element is held by {vn['label']}"
+    if kind == "completed_by":
+        return f"only {vn['label']} can complete {un['label']}"
+    if kind == "rss_on_exit":
+        return f"memory grows when {vn['label']} exits ({edge['label'].split()[0]} pages)"
+    if kind == "pages_held_by":
+        return f"memory grows when {vn['label']} frees its {edge['label'].split()[0]} page(s)"
+    if kind == "oom_blocked_by":
+        victim = v.split(":", 1)[1]
+        return f"the OOM killer picks no new victim while {victim} is an OOM victim without MMF_OOM_SKIP"
+    if kind == "cleared_by":
+        return f"{vn['label']} stays one until it exits"
+    return f"{node_title(g, u)} {edge['label']} {node_title(g, v)}"
+
+
+def un_free(g: Any) -> str:
+    data = g.nodes["memory"]
+    return f"{data['free']} free, min {data['min']}"
+
+
+def _sentence(g: Any, path: list[str]) -> str:
+    return "; ".join(_clause(g, u, v) for u, v in zip(path, path[1:], strict=False)) + "."
+
+
+def _dead_ends(model: KernelModel, g: Any) -> tuple[str, tuple[str, ...]]:
+    """No cycle: for each resource nothing can release, the waits that lead to it and why it is stuck."""
+    parts: list[str] = []
+    involved: list[str] = []
+    tasks = sorted(n for n in g.nodes if g.nodes[n]["type"] == "task")
+    for node in sorted(g.nodes):
+        data = g.nodes[node]
+        if data["type"] == "task" or g.out_degree(node) or not g.in_degree(node):
+            continue
+        # Every task that ends up waiting on this dead end, farthest first.
+        reach = []
+        for t in tasks:
+            try:
+                path = nx.shortest_path(g, t, node)
+            except nx.NetworkXNoPath:
+                continue
+            reach.append((-len(path), t, path))
+        reach.sort()
+        covered: set[tuple[str, str]] = set()
+        chains = []
+        for _, t, path in reach:
+            edges = [e for e in zip(path, path[1:], strict=False) if e not in covered]
+            if not edges:
+                continue
+            covered.update(edges)
+            chains.append("; ".join(_clause(g, u, v) for u, v in edges))
+            label = g.nodes[t]["label"]
+            if label not in involved:
+                involved.append(label)
+        parts.append("; ".join(chains) + f"; but {node_title(g, node)} has no way out: {_why_stuck(model, g, node)}.")
+    for t in tasks:
+        if g.nodes[t]["label"] not in involved and g.out_degree(t):
+            involved.append(g.nodes[t]["label"])
+    return " ".join(parts), tuple(involved)
+
+
+def _why_stuck(model: KernelModel, g: Any, node: str) -> str:
+    data = g.nodes[node]
+    kind = data["type"]
+    if kind == "memory":
+        if data["reclaimable"]:
+            return (
+                f"{data['reclaimable']} reclaimable pages remain but no waiter may reclaim them, "
+                "and no live task holds pages or rss to return"
+            )
+        return "nothing is reclaimable and no live task holds pages or rss to return"
+    if kind == "pool":
+        text = "it is empty and no live task holds one of its elements"
+        if data["min_nr"] == 0 and model.kernel.zero_min_pool == "poll":
+            text += (
+                ", and with min_nr 0 mempool_free never puts an element back "
+                "(zero_min_pool: poll) [1.5]"
+            )
+        return text
+    if kind == "completion":
+        return "no live task will complete it"
+    return "no live task can release it"

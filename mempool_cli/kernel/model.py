@@ -49,6 +49,8 @@ State = tuple[Any, ...]
 Action = tuple[int, int]  # (task id, choice); task id REAPER for the OOM reaper
 
 REAPER = -1
+_NO_LABELS: frozenset[str] = frozenset()
+_MEMO_LIMIT = 500_000  # entries of the per-task successor memo before it is cleared
 ALL = -1  # completion count after complete_all
 COMPLETION_CAP_UNBOUNDED = 8
 MAX_RECLAIM_RETRIES = 16  # [3.6]
@@ -64,8 +66,15 @@ SKIP = 8  # MMF_OOM_SKIP [2.4]
 REAPED = 16  # the reaper has acted on this victim [5.4]
 EXITED = 32
 # handle values
-NULL = "null"
-FREED = "freed"
+# handle values: all tuples, so task tuples compare (symmetry sorts them)
+UNBOUND: tuple[Any, ...] = ()
+NULL = ("null",)
+FREED = ("freed",)
+
+
+def _holds(value: tuple[Any, ...]) -> bool:
+    """A handle that holds memory: ``("p", order)`` or ``("e", pool)``."""
+    return len(value) == 2
 # alloc frame stages
 ATTEMPT, LOCK, WAIT, AFTER, MAY_OOM = range(5)
 SPINNING_STAGES = frozenset({ATTEMPT, AFTER, MAY_OOM})
@@ -126,6 +135,10 @@ class _Work:
             tuple(self.tasks),
         )
 
+    def parts(self) -> tuple[tuple[Any, ...], ...]:
+        """curr, owners, done and left as tuples (for the successor memo)."""
+        return tuple(self.curr), tuple(self.owners), tuple(self.done), tuple(self.left)
+
     def note(self, text: str) -> None:
         if self.log is not None:
             self.log.append(text)
@@ -156,8 +169,9 @@ class KernelModel:
     ['t: alloc_pages(order 0, GFP_KERNEL) -> page from the free list (8 -> 7 free)']
     """
 
-    def __init__(self, scenario: Scenario, kernel: Kernel | None = None) -> None:
+    def __init__(self, scenario: Scenario, kernel: Kernel | None = None, reduce: bool = True) -> None:
         self.scenario = scenario
+        self.reduce = reduce
         self.kernel = kernel or scenario.kernel
         self.reaper_mode = scenario.oom.reaper or self.kernel.oom_reaper
         mem = scenario.memory
@@ -194,6 +208,13 @@ class KernelModel:
             + sum(e.pages for e in mem.reclaimable)
         )
         self.completion_cap = self._completion_caps()
+        self.groups = self._symmetry_groups()
+        self.group_of = {t: (ids, p) for ids in self.groups for p, t in enumerate(ids)}
+        self.symmetric = reduce and bool(self.groups) and not self._oom_reachable()
+        self._twin: KernelModel | None = None
+        # (task id, task tuple, shared part of the state) -> that task's moves. A move
+        # reads only its own task and the shared part, except out_of_memory.
+        self._memo: dict[tuple[Any, ...], tuple[tuple[Any, ...], ...]] = {}
 
     # ------------------------------------------------------------------ setup
 
@@ -218,6 +239,94 @@ class KernelModel:
             caps.append(max(cap, comp.initial, 1))
         return tuple(caps)
 
+    def _symmetry_groups(self) -> tuple[tuple[int, ...], ...]:
+        """Task ids of the copies of each ``count:`` task: identical programs and traits."""
+        by_base: dict[str, list[int]] = {}
+        for t, spec in enumerate(self.scenario.tasks):
+            if spec.index is not None:
+                by_base.setdefault(spec.base, []).append(t)
+        return tuple(tuple(ids) for ids in by_base.values() if len(ids) > 1)
+
+    def _oom_reachable(self) -> bool:
+        """Whether any task can ever reach ``out_of_memory``.
+
+        Only a plain ``alloc_pages`` that may reclaim and may retry gets
+        there (mempool forces __GFP_NORETRY [1.3]). When it cannot, no
+        rule of the model depends on a task's position, and copies of a
+        ``count:`` task are interchangeable; otherwise the OOM killer's
+        "ties go to the task declared last" [5.2] tells them apart.
+        """
+        if not self.scenario.oom.killer:
+            return False
+        return any(
+            ins.op == "alloc_pages" and ins.gfp & G.DIRECT_RECLAIM and not ins.gfp & G.NORETRY
+            for info in self.info
+            for ins in info.program.instrs
+        )
+
+    def canonical(self, s: State) -> State:
+        """The representative of ``s`` under permutations of interchangeable tasks.
+
+        Within each group, tasks are ordered by (their tuple, the locks they
+        own); lock owners and the halt record are renamed to match. Two
+        states that differ only by which copy is which map to one state.
+        """
+        tasks = s[6]
+        owners = s[2]
+        order: list[int] | None = None
+        for group in self.groups:
+            held: dict[int, tuple[int, ...]] = {}
+            if any(o in group for o in owners):
+                for lock, o in enumerate(owners):
+                    if o >= 0:
+                        held[o] = (*held.get(o, ()), lock)
+            ranked = sorted(group, key=lambda t: _rank(tasks[t], held.get(t, ())))
+            if ranked != list(group):
+                if order is None:
+                    order = list(range(len(tasks)))
+                for slot, t in zip(group, ranked, strict=True):
+                    order[slot] = t
+        if order is None:
+            return s
+        return self._permute(s, order)
+
+    def unreduced(self) -> KernelModel:
+        """The same model without symmetry reduction, to name tasks truly in traces."""
+        if not self.symmetric:
+            return self
+        if self._twin is None:
+            self._twin = KernelModel(self.scenario, self.kernel, reduce=False)
+        return self._twin
+
+    def concretize(self, indices: Sequence[int], start: State | None = None) -> tuple[list[int], State]:
+        """Map a schedule of this (reduced) model onto the unreduced model.
+
+        Step by step, take the first real successor whose representative is
+        the reduced successor. Returns the real schedule and the real state
+        it ends in. ``start`` is a real state whose representative is where
+        the reduced schedule starts (default: the initial state).
+        """
+        twin = self.unreduced()
+        real = twin.initial() if start is None else start
+        if twin is self:
+            state = real
+            for i in indices:
+                state = self.successors(state)[i][1]
+            return list(indices), state
+        canon = self.canonical(real)
+        out = []
+        for i in indices:
+            target = self.successors(canon)[i][1]
+            for j, (_, nxt, _) in enumerate(twin.successors(real)):
+                if self.canonical(nxt) == target:
+                    out.append(j)
+                    real = nxt
+                    break
+            else:  # pragma: no cover - would mean canonical() is not a symmetry
+                raise AssertionError("reduced step has no real counterpart")
+            canon = target
+        return out, real
+
     def initial(self) -> State:
         """Pools full, locks free, victims marked with SIGKILL pending.
 
@@ -228,9 +337,9 @@ class KernelModel:
         tasks = []
         for t, spec in enumerate(self.scenario.tasks):
             status = (KILLED | MEMDIE | VICTIM) if spec.oom_victim else 0
-            handles = (None,) * len(self.info[t].program.handles)
+            handles = (UNBOUND,) * len(self.info[t].program.handles)
             tasks.append((0, None, status, spec.rss, handles, (0, 0, 0), 0))
-        return (
+        state = (
             self.scenario.memory.free,
             curr,
             (-1,) * len(self.locks),
@@ -239,6 +348,7 @@ class KernelModel:
             None,
             tuple(tasks),
         )
+        return self.canonical(state) if self.symmetric else state
 
     def _pool_capacity(self, pool: int) -> int:
         """Elements a pool holds when full: ``min_nr``, or one for a zero-min pool after the 2025 fix [1.5]."""
@@ -253,15 +363,94 @@ class KernelModel:
         if s[5] is not None:
             return []
         out: list[tuple[Action, State, frozenset[str]]] = []
-        for t in range(len(self.info)):
-            for choice, w in self._task_moves(s, t, None):
-                out.append(((t, choice), w.freeze(), frozenset(w.labels)))
+        tasks = s[6]
+        shared = s[:6]
+        memo = self._memo
+        for t, task in enumerate(tasks):
+            frame = task[FRAME]
+            if frame is not None and frame[0] == "alloc" and frame[1][2] == MAY_OOM:
+                # out_of_memory reads (and may kill) every task: no memo
+                for choice, w in self._task_moves(s, t, None):
+                    labels = frozenset(w.labels) if w.labels else _NO_LABELS
+                    out.append(((t, choice), w.freeze(), labels))
+                continue
+            key = (t, task, shared)
+            moves = memo.get(key)
+            if moves is None:
+                moves = tuple(
+                    (choice, w.free, *w.parts(), w.halt, w.tasks[t], frozenset(w.labels) or _NO_LABELS)
+                    for choice, w in self._task_moves(s, t, None)
+                )
+                if len(memo) > _MEMO_LIMIT:
+                    memo.clear()
+                memo[key] = moves
+            for choice, free, curr, owners, done, left, halt, mine, labels in moves:
+                out.append(
+                    ((t, choice), (free, curr, owners, done, left, halt, (*tasks[:t], mine, *tasks[t + 1 :])), labels)
+                )
         if self.reaper_mode != "none":
             for v, task in enumerate(s[6]):
                 if task[STATUS] & (VICTIM | REAPED | EXITED) == VICTIM:
                     w = self._reap(s, v, None)
                     out.append(((REAPER, v), w.freeze(), frozenset(w.labels)))
+        if self.symmetric:
+            place = self._place
+            out = [(a, place(n, a[1] if a[0] == REAPER else a[0]), lab) for a, n, lab in out]
         return out
+
+    def _place(self, s: State, t: int) -> State:
+        """``canonical(s)`` when only task ``t`` changed since a canonical state.
+
+        A move changes its own task's tuple and the locks that task holds,
+        and nothing else that ranks tasks (no OOM kill happens in a symmetric
+        model), so one insertion step restores the order. The property tests
+        check this against ``canonical``.
+        """
+        where = self.group_of.get(t)
+        if where is None:
+            return s
+        ids, p = where
+        tasks, owners = s[6], s[2]
+
+        def rank(u: int) -> tuple[Any, ...]:
+            task = tasks[u]
+            held = tuple(lock for lock, o in enumerate(owners) if o == u) if u in owners else ()
+            return (task[PC], task[FRAME] or (), task[STATUS:], held)
+
+        mine = rank(t)
+        q = p
+        while q + 1 < len(ids) and rank(ids[q + 1]) < mine:
+            q += 1
+        if q == p:
+            while q > 0 and mine < rank(ids[q - 1]):
+                q -= 1
+            if q == p:
+                return s
+        order = list(ids)
+        order.insert(q, order.pop(p))
+        perm = list(range(len(tasks)))
+        for slot, u in zip(ids, order, strict=True):
+            perm[slot] = u
+        return self._permute(s, perm)
+
+    @staticmethod
+    def _permute(s: State, order: list[int]) -> State:
+        """The state whose task in slot i is the task ``order[i]`` of ``s``, owners renamed."""
+        new_id = [0] * len(order)
+        for slot, t in enumerate(order):
+            new_id[t] = slot
+        halt = s[5]
+        if halt is not None:
+            halt = (halt[0], new_id[halt[1]], halt[2])
+        return (
+            s[0],
+            s[1],
+            tuple(new_id[o] if o >= 0 else -1 for o in s[2]),
+            s[3],
+            s[4],
+            halt,
+            tuple(s[6][t] for t in order),
+        )
 
     def state_labels(self, s: State) -> frozenset[str]:
         labels = set()
@@ -396,6 +585,8 @@ class KernelModel:
         if task[STATUS] & EXITED:
             return []
         frame = task[FRAME]
+        if frame is not None and self._blocked(s, task, frame):
+            return []
         w = _Work(s, log)
         if frame is None:
             program = self.info[t].program.instrs
@@ -415,6 +606,25 @@ class KernelModel:
         if kind == "mempool":
             return self._mempool_continue(w, t, frame)
         raise AssertionError(f"unknown frame {frame!r}")
+
+    def _blocked(self, s: State, task: tuple[Any, ...], frame: tuple[Any, ...]) -> bool:
+        """A sleeping task with nothing to wake it has no move (checked before any copying)."""
+        kind = frame[0]
+        if kind == "lock":
+            return s[2][frame[1]] != -1 and not (frame[2] and task[STATUS] & KILLED)
+        if kind == "spin":
+            return bool(s[2][frame[1]] != -1)
+        if kind == "comp":
+            return s[3][frame[1]] == 0 and not (frame[2] and task[STATUS] & KILLED)
+        inner = frame[1] if kind == "alloc" else frame[5]
+        if inner is None:
+            return False
+        stage = inner[2]
+        if stage == LOCK:
+            return bool(s[2][self.entry_locks[inner[3]][inner[4]]] != -1)
+        if stage == WAIT:
+            return bool(s[3][self.entry_waits[inner[3]]] == 0)
+        return False
 
     def _start(self, w: _Work, t: int, ins: Instr) -> list[tuple[int, _Work]]:
         op = ins.op
@@ -485,7 +695,7 @@ class KernelModel:
         if op in ("mutex_unlock", "spin_unlock"):
             return w.owners[ins.arg] != t
         if op in ("free_pages", "mempool_free"):
-            return not isinstance(task[HANDLES][ins.arg], tuple)
+            return not _holds(task[HANDLES][ins.arg])
         return task[SCOPES][_SCOPE_INDEX[op]] == 0
 
     def _exit(self, w: _Work, t: int) -> None:
@@ -493,7 +703,7 @@ class KernelModel:
         task = w.tasks[t]
         info = self.info[t]
         for slot, value in enumerate(task[HANDLES]):
-            if isinstance(value, tuple):
+            if _holds(value):
                 self._violation(w, t, f"exits still holding {info.program.handles[slot]} ({_what(self, value)})")
                 return
         for lock, owner in enumerate(w.owners):
@@ -672,12 +882,12 @@ class KernelModel:
     def _bind(self, w: _Work, t: int, slot: int, value: Any) -> bool:
         """Write a handle; overwriting one that still holds memory leaks it (a violation)."""
         if slot < 0:
-            if isinstance(value, tuple):
+            if _holds(value):
                 self._violation(w, t, f"{_what(self, value)} allocated without `as:` is leaked")
                 return False
             return True
         handles = w.tasks[t][HANDLES]
-        if isinstance(handles[slot], tuple):
+        if _holds(handles[slot]):
             name = self.info[t].program.handles[slot]
             self._violation(w, t, f"{name} is rebound while still holding {_what(self, handles[slot])} (leak)")
             return False
@@ -690,7 +900,7 @@ class KernelModel:
         value = w.tasks[t][HANDLES][ins.arg]
         if value == NULL:
             w.note(f"free_pages({name}) -> NULL, nothing to free")
-        elif value == FREED or value is None:
+        elif value == FREED or value == UNBOUND:
             self._violation(w, t, f"free_pages({name}): {name} was already freed")
             return w
         elif value[0] == "e":
@@ -711,7 +921,7 @@ class KernelModel:
             w.note(f"mempool_free({name}) -> NULL, nothing to free")
             self._advance(w, t)
             return w
-        if value == FREED or value is None:
+        if value == FREED or value == UNBOUND:
             self._violation(w, t, f"mempool_free({name}): {name} was already freed")
             return w
         if value[0] == "p":
@@ -749,7 +959,8 @@ class KernelModel:
         if reason and ins.gfp & G.DIRECT_RECLAIM:
             self._violation(w, t, f"alloc_pages({G.format_gfp(ins.gfp)}) may sleep {reason}")
             return [(0, w)]
-        w.note(f"alloc_pages(order {ins.order}, {G.format_gfp(ins.gfp)})")
+        if w.log is not None:
+            w.note(f"alloc_pages(order {ins.order}, {G.format_gfp(ins.gfp)})")
         frame = self._new_alloc(w, t, ins.gfp, ins.order)
         return [(c, self._alloc_pages_result(x, t, r)) for c, (x, r) in enumerate(self._slowpath(w, t, frame))]
 
@@ -1081,7 +1292,8 @@ class KernelModel:
         if self.kernel.mempool_nomemalloc != "if_pool_nonempty":
             gfp_mask |= G.NOMEMALLOC
         gfp_temp = gfp_mask & ~(G.DIRECT_RECLAIM | G.IO)
-        w.note(f"mempool_alloc({self.pools[ins.pool].name}, {G.format_gfp(ins.gfp)})")
+        if w.log is not None:
+            w.note(f"mempool_alloc({self.pools[ins.pool].name}, {G.format_gfp(ins.gfp)})")
         return self._mempool_top(w, t, ins.pool, gfp_mask, gfp_temp)
 
     def _mempool_top(self, w: _Work, t: int, pool: int, gfp_mask: int, gfp_temp: int) -> list[tuple[int, _Work]]:
@@ -1093,7 +1305,8 @@ class KernelModel:
         elif policy == "victim_if_empty" and w.curr[pool] == 0 and w.tasks[t][STATUS] & MEMDIE:
             attempt &= ~G.NOMEMALLOC
         order = self.pools[pool].order
-        w.note(f"pool->alloc({G.format_gfp(attempt)})")
+        if w.log is not None:
+            w.note(f"pool->alloc({G.format_gfp(attempt)})")
         inner = self._new_alloc(w, t, attempt, order)
         return self._mempool_inner(w, t, (pool, gfp_mask, gfp_temp), inner)
 
@@ -1157,6 +1370,11 @@ _SCOPE_INDEX = {
     "memalloc_noreclaim_save": 2,
     "memalloc_noreclaim_restore": 2,
 }
+
+
+def _rank(task: tuple[Any, ...], held: tuple[int, ...]) -> tuple[Any, ...]:
+    """A total order on task tuples: a step boundary's frame (None) sorts first."""
+    return (task[PC], task[FRAME] or (), task[STATUS:], held)
 
 
 def _set_slot(values: tuple[Any, ...], i: int, value: Any) -> tuple[Any, ...]:

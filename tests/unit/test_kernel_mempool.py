@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mempool_cli.kernel.model import FRAME, NULL, MP_CHECK, MP_TOP, MP_WAIT
+from mempool_cli.kernel.model import FRAME, FREED, NULL, MP_CHECK, MP_TOP, MP_WAIT
 
 from .kernel_builders import free, handle, model, only, run_task, scenario, task
 
@@ -114,7 +114,7 @@ def test_zero_min_pool_one_element_after_fix() -> None:
     m = model(scenario(mp_task(), free=4, min=4, pools={"pool0": 0}), "latest")
     assert m.initial()[1] == (1,)
     s = run_task(m, m.initial(), 0, limit=4)
-    assert s[1] == (1,) and free(s) == 4 and handle(m, s, 0, "e") == "freed"
+    assert s[1] == (1,) and free(s) == 4 and handle(m, s, 0, "e") == FREED
 
 
 def test_mempool_free_of_pages_is_a_violation() -> None:
