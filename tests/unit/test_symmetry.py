@@ -1,0 +1,148 @@
+"""Symmetry reduction never changes a verdict.
+
+Hypothesis builds small scenarios with `count:` copies (plus a distinct
+task) from the step vocabulary, and checks on every preset that the
+outcome set with reduction equals the one without, and that the
+incremental re-ranking after a move equals the full canonical form.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mempool_cli.explore import explore
+from mempool_cli.kernel.model import KernelModel
+from mempool_cli.scenario.kernels import PRESETS
+from mempool_cli.scenario.spec import Task
+
+from .kernel_builders import scenario, step
+
+EXAMPLES = int(os.environ.get("MPSIM_PROPERTY_EXAMPLES", "40"))
+GFPS = ["GFP_NOIO", "GFP_NOWAIT", "GFP_KERNEL | __GFP_NORETRY", "GFP_ATOMIC"]
+
+
+@st.composite
+def programs(draw: st.DrawFn) -> list[tuple[str, object]]:
+    """A step list that frees what it allocates and unlocks what it locks, in some order."""
+    steps: list[tuple[str, object]] = []
+    freer: dict[str, str] = {}  # handle -> the step that frees it
+    held_handles: list[str] = []
+    held_locks: list[str] = []
+    for i in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["mempool", "pages", "lock", "free", "unlock", "complete", "wait"]))
+        if kind == "mempool":
+            name = f"h{i}"
+            pool = draw(st.sampled_from(["P", "Q"]))
+            steps.append(("mempool_alloc", {"pool": pool, "gfp": draw(st.sampled_from(GFPS)), "as": name}))
+            freer[name] = "mempool_free"
+            held_handles.append(name)
+        elif kind == "pages":
+            name = f"h{i}"
+            steps.append(("alloc_pages", {"gfp": draw(st.sampled_from(GFPS)), "as": name}))
+            freer[name] = "free_pages"
+            held_handles.append(name)
+        elif kind == "lock":
+            lock = draw(st.sampled_from(["L", "M"]))
+            if lock not in held_locks:
+                steps.append(("mutex_lock", lock))
+                held_locks.append(lock)
+        elif kind == "free" and held_handles:
+            name = held_handles.pop(draw(st.integers(0, len(held_handles) - 1)))
+            steps.append((freer[name], name))
+        elif kind == "unlock" and held_locks:
+            steps.append(("mutex_unlock", held_locks.pop()))
+        elif kind == "complete":
+            steps.append(("complete", "C"))
+        elif kind == "wait":
+            steps.append(("wait_for_completion", "C"))
+    steps.extend((freer[name], name) for name in held_handles)
+    steps.extend(("mutex_unlock", lock) for lock in reversed(held_locks))
+    return steps
+
+
+@st.composite
+def symmetric_scenarios(draw: st.DrawFn) -> object:
+    copies = draw(st.integers(2, 3))
+    worker = draw(programs())
+    other = draw(programs())
+    victim = draw(st.booleans())
+    tasks = [
+        Task(f"w[{i}]", "w", i, tuple(step(*s) for s in worker), oom_victim=victim, rss=2)
+        for i in range(copies)
+    ]
+    tasks.append(Task("other", "other", None, tuple(step(*s) for s in other)))
+    free_pages = draw(st.integers(2, 6))
+    return scenario(
+        *tasks,
+        free=free_pages,
+        min=draw(st.integers(1, 4)),
+        pools={"P": draw(st.integers(0, 2)), "Q": draw(st.integers(0, 2))},
+        locks={"L": "mutex", "M": "mutex"},
+        completions={"C": draw(st.integers(0, 1))},
+    )
+
+
+def outcomes(model: KernelModel) -> frozenset[str]:
+    result = explore(model, max_states=60_000)
+    assert result.complete
+    return frozenset(f.outcome for f in result.findings)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(symmetric_scenarios(), st.sampled_from(list(PRESETS)))
+def test_reduction_keeps_the_outcome_set(sc: object, preset: str) -> None:
+    kernel = PRESETS[preset]
+    reduced = KernelModel(sc, kernel)  # type: ignore[arg-type]
+    full = KernelModel(sc, kernel, reduce=False)  # type: ignore[arg-type]
+    assert not full.symmetric
+    assert outcomes(reduced) == outcomes(full)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(symmetric_scenarios())
+def test_incremental_placement_equals_full_canonical_form(sc: object) -> None:
+    model = KernelModel(sc, PRESETS["v4.8"])  # type: ignore[arg-type]
+    if not model.symmetric:
+        return
+    full = KernelModel(sc, PRESETS["v4.8"], reduce=False)  # type: ignore[arg-type]
+    frontier = [full.initial()]
+    seen = set(frontier)
+    while frontier and len(seen) < 3000:
+        state = frontier.pop()
+        canon = model.canonical(state)
+        assert model.canonical(canon) == canon
+        # successors of the representative, placed incrementally, are representatives
+        for _, nxt, _ in model.successors(canon):
+            assert model.canonical(nxt) == nxt
+        for _, nxt, _ in full.successors(state):
+            if nxt not in seen:
+                seen.add(nxt)
+                frontier.append(nxt)
+
+
+def test_reduction_is_off_when_the_oom_killer_could_choose_between_copies() -> None:
+    worker = (("alloc_pages", {"gfp": "GFP_KERNEL", "as": "p"}), ("free_pages", "p"))
+    tasks = [Task(f"w[{i}]", "w", i, tuple(step(*s) for s in worker)) for i in range(2)]
+    assert not KernelModel(scenario(*tasks)).symmetric
+    assert KernelModel(scenario(*tasks, killer=False)).symmetric
+
+
+def test_reduction_shrinks_identical_workers() -> None:
+    worker = (
+        ("mempool_alloc", {"pool": "P", "gfp": "GFP_NOIO", "as": "a"}),
+        ("mutex_lock", "L"),
+        ("mempool_alloc", {"pool": "P", "gfp": "GFP_NOIO", "as": "b"}),
+        ("mutex_unlock", "L"),
+        ("mempool_free", "b"),
+        ("mempool_free", "a"),
+    )
+    tasks = [Task(f"w[{i}]", "w", i, tuple(step(*s) for s in worker)) for i in range(3)]
+    sc = scenario(*tasks, free=4, min=4, pools={"P": 3}, locks={"L": "mutex"})
+    reduced, full = explore(KernelModel(sc)), explore(KernelModel(sc, reduce=False))
+    assert reduced.outcomes == full.outcomes == ("deadlock",)
+    assert reduced.states < full.states / 3
