@@ -534,7 +534,11 @@ class KernelModel:
         if outcome == "depletion":
             return f"free pages reached 0 below min {self.wmark_min}: the emergency reserves are gone"
         if outcome == "oom-kill":
-            killed = [i.name for i, t in zip(self.info, s[6], strict=True) if t[STATUS] & KILLED]
+            killed = [
+                info.name
+                for info, task, spec in zip(self.info, s[6], self.scenario.tasks, strict=True)
+                if task[STATUS] & KILLED and not spec.oom_victim
+            ]
             return "the OOM killer killed " + ", ".join(killed)
         waiting = [f"{info.name} {self.where(s, t)}" for t, info in enumerate(self.info) if not s[6][t][STATUS] & EXITED]
         return "; ".join(waiting)
@@ -1188,7 +1192,7 @@ class KernelModel:
             elif kernel.retry == "v4.5" and not gfp & G.FS:
                 w.note("may_oom: no __GFP_FS, no OOM kill, but keep looping")
                 call_oom, progress = False, True
-            elif kernel.retry == "v4.7" and gfp & G.REPEAT:
+            elif kernel.retry_mayfail and gfp & G.REPEAT:
                 w.note("may_oom: __GFP_RETRY_MAYFAIL never OOM-kills")
                 call_oom = False
         if call_oom:

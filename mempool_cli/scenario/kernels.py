@@ -23,6 +23,7 @@ class Kernel:
     zero_min_pool: str  # [1.5]
     retry: str  # [3.5], [3.6]
     nofail_reserves: bool  # [3.6]: NOFAIL gets reserves after the OOM step, obeys may_oom bail-outs
+    retry_mayfail: bool  # [0.1][3.6]: __GFP_RETRY_MAYFAIL (~4.13) never OOM-kills
 
     def knobs(self) -> dict[str, str | bool]:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "name"}
@@ -43,6 +44,7 @@ KNOBS: dict[str, tuple[str | bool, ...]] = {
     "zero_min_pool": ("poll", "one_element"),
     "retry": ("v4.5", "v4.7"),
     "nofail_reserves": (False, True),
+    "retry_mayfail": (False, True),
 }
 
 _KNOB_HELP = {
@@ -52,6 +54,7 @@ _KNOB_HELP = {
     "zero_min_pool": "what a min_nr: 0 pool does [1.5]",
     "retry": "page allocator retry policy [3.5-3.6]",
     "nofail_reserves": "__GFP_NOFAIL gets reserves after OOM, no bail-out bypass [3.6]",
+    "retry_mayfail": "__GFP_REPEAT is __GFP_RETRY_MAYFAIL: retries but never OOM-kills [3.6]",
 }
 
 
@@ -59,8 +62,9 @@ def knob_help(knob: str) -> str:
     return _KNOB_HELP[knob]
 
 
-def _k(name: str, nomem: str, reaper: str, res: str, zero: str, retry: str, nofail: bool) -> Kernel:
-    return Kernel(name, nomem, reaper, res, zero, retry, nofail)
+def _k(name: str, nomem: str, reaper: str, res: str, zero: str, retry: str, later: bool) -> Kernel:
+    # `later` switches on the two additions of ~4.10-4.13 together: both are in v4.15 and latest.
+    return Kernel(name, nomem, reaper, res, zero, retry, later, later)
 
 
 PRESETS: dict[str, Kernel] = {

@@ -327,3 +327,21 @@ def test_gfp_atomic_inside_spinlock_is_fine() -> None:
     m = model(scenario(t, locks={"S": "spinlock"}))
     s = run_task(m, m.initial(), 0)
     assert s[5] is None and m.is_final(s)
+
+
+def test_gfp_repeat_at_small_order_changes_nothing_before_retry_mayfail() -> None:
+    """[3.5 4.7]: __GFP_REPEAT only matters for costly orders until it became
+    __GFP_RETRY_MAYFAIL (~4.13), which never OOM-kills [3.6]. Found by a scenario probe."""
+    other = task("other", ("mutex_lock", "L"), ("mutex_unlock", "L"), rss=5)
+    t = one_alloc("GFP_KERNEL | __GFP_RETRY_MAYFAIL")
+    for kernel, may_kill in (("v4.8", True), ("v4.15", False)):
+        m = model(scenario(t, other, free=4, min=4, locks={"L": "mutex"}), kernel)
+        s = m.initial()
+        killed = False
+        for _ in range(60):
+            nxt = [(lab, n) for (a, _), n, lab in m.successors(s) if a == 0]
+            if not nxt:
+                break
+            killed |= "oom-kill" in nxt[0][0]
+            s = nxt[0][1]
+        assert killed is may_kill
