@@ -50,7 +50,7 @@ Action = tuple[int, int]  # (task id, choice); task id REAPER for the OOM reaper
 
 REAPER = -1
 _NO_LABELS: frozenset[str] = frozenset()
-_MEMO_LIMIT = 500_000  # entries of the per-task successor memo before it is cleared
+_MEMO_LIMIT = 50_000  # shared-state entries of the successor memo before it is cleared
 ALL = -1  # completion count after complete_all
 COMPLETION_CAP_UNBOUNDED = 8
 MAX_RECLAIM_RETRIES = 16  # [3.6]
@@ -212,9 +212,9 @@ class KernelModel:
         self.group_of = {t: (ids, p) for ids in self.groups for p, t in enumerate(ids)}
         self.symmetric = reduce and bool(self.groups) and not self._oom_reachable()
         self._twin: KernelModel | None = None
-        # (task id, task tuple, shared part of the state) -> that task's moves. A move
+        # shared part of the state -> (task id, task tuple) -> that task's moves. A move
         # reads only its own task and the shared part, except out_of_memory.
-        self._memo: dict[tuple[Any, ...], tuple[tuple[Any, ...], ...]] = {}
+        self._memo: dict[tuple[Any, ...], dict[tuple[Any, ...], tuple[tuple[Any, ...], ...]]] = {}
 
     # ------------------------------------------------------------------ setup
 
@@ -365,7 +365,11 @@ class KernelModel:
         out: list[tuple[Action, State, frozenset[str]]] = []
         tasks = s[6]
         shared = s[:6]
-        memo = self._memo
+        memo = self._memo.get(shared)
+        if memo is None:
+            if len(self._memo) > _MEMO_LIMIT:
+                self._memo.clear()
+            memo = self._memo[shared] = {}
         for t, task in enumerate(tasks):
             frame = task[FRAME]
             if frame is not None and frame[0] == "alloc" and frame[1][2] == MAY_OOM:
@@ -374,16 +378,13 @@ class KernelModel:
                     labels = frozenset(w.labels) if w.labels else _NO_LABELS
                     out.append(((t, choice), w.freeze(), labels))
                 continue
-            key = (t, task, shared)
+            key = (t, task)
             moves = memo.get(key)
             if moves is None:
-                moves = tuple(
+                moves = memo[key] = tuple(
                     (choice, w.free, *w.parts(), w.halt, w.tasks[t], frozenset(w.labels) or _NO_LABELS)
                     for choice, w in self._task_moves(s, t, None)
                 )
-                if len(memo) > _MEMO_LIMIT:
-                    memo.clear()
-                memo[key] = moves
             for choice, free, curr, owners, done, left, halt, mine, labels in moves:
                 out.append(
                     ((t, choice), (free, curr, owners, done, left, halt, (*tasks[:t], mine, *tasks[t + 1 :])), labels)
@@ -417,12 +418,19 @@ class KernelModel:
             held = tuple(lock for lock, o in enumerate(owners) if o == u) if u in owners else ()
             return (task[PC], task[FRAME] or (), task[STATUS:], held)
 
-        mine = rank(t)
+        def before(u: int, v: int) -> bool:
+            """Task u ranks strictly before task v (the pcs decide most comparisons)."""
+            pu, pv = tasks[u][PC], tasks[v][PC]
+            if pu != pv:
+                return bool(pu < pv)
+            return rank(u) < rank(v)
+
         q = p
-        while q + 1 < len(ids) and rank(ids[q + 1]) < mine:
+        last = len(ids) - 1
+        while q < last and before(ids[q + 1], t):
             q += 1
         if q == p:
-            while q > 0 and mine < rank(ids[q - 1]):
+            while q > 0 and before(t, ids[q - 1]):
                 q -= 1
             if q == p:
                 return s
