@@ -123,7 +123,10 @@ def main() -> None:
     rows: list[dict[str, object]] = []
     top = 7 if args.quick else 10
     print(f"machine: {machine()}")
-    header = f"{'case':44} {'reduce':6} {'outcome':10} {'states':>10} {'transitions':>12} {'states/s':>9} {'RSS MB':>7} {'seconds':>8}"
+    header = (
+        f"{'case':44} {'reduce':6} {'outcome':10} {'states':>10} {'transitions':>12} "
+        f"{'states/s':>9} {'RSS MB':>7} {'seconds':>8}"
+    )
     print(header)
     print("-" * len(header))
 
@@ -154,14 +157,19 @@ def main() -> None:
         record(str(path.relative_to(ROOT)), True, child(str(path), True))
 
     load = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "load_bench.py")], capture_output=True, text=True, check=False
+        [sys.executable, str(ROOT / "bench" / "load_bench.py")],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     print(load.stdout.strip())
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     out = RESULTS / f"bench-{stamp}.json"
-    out.write_text(json.dumps({"machine": machine(), "cases": rows, "loader": load.stdout.strip()}, indent=2))
+    out.write_text(
+        json.dumps({"machine": machine(), "cases": rows, "loader": load.stdout.strip()}, indent=2)
+    )
     print(f"results written to {out.relative_to(ROOT)}")
 
 

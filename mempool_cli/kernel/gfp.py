@@ -65,10 +65,7 @@ def alloc_rights(
     """
     in_interrupt = context != "process"
     high = bool(gfp & G.HIGH)
-    if gfp & G.ATOMIC:
-        harder = not gfp & G.NOMEMALLOC
-    else:
-        harder = rt and not in_interrupt
+    harder = not gfp & G.NOMEMALLOC if gfp & G.ATOMIC else rt and not in_interrupt
     reserve = RES_NONE
     if not gfp & G.NOMEMALLOC:
         if (

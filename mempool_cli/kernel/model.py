@@ -75,6 +75,8 @@ FREED = ("freed",)
 def _holds(value: tuple[Any, ...]) -> bool:
     """A handle that holds memory: ``("p", order)`` or ``("e", pool)``."""
     return len(value) == 2
+
+
 # alloc frame stages
 ATTEMPT, LOCK, WAIT, AFTER, MAY_OOM = range(5)
 SPINNING_STAGES = frozenset({ATTEMPT, AFTER, MAY_OOM})
@@ -102,7 +104,18 @@ class TaskInfo:
 class _Work:
     """A mutable copy of a state while one transition is computed."""
 
-    __slots__ = ("comps", "curr", "done", "free", "halt", "labels", "left", "log", "owners", "tasks")
+    __slots__ = (
+        "comps",
+        "curr",
+        "done",
+        "free",
+        "halt",
+        "labels",
+        "left",
+        "log",
+        "owners",
+        "tasks",
+    )
 
     def __init__(self, s: State, log: list[str] | None) -> None:
         self.free: int = s[0]
@@ -169,7 +182,9 @@ class KernelModel:
     ['t: alloc_pages(order 0, GFP_KERNEL) -> page from the free list (8 -> 7 free)']
     """
 
-    def __init__(self, scenario: Scenario, kernel: Kernel | None = None, reduce: bool = True) -> None:
+    def __init__(
+        self, scenario: Scenario, kernel: Kernel | None = None, reduce: bool = True
+    ) -> None:
         self.scenario = scenario
         self.reduce = reduce
         self.kernel = kernel or scenario.kernel
@@ -298,7 +313,9 @@ class KernelModel:
             self._twin = KernelModel(self.scenario, self.kernel, reduce=False)
         return self._twin
 
-    def concretize(self, indices: Sequence[int], start: State | None = None) -> tuple[list[int], State]:
+    def concretize(
+        self, indices: Sequence[int], start: State | None = None
+    ) -> tuple[list[int], State]:
         """Map a schedule of this (reduced) model onto the unreduced model.
 
         Step by step, take the first real successor whose representative is
@@ -351,7 +368,10 @@ class KernelModel:
         return self.canonical(state) if self.symmetric else state
 
     def _pool_capacity(self, pool: int) -> int:
-        """Elements a pool holds when full: ``min_nr``, or one for a zero-min pool after the 2025 fix [1.5]."""
+        """Elements a pool holds when full: ``min_nr``, or one for a zero-min pool.
+
+        The 2025 fix [1.5] prefills ``max(1, min_nr)`` elements.
+        """
         min_nr = self.pools[pool].min_nr
         if min_nr == 0 and self.kernel.zero_min_pool == "one_element":
             return 1
@@ -382,12 +402,23 @@ class KernelModel:
             moves = memo.get(key)
             if moves is None:
                 moves = memo[key] = tuple(
-                    (choice, w.free, *w.parts(), w.halt, w.tasks[t], frozenset(w.labels) or _NO_LABELS)
+                    (
+                        choice,
+                        w.free,
+                        *w.parts(),
+                        w.halt,
+                        w.tasks[t],
+                        frozenset(w.labels) or _NO_LABELS,
+                    )
                     for choice, w in self._task_moves(s, t, None)
                 )
             for choice, free, curr, owners, done, left, halt, mine, labels in moves:
                 out.append(
-                    ((t, choice), (free, curr, owners, done, left, halt, (*tasks[:t], mine, *tasks[t + 1 :])), labels)
+                    (
+                        (t, choice),
+                        (free, curr, owners, done, left, halt, (*tasks[:t], mine, *tasks[t + 1 :])),
+                        labels,
+                    )
                 )
         if self.reaper_mode != "none":
             for v, task in enumerate(s[6]):
@@ -515,10 +546,14 @@ class KernelModel:
             out.append(("free", f"{before[0]} -> {after[0]}"))
         for i, pool in enumerate(self.pools):
             if before[1][i] != after[1][i]:
-                out.append((pool.name, f"{before[1][i]} -> {after[1][i]} of {self._pool_capacity(i)}"))
+                out.append(
+                    (pool.name, f"{before[1][i]} -> {after[1][i]} of {self._pool_capacity(i)}")
+                )
         for i, lock in enumerate(self.locks):
             if before[2][i] != after[2][i]:
-                out.append((lock.name, f"{self._holder(before[2][i])} -> {self._holder(after[2][i])}"))
+                out.append(
+                    (lock.name, f"{self._holder(before[2][i])} -> {self._holder(after[2][i])}")
+                )
         for i, comp in enumerate(self.completions):
             if before[3][i] != after[3][i]:
                 out.append((comp.name, f"done {_done(before[3][i])} -> {_done(after[3][i])}"))
@@ -540,7 +575,9 @@ class KernelModel:
         if s[5] is not None:
             return f"{self.info[s[5][1]].name}: {s[5][2]}"
         if outcome == "depletion":
-            return f"free pages reached 0 below min {self.wmark_min}: the emergency reserves are gone"
+            return (
+                f"free pages reached 0 below min {self.wmark_min}: the emergency reserves are gone"
+            )
         if outcome == "oom-kill":
             killed = [
                 info.name
@@ -548,11 +585,15 @@ class KernelModel:
                 if task[STATUS] & KILLED and not spec.oom_victim
             ]
             return "the OOM killer killed " + ", ".join(killed)
-        waiting = [f"{info.name} {self.where(s, t)}" for t, info in enumerate(self.info) if not s[6][t][STATUS] & EXITED]
+        waiting = [
+            f"{info.name} {self.where(s, t)}"
+            for t, info in enumerate(self.info)
+            if not s[6][t][STATUS] & EXITED
+        ]
         return "; ".join(waiting)
 
     def where(self, s: State, t: int) -> str:
-        """Where task ``t`` is in ``s``, in kernel words: 'sleeps in mutex_lock(M)', 'at step 3', ..."""
+        """Where task ``t`` is in ``s``, in kernel words, e.g. 'sleeps in mutex_lock(M)'."""
         task = s[6][t]
         if task[STATUS] & EXITED:
             return "has exited"
@@ -564,9 +605,15 @@ class KernelModel:
             return f"is about to run {program[task[PC]].op}"
         kind = frame[0]
         if kind == "lock":
-            return f"sleeps in mutex_lock({self.locks[frame[1]].name}), held by {self._holder(s[2][frame[1]])}"
+            lock = frame[1]
+            return (
+                f"sleeps in mutex_lock({self.locks[lock].name}), held by {self._holder(s[2][lock])}"
+            )
         if kind == "spin":
-            return f"spins in spin_lock({self.locks[frame[1]].name}), held by {self._holder(s[2][frame[1]])}"
+            lock = frame[1]
+            return (
+                f"spins in spin_lock({self.locks[lock].name}), held by {self._holder(s[2][lock])}"
+            )
         if kind == "comp":
             return f"sleeps in wait_for_completion({self.completions[frame[1]].name})"
         if kind == "alloc":
@@ -705,10 +752,10 @@ class KernelModel:
             return False  # complete / complete_all always run
         task = w.tasks[t]
         if op in ("mutex_unlock", "spin_unlock"):
-            return w.owners[ins.arg] != t
+            return bool(w.owners[ins.arg] != t)
         if op in ("free_pages", "mempool_free"):
             return not _holds(task[HANDLES][ins.arg])
-        return task[SCOPES][_SCOPE_INDEX[op]] == 0
+        return bool(task[SCOPES][_SCOPE_INDEX[op]] == 0)
 
     def _exit(self, w: _Work, t: int) -> None:
         """do_exit: a handle or lock still held is a violation; rss returns to free."""
@@ -716,14 +763,18 @@ class KernelModel:
         info = self.info[t]
         for slot, value in enumerate(task[HANDLES]):
             if _holds(value):
-                self._violation(w, t, f"exits still holding {info.program.handles[slot]} ({_what(self, value)})")
+                self._violation(
+                    w, t, f"exits still holding {info.program.handles[slot]} ({_what(self, value)})"
+                )
                 return
         for lock, owner in enumerate(w.owners):
             if owner == t:
                 self._violation(w, t, f"exits holding lock {self.locks[lock].name}")
                 return
         w.free += task[RSS]
-        w.note("exits" + (f", its {task[RSS]} rss pages return ({w.free} free)" if task[RSS] else ""))
+        w.note(
+            "exits" + (f", its {task[RSS]} rss pages return ({w.free} free)" if task[RSS] else "")
+        )
         w.tasks[t] = _with(_with(task, STATUS, task[STATUS] | EXITED), RSS, 0)
 
     def _violation(self, w: _Work, t: int, message: str) -> None:
@@ -736,14 +787,18 @@ class KernelModel:
         if info.context != "process":
             return f"in {info.context} context"
         if w.tasks[t][ATOMIC]:
-            held = [self.locks[i].name for i, o in enumerate(w.owners) if o == t and self.locks[i].kind == "spinlock"]
+            held = [
+                self.locks[i].name
+                for i, o in enumerate(w.owners)
+                if o == t and self.locks[i].kind == "spinlock"
+            ]
             return "holding spinlock " + ", ".join(held) if held else "in atomic context"
         return None
 
     # -------------------------------------------------------------- locks
 
     def _mutex_lock(self, w: _Work, t: int, ins: Instr) -> _Work:
-        """mutex_lock / mutex_lock_killable: take a free mutex, else sleep (uninterruptible / killable)."""
+        """mutex_lock / mutex_lock_killable: take a free mutex, else sleep (un)interruptibly."""
         name = self.locks[ins.arg].name
         reason = self._atomic_reason(w, t)
         if reason:
@@ -901,9 +956,11 @@ class KernelModel:
         handles = w.tasks[t][HANDLES]
         if _holds(handles[slot]):
             name = self.info[t].program.handles[slot]
-            self._violation(w, t, f"{name} is rebound while still holding {_what(self, handles[slot])} (leak)")
+            self._violation(
+                w, t, f"{name} is rebound while still holding {_what(self, handles[slot])} (leak)"
+            )
             return False
-        w.set(t, HANDLES, handles[:slot] + (value,) + handles[slot + 1 :])
+        w.set(t, HANDLES, (*handles[:slot], value, *handles[slot + 1 :]))
         return True
 
     def _free_pages(self, w: _Work, t: int, ins: Instr) -> _Work:
@@ -912,11 +969,13 @@ class KernelModel:
         value = w.tasks[t][HANDLES][ins.arg]
         if value == NULL:
             w.note(f"free_pages({name}) -> NULL, nothing to free")
-        elif value == FREED or value == UNBOUND:
+        elif value in (FREED, UNBOUND):
             self._violation(w, t, f"free_pages({name}): {name} was already freed")
             return w
         elif value[0] == "e":
-            self._violation(w, t, f"free_pages({name}) on an element of pool {self.pools[value[1]].name}")
+            self._violation(
+                w, t, f"free_pages({name}) on an element of pool {self.pools[value[1]].name}"
+            )
             return w
         else:
             w.free += 1 << value[1]
@@ -933,7 +992,7 @@ class KernelModel:
             w.note(f"mempool_free({name}) -> NULL, nothing to free")
             self._advance(w, t)
             return w
-        if value == FREED or value == UNBOUND:
+        if value in (FREED, UNBOUND):
             self._violation(w, t, f"mempool_free({name}): {name} was already freed")
             return w
         if value[0] == "p":
@@ -942,8 +1001,10 @@ class KernelModel:
         pool = value[1]
         if ins.pool >= 0 and ins.pool != pool:
             self._violation(
-                w, t, f"mempool_free({name}) to pool {self.pools[ins.pool].name}, "
-                f"but it came from pool {self.pools[pool].name}"
+                w,
+                t,
+                f"mempool_free({name}) to pool {self.pools[ins.pool].name}, "
+                f"but it came from pool {self.pools[pool].name}",
             )
             return w
         spec = self.pools[pool]
@@ -974,10 +1035,18 @@ class KernelModel:
         if w.log is not None:
             w.note(f"alloc_pages(order {ins.order}, {G.format_gfp(ins.gfp)})")
         frame = self._new_alloc(w, t, ins.gfp, ins.order)
-        return [(c, self._alloc_pages_result(x, t, r)) for c, (x, r) in enumerate(self._slowpath(w, t, frame))]
+        return [
+            (c, self._alloc_pages_result(x, t, r))
+            for c, (x, r) in enumerate(self._slowpath(w, t, frame))
+        ]
 
-    def _alloc_pages_continue(self, w: _Work, t: int, frame: tuple[Any, ...]) -> list[tuple[int, _Work]]:
-        return [(c, self._alloc_pages_result(x, t, r)) for c, (x, r) in enumerate(self._slowpath(w, t, frame))]
+    def _alloc_pages_continue(
+        self, w: _Work, t: int, frame: tuple[Any, ...]
+    ) -> list[tuple[int, _Work]]:
+        return [
+            (c, self._alloc_pages_result(x, t, r))
+            for c, (x, r) in enumerate(self._slowpath(w, t, frame))
+        ]
 
     def _alloc_pages_result(self, w: _Work, t: int, result: Any) -> _Work:
         if w.halt is not None:
@@ -992,7 +1061,11 @@ class KernelModel:
         return w
 
     def _new_alloc(self, w: _Work, t: int, gfp: int, order: int) -> tuple[Any, ...]:
-        """An alloc frame: (gfp after scope, order, stage, entry, lock index, progress, loops, reclaimed, reserve)."""
+        """A new alloc frame.
+
+        Fields: gfp after the task scope, order, stage, reclaim entry, lock
+        index, progress, no-progress loops, pages reclaimed, reserve class.
+        """
         task = w.tasks[t]
         info = self.info[t]
         scopes = task[SCOPES]
@@ -1020,7 +1093,9 @@ class KernelModel:
     def _take(self, w: _Work, order: int, how: str) -> bool:
         before = w.free
         w.free -= 1 << order
-        w.note(f"{'page' if order == 0 else f'{1 << order} pages'} {how} ({before} -> {w.free} free)")
+        w.note(
+            f"{'page' if order == 0 else f'{1 << order} pages'} {how} ({before} -> {w.free} free)"
+        )
         return True
 
     def _slowpath(self, w: _Work, t: int, frame: tuple[Any, ...]) -> list[tuple[_Work, Any]]:
@@ -1043,7 +1118,7 @@ class KernelModel:
         return [(w, self._may_oom(w, t, frame))]
 
     def _attempt(self, w: _Work, t: int, frame: tuple[Any, ...]) -> list[tuple[_Work, Any]]:
-        """The *retry:* label: freelist attempts, then the bail-outs before reclaim [3.5 steps 3-7]."""
+        """The *retry:* label: freelist attempts, then the bail-outs before reclaim [3.5 3-7]."""
         gfp, order = frame[0], frame[1]
         if gfp & G.DIRECT_RECLAIM:
             gfp &= ~G.ATOMIC  # [3.5 step 1]: ATOMIC with DIRECT_RECLAIM is dropped
@@ -1058,15 +1133,22 @@ class KernelModel:
         nofail = bool(gfp & G.NOFAIL)
         kernel = self.kernel
         if rights.reserve == RES_NO_WATERMARKS and nofail and kernel.retry == "v4.5":
-            w.note("no free page even without watermarks; __GFP_NOFAIL loops in the high-priority path")
+            w.note(
+                "no free page even without watermarks; __GFP_NOFAIL loops in the high-priority path"
+            )
             return [(w, frame)]
         if not gfp & G.DIRECT_RECLAIM:
-            w.note(f"fails: below the watermark ({w.free} free, floor {rights.floor}) and no direct reclaim")
+            w.note(
+                f"fails: below the watermark ({w.free} free, floor {rights.floor}) "
+                "and no direct reclaim"
+            )
             return [(w, False)]
         if self._pf_memalloc(task, info):
             if nofail:
                 if kernel.nofail_reserves and passes(w.free, order, rights.harder_floor):
-                    return [(w, self._take(w, order, "from the ALLOC_HARDER fallback (__GFP_NOFAIL)"))]
+                    return [
+                        (w, self._take(w, order, "from the ALLOC_HARDER fallback (__GFP_NOFAIL)"))
+                    ]
                 w.note("PF_MEMALLOC cannot reclaim; __GFP_NOFAIL loops waiting for someone else")
                 return [(w, frame)]
             w.note("fails: PF_MEMALLOC may not enter direct reclaim")
@@ -1079,7 +1161,7 @@ class KernelModel:
     def _direct_reclaim(
         self, w: _Work, t: int, frame: tuple[Any, ...], gfp: int, rights: Rights
     ) -> list[tuple[_Work, Any]]:
-        """Pick one eligible reclaimable entry, every choice a branch (contract, memory.reclaimable)."""
+        """Pick one eligible reclaimable entry; every choice is a branch (contract, reclaimable)."""
         eligible = [
             e for e, entry in enumerate(self.entries) if w.left[e] > 0 and entry.needs & ~gfp == 0
         ]
@@ -1097,7 +1179,9 @@ class KernelModel:
             out.append((branch, self._reclaim_proceed(branch, t, next_frame)))
         return out
 
-    def _reclaim_proceed(self, w: _Work, t: int, frame: tuple[Any, ...], waited: bool = False) -> Any:
+    def _reclaim_proceed(
+        self, w: _Work, t: int, frame: tuple[Any, ...], waited: bool = False
+    ) -> Any:
         """Take the entry's next lock, else wait for its completion, else free the pages."""
         e, k = frame[3], frame[4]
         locks = self.entry_locks[e]
@@ -1105,7 +1189,8 @@ class KernelModel:
             lock = locks[k]
             if w.owners[lock] != -1:
                 w.note(
-                    f"reclaim needs {self.locks[lock].name}, held by {self._owner_name(w.owners[lock], t)}"
+                    f"reclaim needs {self.locks[lock].name}, "
+                    f"held by {self._owner_name(w.owners[lock], t)}"
                 )
                 return _set_slot(frame, 2, LOCK)
             w.owners[lock] = t
@@ -1145,7 +1230,7 @@ class KernelModel:
         return [(w, self._reclaim_proceed(w, t, frame, waited=True))]
 
     def _after_reclaim(self, w: _Work, t: int, frame: tuple[Any, ...]) -> Any:
-        """Freelist attempt after reclaim, then the retry decision: 4.5 [3.5 steps 10-11] or 4.7 [3.6]."""
+        """Freelist attempt after reclaim, then the retry decision: 4.5 [3.5 10-11] or 4.7 [3.6]."""
         gfp, order, progress, loops, reclaimed = frame[0], frame[1], frame[5], frame[6], frame[7]
         rights = self._rights(w, t, gfp)
         if passes(w.free, order, rights.floor):
@@ -1172,7 +1257,9 @@ class KernelModel:
         available = w.free + sum(w.left)
         available -= -(-loops * available // MAX_RECLAIM_RETRIES)
         if passes(available, order, rights.floor):
-            w.note(f"should_reclaim_retry: {available} free+reclaimable pass min: retry (loop {loops})")
+            w.note(
+                f"should_reclaim_retry: {available} free+reclaimable pass min: retry (loop {loops})"
+            )
             return _set_slot(frame, 2, ATTEMPT)
         w.note("should_reclaim_retry: not enough reclaimable; __alloc_pages_may_oom next")
         return _set_slot(frame, 2, MAY_OOM)
@@ -1229,7 +1316,7 @@ class KernelModel:
         return False
 
     def _out_of_memory(self, w: _Work, t: int, gfp: int) -> bool:
-        """``out_of_memory`` [5.1]: dying current, the !__GFP_FS rule (4.7+), select and kill [5.2-5.3]."""
+        """``out_of_memory`` [5.1]: dying current, !__GFP_FS (4.7+), select and kill [5.2-5.3]."""
         if not self.scenario.oom.killer:
             w.note("out_of_memory: the OOM killer is disabled")
             return False
@@ -1254,7 +1341,11 @@ class KernelModel:
         ]
         chosen = select_victim(candidates, self.total_pages)
         if chosen == ABORT:
-            waiting = [self.info[i].name for i, c in enumerate(candidates) if c.alive and c.victim and not c.skip]
+            waiting = [
+                self.info[i].name
+                for i, c in enumerate(candidates)
+                if c.alive and c.victim and not c.skip
+            ]
             w.note(f"out_of_memory: victim {', '.join(waiting)} has not exited, the scan aborts")
             return True
         if chosen == PANIC:
@@ -1308,8 +1399,10 @@ class KernelModel:
             w.note(f"mempool_alloc({self.pools[ins.pool].name}, {G.format_gfp(ins.gfp)})")
         return self._mempool_top(w, t, ins.pool, gfp_mask, gfp_temp)
 
-    def _mempool_top(self, w: _Work, t: int, pool: int, gfp_mask: int, gfp_temp: int) -> list[tuple[int, _Work]]:
-        """*repeat_alloc:* decide NOMEMALLOC for this pass per the variant, call pool->alloc [1.3 A-C]."""
+    def _mempool_top(
+        self, w: _Work, t: int, pool: int, gfp_mask: int, gfp_temp: int
+    ) -> list[tuple[int, _Work]]:
+        """*repeat_alloc:* NOMEMALLOC for this pass per the variant, then pool->alloc [1.3 A-C]."""
         policy = self.kernel.mempool_nomemalloc
         attempt = gfp_temp
         if policy == "if_pool_nonempty" and w.curr[pool] != 0:
@@ -1342,7 +1435,9 @@ class KernelModel:
         if self._bind(w, t, ins.bind, value):
             self._advance(w, t)
 
-    def _mempool_continue(self, w: _Work, t: int, frame: tuple[Any, ...]) -> list[tuple[int, _Work]]:
+    def _mempool_continue(
+        self, w: _Work, t: int, frame: tuple[Any, ...]
+    ) -> list[tuple[int, _Work]]:
         _, pool, gfp_mask, gfp_temp, stage, inner = frame
         call = (pool, gfp_mask, gfp_temp)
         if stage == MP_ALLOC:
@@ -1355,12 +1450,14 @@ class KernelModel:
         return self._mempool_top(w, t, pool, gfp_mask, gfp_mask)
 
     def _mempool_check(self, w: _Work, t: int, call: tuple[int, int, int]) -> _Work:
-        """Under pool->lock: take an element, retry at once with the full mask, fail, or sleep [1.3 steps 5-8]."""
+        """Under pool->lock: take an element, retry with the full mask, fail or sleep [1.3 A]."""
         pool, gfp_mask, gfp_temp = call
         name = self.pools[pool].name
         if w.curr[pool] > 0:
             w.curr[pool] -= 1
-            w.note(f"takes an element from {name} ({w.curr[pool]}/{self._pool_capacity(pool)} left)")
+            w.note(
+                f"takes an element from {name} ({w.curr[pool]}/{self._pool_capacity(pool)} left)"
+            )
             self._mempool_done(w, t, pool, ("e", pool))
         elif gfp_temp & G.DIRECT_RECLAIM != gfp_mask & G.DIRECT_RECLAIM:
             w.note(f"{name} empty: retry pool->alloc at once with the full mask")
@@ -1390,7 +1487,7 @@ def _rank(task: tuple[Any, ...], held: tuple[int, ...]) -> tuple[Any, ...]:
 
 
 def _set_slot(values: tuple[Any, ...], i: int, value: Any) -> tuple[Any, ...]:
-    return values[:i] + (value,) + values[i + 1 :]
+    return (*values[:i], value, *values[i + 1 :])
 
 
 def _what(model: KernelModel, value: Any) -> str:
@@ -1403,7 +1500,13 @@ def _done(value: int) -> str:
     return "all" if value == ALL else str(value)
 
 
-_STATUS_WORDS = ((KILLED, "SIGKILL"), (MEMDIE, "TIF_MEMDIE"), (VICTIM, "OOM victim"), (SKIP, "MMF_OOM_SKIP"), (EXITED, "exited"))
+_STATUS_WORDS = (
+    (KILLED, "SIGKILL"),
+    (MEMDIE, "TIF_MEMDIE"),
+    (VICTIM, "OOM victim"),
+    (SKIP, "MMF_OOM_SKIP"),
+    (EXITED, "exited"),
+)
 
 
 def _status_words(bits: int) -> list[str]:

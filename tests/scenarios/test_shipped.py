@@ -34,7 +34,9 @@ def test_there_are_shipped_scenarios() -> None:
     assert len(FILES) >= 4
 
 
-@pytest.mark.parametrize(("path", "preset"), cases(), ids=lambda v: v.name if isinstance(v, Path) else v)
+@pytest.mark.parametrize(
+    ("path", "preset"), cases(), ids=lambda v: v.name if isinstance(v, Path) else v
+)
 def test_shipped_scenario_meets_its_expectation(path: Path, preset: str) -> None:
     scenario = load_scenario(str(path))
     (kernel,) = kernels_for(scenario, [preset], False)

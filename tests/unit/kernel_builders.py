@@ -51,7 +51,7 @@ def task(name: str, *steps: tuple[str, Any], **traits: Any) -> Task:
 def scenario(
     *tasks: Task,
     free: int = 16,
-    min: int = 4,  # noqa: A002 - the contract's key
+    min: int = 4,
     low: int | None = None,
     high: int | None = None,
     pools: dict[str, int] | None = None,

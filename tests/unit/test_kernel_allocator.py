@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from mempool_cli.kernel.gfp import alloc_rights, passes
-from mempool_cli.kernel.model import FRAME, NULL, STATUS, MEMDIE, VICTIM, KILLED
+from mempool_cli.kernel.model import FRAME, KILLED, MEMDIE, NULL, STATUS, VICTIM
 from mempool_cli.scenario import gfp as G
 
 from .kernel_builders import free, handle, model, moves, only, run_task, scenario, task
@@ -92,15 +92,19 @@ def test_pf_memalloc_dips_to_zero() -> None:
 
 
 def test_nomemalloc_wins_over_pf_memalloc() -> None:
-    """[2.1]: __GFP_NOMEMALLOC forbids reserves even for PF_MEMALLOC; PF_MEMALLOC may not reclaim."""
-    m = model(scenario(one_alloc("GFP_NOIO | __GFP_NOMEMALLOC", flags=["PF_MEMALLOC"]), free=2, min=4))
+    """[2.1]: NOMEMALLOC forbids reserves even to PF_MEMALLOC, which may not reclaim either."""
+    m = model(
+        scenario(one_alloc("GFP_NOIO | __GFP_NOMEMALLOC", flags=["PF_MEMALLOC"]), free=2, min=4)
+    )
     after = only(m, m.initial(), 0)
     assert free(after) == 2
     assert handle(m, after, 0, "p") == NULL
 
 
 def test_pf_memalloc_in_irq_gets_no_reserves() -> None:
-    m = model(scenario(one_alloc("GFP_ATOMIC", flags=["PF_MEMALLOC"], context="irq"), free=2, min=8))
+    m = model(
+        scenario(one_alloc("GFP_ATOMIC", flags=["PF_MEMALLOC"], context="irq"), free=2, min=8)
+    )
     after = only(m, m.initial(), 0)
     assert handle(m, after, 0, "p") == NULL  # floor 3 for GFP_ATOMIC: 2 - 1 + 1 > 3 is false
 
@@ -158,7 +162,10 @@ def test_victim_bailout_before_reclaim_all_era() -> None:
 def test_nofail_victim_reclaims_all_era_v47() -> None:
     """[3.5 step 7] spares NOFAIL victims: they go on to direct reclaim."""
     sc = scenario(
-        one_alloc("GFP_KERNEL | __GFP_NOFAIL", oom_victim=True), free=0, min=4, reclaimable=[{"pages": 8}]
+        one_alloc("GFP_KERNEL | __GFP_NOFAIL", oom_victim=True),
+        free=0,
+        min=4,
+        reclaimable=[{"pages": 8}],
     )
     m = model(sc, "v4.8")
     after = only(m, m.initial(), 0)
@@ -168,7 +175,10 @@ def test_nofail_victim_reclaims_all_era_v47() -> None:
 def test_nofail_with_no_watermarks_spins_in_v45_high_priority_path() -> None:
     """[3.5 step 4]: 4.5 repeats the NO_WATERMARKS attempt forever for NOFAIL, without reclaim."""
     sc = scenario(
-        one_alloc("GFP_KERNEL | __GFP_NOFAIL", oom_victim=True), free=0, min=4, reclaimable=[{"pages": 8}]
+        one_alloc("GFP_KERNEL | __GFP_NOFAIL", oom_victim=True),
+        free=0,
+        min=4,
+        reclaimable=[{"pages": 8}],
     )
     m = model(sc, "v4.5")
     s0 = m.initial()
@@ -202,7 +212,9 @@ def test_reclaim_needs_flags_after_scope(steps: list, eligible: bool) -> None:
 
 
 def test_gfp_noio_cannot_reclaim_fs_entry() -> None:
-    sc = scenario(one_alloc("GFP_NOIO"), free=4, min=4, reclaimable=[{"pages": 2, "needs": ["__GFP_FS"]}])
+    sc = scenario(
+        one_alloc("GFP_NOIO"), free=4, min=4, reclaimable=[{"pages": 2, "needs": ["__GFP_FS"]}]
+    )
     m = model(sc, "v4.8")
     s = only(m, m.initial(), 0)
     assert s[4] == (2,)
@@ -220,7 +232,7 @@ def test_noretry_gives_up_after_one_reclaim_pass() -> None:
 
 
 def test_reclaim_frees_what_the_request_needs() -> None:
-    """Contract: reclaim frees the pages the request needs to pass its watermark, or all the entry has."""
+    """Contract: reclaim frees what the request needs to pass its floor, or all the entry has."""
     sc = scenario(one_alloc("GFP_KERNEL"), free=2, min=4, reclaimable=[{"pages": 10}])
     m = model(sc, "v4.8")
     s = only(m, m.initial(), 0)
@@ -240,7 +252,12 @@ def test_reclaim_takes_entry_locks_and_blocks_on_a_held_one() -> None:
     holder = task("h", ("mutex_lock", "FS"), ("mutex_unlock", "FS"))
     alloc = one_alloc("GFP_KERNEL")
     sc = scenario(
-        holder, alloc, free=4, min=4, locks={"FS": "mutex"}, reclaimable=[{"pages": 2, "locks": ["FS"]}]
+        holder,
+        alloc,
+        free=4,
+        min=4,
+        locks={"FS": "mutex"},
+        reclaimable=[{"pages": 2, "locks": ["FS"]}],
     )
     m = model(sc, "v4.8")
     s = only(m, m.initial(), 0)  # h takes FS
@@ -309,7 +326,8 @@ def test_kernel_may_oom_kills_the_biggest_task() -> None:
     s = only(m, s, 0)  # may_oom
     assert labels == [frozenset({"oom-kill"})]
     assert s[6][1][STATUS] & (KILLED | MEMDIE | VICTIM) == KILLED | MEMDIE | VICTIM
-    # the victim was at a step boundary: unwinding skipped its mutex_lock and the unlock of a lock it lacks
+    # the victim was at a step boundary: unwinding skipped its mutex_lock and the
+    # unlock of a lock it does not hold
     assert s[6][1][0] == 2
 
 
@@ -323,7 +341,13 @@ def test_atomic_high_order_with_direct_reclaim_is_a_violation_in_spinlock() -> N
 
 
 def test_gfp_atomic_inside_spinlock_is_fine() -> None:
-    t = task("t", ("spin_lock", "S"), (ALLOC, {"gfp": "GFP_ATOMIC", "as": "p"}), ("spin_unlock", "S"), ("free_pages", "p"))
+    t = task(
+        "t",
+        ("spin_lock", "S"),
+        (ALLOC, {"gfp": "GFP_ATOMIC", "as": "p"}),
+        ("spin_unlock", "S"),
+        ("free_pages", "p"),
+    )
     m = model(scenario(t, locks={"S": "spinlock"}))
     s = run_task(m, m.initial(), 0)
     assert s[5] is None and m.is_final(s)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mempool_cli.kernel.model import FRAME, FREED, NULL, MP_CHECK, MP_TOP, MP_WAIT
+from mempool_cli.kernel.model import FRAME, FREED, MP_CHECK, MP_TOP, MP_WAIT, NULL
 
 from .kernel_builders import free, handle, model, only, run_task, scenario, task
 
@@ -79,7 +79,9 @@ def test_if_pool_nonempty_keeps_nomemalloc_while_elements_remain() -> None:
 
 def test_victim_if_empty_helps_only_victims() -> None:
     """[1.3 C] Hocko RFC 1/2: NOMEMALLOC dropped only for TIF_MEMDIE callers on an empty pool."""
-    victim = model(scenario(mp_task(oom_victim=True), free=1, min=4, pools={"pool0": 0}), "rfc-2016-07")
+    victim = model(
+        scenario(mp_task(oom_victim=True), free=1, min=4, pools={"pool0": 0}), "rfc-2016-07"
+    )
     assert free(only(victim, victim.initial(), 0)) == 0
     memalloc = model(
         scenario(mp_task(flags=["PF_MEMALLOC"]), free=1, min=4, pools={"pool0": 0}), "rfc-2016-07"
@@ -136,7 +138,12 @@ def test_free_to_the_wrong_pool_is_a_violation() -> None:
 
 
 def test_double_free_is_a_violation() -> None:
-    t = task("t", ("mempool_alloc", {"pool": "a", "gfp": "GFP_NOIO", "as": "e"}), ("mempool_free", "e"), ("mempool_free", "e"))
+    t = task(
+        "t",
+        ("mempool_alloc", {"pool": "a", "gfp": "GFP_NOIO", "as": "e"}),
+        ("mempool_free", "e"),
+        ("mempool_free", "e"),
+    )
     m = model(scenario(t, pools={"a": 1}))
     s = run_task(m, m.initial(), 0)
     assert "already freed" in s[5][2]

@@ -36,7 +36,9 @@ def test_sleeping_in_atomic_context_is_a_violation() -> None:
 
 
 def test_wait_in_irq_context_is_a_violation() -> None:
-    m = model(scenario(task("a", ("wait_for_completion", "C"), context="irq"), completions={"C": 0}))
+    m = model(
+        scenario(task("a", ("wait_for_completion", "C"), context="irq"), completions={"C": 0})
+    )
     s = only(m, m.initial(), 0)
     assert "irq context" in s[5][2]
 
@@ -55,7 +57,12 @@ def test_completion_counts_and_complete_all() -> None:
 
 
 def test_scopes_nest_and_unbalanced_restore_is_a_violation() -> None:
-    t = task("a", ("memalloc_noio_save", None), ("memalloc_noio_save", None), ("memalloc_noio_restore", None))
+    t = task(
+        "a",
+        ("memalloc_noio_save", None),
+        ("memalloc_noio_save", None),
+        ("memalloc_noio_restore", None),
+    )
     m = model(scenario(t))
     s = run_task(m, m.initial(), 0, limit=3)
     assert s[6][0][5] == (1, 0, 0)
@@ -97,7 +104,9 @@ def test_killable_wait_returns_on_a_fatal_signal() -> None:
 
 def test_reaper_modes() -> None:
     """[5.4] and the contract's oom_reaper knob."""
-    v = task("v", ("mutex_lock", "M"), ("mutex_unlock", "M"), oom_victim=True, rss=8, mm_reapable=False)
+    v = task(
+        "v", ("mutex_lock", "M"), ("mutex_unlock", "M"), oom_victim=True, rss=8, mm_reapable=False
+    )
     for kernel, marks_skip in (("v4.8", False), ("v4.15", True)):
         m = model(scenario(v, free=4, locks={"M": "mutex"}), kernel)
         reaps = [n for (a, _), n, _ in m.successors(m.initial()) if a == -1]
@@ -123,7 +132,14 @@ def test_exit_returns_rss() -> None:
 # --- [5.2] victim selection --------------------------------------------------
 
 
-def cand(rss: int, adj: int = 0, victim: bool = False, skip: bool = False, kthread: bool = False, alive: bool = True) -> Candidate:
+def cand(
+    rss: int,
+    adj: int = 0,
+    victim: bool = False,
+    skip: bool = False,
+    kthread: bool = False,
+    alive: bool = True,
+) -> Candidate:
     return Candidate(alive, kthread, adj, victim, skip, rss)
 
 
@@ -157,7 +173,12 @@ def test_oom_kill_marks_and_settles_victim() -> None:
 
 
 def test_panic_when_nobody_is_killable() -> None:
-    a = task("a", ("alloc_pages", {"gfp": "GFP_KERNEL", "as": "p"}), ("free_pages", "p"), oom_score_adj=-1000)
+    a = task(
+        "a",
+        ("alloc_pages", {"gfp": "GFP_KERNEL", "as": "p"}),
+        ("free_pages", "p"),
+        oom_score_adj=-1000,
+    )
     m = model(scenario(a, free=4, min=4), "v4.8")
     s = run_task(m, m.initial(), 0)
     assert m.state_labels(s) == {"oom-panic"} and m.is_final(s)

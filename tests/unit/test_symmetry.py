@@ -32,11 +32,15 @@ def programs(draw: st.DrawFn) -> list[tuple[str, object]]:
     held_handles: list[str] = []
     held_locks: list[str] = []
     for i in range(draw(st.integers(1, 4))):
-        kind = draw(st.sampled_from(["mempool", "pages", "lock", "free", "unlock", "complete", "wait"]))
+        kind = draw(
+            st.sampled_from(["mempool", "pages", "lock", "free", "unlock", "complete", "wait"])
+        )
         if kind == "mempool":
             name = f"h{i}"
             pool = draw(st.sampled_from(["P", "Q"]))
-            steps.append(("mempool_alloc", {"pool": pool, "gfp": draw(st.sampled_from(GFPS)), "as": name}))
+            steps.append(
+                ("mempool_alloc", {"pool": pool, "gfp": draw(st.sampled_from(GFPS)), "as": name})
+            )
             freer[name] = "mempool_free"
             held_handles.append(name)
         elif kind == "pages":
@@ -91,8 +95,13 @@ def outcomes(model: KernelModel) -> frozenset[str]:
     return frozenset(f.outcome for f in result.findings)
 
 
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(symmetric_scenarios(), st.sampled_from(list(PRESETS)))
 def test_reduction_keeps_the_outcome_set(sc: object, preset: str) -> None:
     kernel = PRESETS[preset]
@@ -102,8 +111,13 @@ def test_reduction_keeps_the_outcome_set(sc: object, preset: str) -> None:
     assert outcomes(reduced) == outcomes(full)
 
 
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(symmetric_scenarios())
 def test_incremental_placement_equals_full_canonical_form(sc: object) -> None:
     model = KernelModel(sc, PRESETS["v4.8"])  # type: ignore[arg-type]
