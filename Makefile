@@ -30,8 +30,13 @@ type: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
+# Random examples per property test (make test runs a fixed, derandomized few hundred).
+# `make fuzz MPSIM_FUZZ_EXAMPLES=100000` for a longer run.
+MPSIM_FUZZ_EXAMPLES ?= 10000
+
 fuzz: $(STAMP)
-	MPSIM_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest tests/property -q -p no:cacheprovider
+	MPSIM_FUZZ_EXAMPLES=$(MPSIM_FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/property -q \
+		-p no:cacheprovider --hypothesis-show-statistics
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

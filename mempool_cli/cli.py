@@ -7,6 +7,9 @@ contract's codes, so it uses the usage code 2 with a clear "internal error").
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -14,7 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from mempool_cli import __version__
-from mempool_cli.errors import EXIT_USAGE, MpsimError
+from mempool_cli.errors import EXIT_INCOMPLETE, EXIT_USAGE, MpsimError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,6 +28,29 @@ Examples:
 """
 
 
+# Errors of writing a report, not bugs: no space, quota, I/O error, file too big, closed fd.
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EBADF})
+
+
+# The loader reports an unreadable file in one line, like any other it cannot read;
+# click's own check would print a usage message for a problem that is not one.
+_SCENARIO_PATH = click.Path(allow_dash=True, readable=False)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush cannot fail on a closed pipe."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _tell(message: str) -> None:
+    """A message on stderr if it can take one: a closed or full stderr must not change the exit."""
+    with contextlib.suppress(OSError, ValueError):
+        click.echo(message, err=True)
+
+
 def _guarded(func: F) -> F:
     """Turn MpsimError into its exit code, and any other exception into an internal-error line."""
 
@@ -32,18 +58,31 @@ def _guarded(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except MpsimError as err:
-            click.echo(str(err), err=True)
+            _tell(str(err))
             sys.exit(err.exit_code)
-        except (KeyboardInterrupt, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+        except KeyboardInterrupt:
+            # A Ctrl-C outside a search: nothing certain to report.
+            _tell("mpsim: interrupted")
+            sys.exit(EXIT_INCOMPLETE)
+        except BrokenPipeError:
+            # The reader went away (`mpsim run ... | head`): stop quietly, and keep
+            # the interpreter's final flush of stdout from failing again.
+            _silence_stdout()
+            sys.exit(EXIT_USAGE)
+        except (click.exceptions.Exit, click.exceptions.Abort, SystemExit):
             raise
         except click.ClickException:
             raise
-        except Exception as err:  # noqa: BLE001 - the one place a bug is reported
-            click.echo(
+        except Exception as err:  # the one place a bug is reported
+            if isinstance(err, OSError) and err.errno in _WRITE_ERRNOS:
+                # stdout or stderr on a full disk, /dev/full, a closed descriptor.
+                _silence_stdout()
+                _tell(f"mpsim: cannot write the output: {err.strerror}")
+                sys.exit(EXIT_USAGE)
+            _tell(
                 f"mpsim: internal error: {type(err).__name__}: {err}\n"
                 "This is a bug in mpsim, not in your scenario; please report it "
-                "with the command line and the scenario file.",
-                err=True,
+                "with the command line and the scenario file."
             )
             sys.exit(EXIT_USAGE)
 
@@ -70,7 +109,7 @@ def cli() -> None:
 
 
 @cli.command(epilog=EPILOG_CHECK)
-@click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.argument("files", nargs=-1, required=True, type=_SCENARIO_PATH)
 @_guarded
 def check(files: tuple[str, ...]) -> None:
     """Validate scenario FILES without exploring them ('-' reads stdin)."""
@@ -99,6 +138,13 @@ def kernels() -> None:
     render.print_kernels()
 
 
+def _not_nan(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    # FloatRange lets nan through (every comparison with it is false): it would mean no limit.
+    if value is not None and value != value:
+        raise click.BadParameter("must be a number of seconds, not nan")
+    return value
+
+
 def _limits_options(func: F) -> F:
     func = click.option(
         "--max-memory",
@@ -112,6 +158,7 @@ def _limits_options(func: F) -> F:
         "--max-seconds",
         type=click.FloatRange(min=0, min_open=True),
         default=None,
+        callback=_not_nan,
         help="Stop with 'incomplete' (exit 4) after this long per scenario and kernel.",
     )(func)
     func = click.option(
@@ -151,7 +198,7 @@ does not, 3 invalid scenario, 4 a search limit or Ctrl-C cut a search short.
 
 
 @cli.command(epilog=EPILOG_RUN)
-@click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.argument("files", nargs=-1, required=True, type=_SCENARIO_PATH)
 @_kernel_options
 @click.option(
     "--format",
@@ -181,7 +228,12 @@ def run(
 
     sys.exit(
         commands.run(
-            list(files), list(kernels), all_kernels, fmt, trace, output,
+            list(files),
+            list(kernels),
+            all_kernels,
+            fmt,
+            trace,
+            output,
             commands.limits(max_states, max_seconds, max_memory),
         )
     )
@@ -195,9 +247,18 @@ Examples:
 
 
 @cli.command(epilog=EPILOG_MATRIX)
-@click.argument("paths", nargs=-1, required=True, type=click.Path(allow_dash=True))
-@click.option("--kernel", "-k", "kernels", multiple=True, metavar="PRESET", help="Columns to show [default: every preset].")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.argument("paths", nargs=-1, required=True, type=_SCENARIO_PATH)
+@click.option(
+    "--kernel",
+    "-k",
+    "kernels",
+    multiple=True,
+    metavar="PRESET",
+    help="Columns to show [default: every preset].",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 @_limits_options
 @_guarded
 def matrix(
@@ -215,7 +276,11 @@ def matrix(
     """
     from mempool_cli import commands
 
-    sys.exit(commands.matrix(list(paths), list(kernels), fmt, commands.limits(max_states, max_seconds, max_memory)))
+    sys.exit(
+        commands.matrix(
+            list(paths), list(kernels), fmt, commands.limits(max_states, max_seconds, max_memory)
+        )
+    )
 
 
 EPILOG_REPLAY = """\b
@@ -225,9 +290,11 @@ Example (the schedule comes from a report's replay line):
 
 
 @cli.command(epilog=EPILOG_REPLAY)
-@click.argument("file", type=click.Path(allow_dash=True))
+@click.argument("file", type=_SCENARIO_PATH)
 @click.argument("schedule")
-@click.option("--kernel", "-k", "kernel", metavar="PRESET", help="Kernel preset [default: the file's].")
+@click.option(
+    "--kernel", "-k", "kernel", metavar="PRESET", help="Kernel preset [default: the file's]."
+)
 @_guarded
 def replay(file: str, schedule: str, kernel: str | None) -> None:
     """Re-run SCHEDULE step by step, printing each state change and what it reaches."""
@@ -236,5 +303,71 @@ def replay(file: str, schedule: str, kernel: str | None) -> None:
     sys.exit(commands.replay(file, schedule, kernel))
 
 
+EPILOG_GRAPH = """\b
+Examples:
+  mpsim graph scenarios/mempool/weiner-2016-abba.yaml | dot -Tsvg > abba.svg
+  mpsim graph scenario.yaml --kernel v4.5 --format svg -o waitfor.svg
+  mpsim graph scenario.yaml --states -o states.dot
+
+\b
+Without --states: the wait-for graph at a deadlock or livelock (the first,
+or --finding N), its cycle in red. With --states: every state of a small
+scenario (at most 2,000), the finding's schedule in red. svg and png need
+Graphviz's `dot` on PATH.
+"""
+
+
+@cli.command(epilog=EPILOG_GRAPH)
+@click.argument("file", type=_SCENARIO_PATH)
+@click.option(
+    "--kernel", "-k", "kernel", metavar="PRESET", help="Kernel preset [default: the file's]."
+)
+@click.option(
+    "--finding",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Which finding, as numbered in the report [default: the first hang].",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the graph here.")
+@click.option(
+    "--states", is_flag=True, help="Draw the explored state graph instead of the wait-for graph."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["dot", "svg", "png"]), default="dot", show_default=True
+)
+@_limits_options
+@_guarded
+def graph(
+    file: str,
+    kernel: str | None,
+    finding: int | None,
+    output: str | None,
+    states: bool,
+    fmt: str,
+    max_states: int | None,
+    max_seconds: float | None,
+    max_memory: int | None,
+) -> None:
+    """Draw FILE's wait-for graph at a hang, or its state graph, as DOT (or svg/png)."""
+    from mempool_cli import commands
+
+    sys.exit(
+        commands.graph(
+            file,
+            kernel,
+            finding,
+            output,
+            states,
+            fmt,
+            commands.limits(max_states, max_seconds, max_memory),
+        )
+    )
+
+
 def main() -> None:
+    # File names that are not UTF-8 reach us as surrogates (PEP 383): print them as
+    # the bytes they were, whatever the locale's error handler (strict in most).
+    with contextlib.suppress(AttributeError, ValueError):
+        sys.stdout.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
     cli(prog_name="mpsim")

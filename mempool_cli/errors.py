@@ -15,6 +15,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "EnvironmentProblem",
+    "Incomplete",
     "MpsimError",
     "Problem",
     "ScenarioError",
@@ -39,6 +40,12 @@ class UsageError(MpsimError):
     """A command line that cannot be carried out (bad option value, unknown preset)."""
 
     exit_code = EXIT_USAGE
+
+
+class Incomplete(MpsimError):
+    """A search a limit or Ctrl-C cut short before it could give the answer asked for."""
+
+    exit_code = EXIT_INCOMPLETE
 
 
 class EnvironmentProblem(MpsimError):

@@ -1,48 +1,112 @@
 """rich renderables for terminal output; the only module that imports rich.
 
 Everything here turns plain data (from report.py or the spec) into text;
-nothing here computes a verdict.
+nothing here decides what a finding means. On a terminal the output has
+colours and rounded boxes; piped, or with NO_COLOR set, it is plain
+ASCII (``rich.box.ASCII``), no escape codes, and long lines are never
+wrapped mid-line, so it greps and diffs well.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import shutil
 import sys
-from collections.abc import Callable
-from typing import Any
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TextIO
 
-from rich.console import Console
+from rich import box
+from rich.console import Console, RenderableType
+from rich.live import Live
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from mempool_cli.explore import Progress
-from mempool_cli.report import RunResult, TraceStep, outcome_text, replay_command
-from mempool_cli.scenario.kernels import KNOBS, PRESETS, knob_help
+from mempool_cli.report import (
+    HANG_OUTCOMES,
+    FindingReport,
+    ReplayResult,
+    RunResult,
+    TraceStep,
+    outcome_text,
+    replay_command,
+)
+from mempool_cli.scenario.kernels import KNOBS, PRESETS, Kernel, knob_help
+
+__all__ = [
+    "ProgressDisplay",
+    "Style",
+    "kernels_table",
+    "matrix_report",
+    "print_kernels",
+    "progress_reporter",
+    "replay_report",
+    "run_report",
+]
+
+PIPE_WIDTH = 100  # the width of piped output, and of the golden files
 
 
-def make_console(file: object = None, width: int | None = None) -> Console:
-    """A console that prints plain ASCII-safe text when not on a terminal or NO_COLOR is set."""
-    stream = file if file is not None else sys.stdout
-    is_tty = bool(getattr(stream, "isatty", lambda: False)())
-    plain = not is_tty or "NO_COLOR" in os.environ
-    return Console(
-        file=stream,  # type: ignore[arg-type]
-        width=width if width is not None else (None if is_tty else 100),
-        no_color=plain,
-        color_system=None if plain else "auto",
-        force_terminal=False if plain else None,
+@dataclass(frozen=True, slots=True)
+class Style:
+    """How to draw: colours and unicode boxes on a terminal, plain ASCII otherwise."""
+
+    color: bool
+    width: int
+
+    @classmethod
+    def for_stream(cls, stream: TextIO | None = None, width: int | None = None) -> Style:
+        """Colour only on a terminal without NO_COLOR; the terminal's width there, else 100."""
+        stream = stream if stream is not None else sys.stdout
+        tty = bool(getattr(stream, "isatty", lambda: False)())
+        color = tty and "NO_COLOR" not in os.environ
+        if width is None:
+            width = shutil.get_terminal_size((PIPE_WIDTH, 24)).columns if tty else PIPE_WIDTH
+        return cls(color=color, width=width)
+
+    @property
+    def box(self) -> box.Box:
+        return box.ROUNDED if self.color else box.ASCII
+
+
+def _capture(parts: Iterable[RenderableType], style: Style) -> str:
+    """Render to a string: ANSI when ``style.color``, else colourless ASCII, lines never wrapped."""
+    buf = io.StringIO()
+    console = Console(
+        file=buf,
+        width=style.width,
+        force_terminal=style.color,
+        no_color=not style.color,
+        color_system="standard" if style.color else None,
         highlight=False,
         emoji=False,
         safe_box=True,
-        soft_wrap=False,
+        legacy_windows=False,
     )
+    for part in parts:
+        console.print(part, soft_wrap=isinstance(part, Text) and not style.color)
+    text = buf.getvalue()
+    if not style.color:  # no trailing blanks in files and pipes
+        text = "\n".join(line.rstrip() for line in text.split("\n"))
+    return text
 
 
-def kernels_table() -> Table:
-    table = Table(title="kernel presets (override with kernel: {base: PRESET, KNOB: VALUE})")
-    table.add_column("knob")
+# ---------------------------------------------------------------- kernels
+
+
+def kernels_table(style: Style | None = None) -> Table:
+    style = style or Style.for_stream()
+    table = Table(
+        title="kernel presets (override with kernel: {base: PRESET, KNOB: VALUE})", box=style.box
+    )
+    table.add_column("knob", no_wrap=True)
     for name in PRESETS:
-        table.add_column(name)
-    table.add_column("allowed values")
+        table.add_column(name, no_wrap=not style.color, overflow="fold")
+    table.add_column("allowed values", overflow="fold")
     for knob, values in KNOBS.items():
         row = [knob] + [str(PRESETS[p].knobs()[knob]).lower() for p in PRESETS]
         row.append(" | ".join(str(v).lower() for v in values) + f"  ({knob_help(knob)})")
@@ -51,185 +115,339 @@ def kernels_table() -> Table:
 
 
 def print_kernels() -> None:
-    make_console().print(kernels_table())
+    style = Style.for_stream()
+    table = kernels_table(style)
+    sys.stdout.write(_capture([table], _fit(table, style)))
+
+
+def _fit(table: Table, style: Style) -> Style:
+    """Piped, a table is as wide as its widest row, so nothing in it is cut or wrapped oddly."""
+    if style.color:
+        return style
+    needed = Console(width=10_000, file=io.StringIO()).measure(table).maximum
+    return Style(color=False, width=max(style.width, needed))
 
 
 # ---------------------------------------------------------------- reports
 
-
-def _use_color(to_terminal: bool) -> bool:
-    return to_terminal and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-
-
-def _capture(renderables: list[object], color: bool, width: int = 100) -> str:
-    """Render to a string: colourless ASCII-safe text, or ANSI when ``color``."""
-    import io
-
-    buf = io.StringIO()
-    console = Console(
-        file=buf,
-        width=width,
-        force_terminal=color,
-        no_color=not color,
-        color_system="standard" if color else None,
-        highlight=False,
-        emoji=False,
-        safe_box=True,
-        legacy_windows=False,
-    )
-    for r in renderables:
-        console.print(r)  # type: ignore[arg-type]
-    return buf.getvalue()
-
-
 _STATUS_STYLE = {"pass": "bold green", "fail": "bold red", "incomplete": "bold yellow"}
+_BANNER = {
+    "deadlock": "*** DEADLOCK ***",
+    "livelock": "*** LIVELOCK ***",
+    "oom-panic": "*** OOM PANIC: no killable task ***",
+    "depletion": "*** RESERVES DEPLETED ***",
+    "violation": "*** VIOLATION ***",
+    "oom-kill": "*** OOM KILL ***",
+}
 
 
-def run_report(results: list[RunResult], trace: bool = False, to_terminal: bool = True) -> str:
-    """The text report of `mpsim run`: a header per (scenario, kernel), then each finding."""
-    from rich.text import Text
+def _outcome_style(outcome: str) -> str:
+    return "bold yellow" if outcome in ("oom-kill", "depletion") else "bold red"
 
-    parts: list[object] = []
+
+def kernel_label(kernel: Kernel) -> str:
+    """``v4.5``, or ``v4.5 + zero_min_pool=one_element`` for a file's own knobs."""
+    if not kernel.customised:
+        return kernel.name
+    base = PRESETS[kernel.name].knobs()
+    diff = [f"{k}={str(v).lower()}" for k, v in kernel.knobs().items() if base[k] != v]
+    return f"{kernel.name} + {', '.join(diff)}"
+
+
+def run_report(
+    results: list[RunResult],
+    trace: bool = False,
+    to_terminal: bool = True,
+    width: int | None = None,
+    color: bool | None = None,
+) -> str:
+    """The text report of ``mpsim run``: a header per (scenario, kernel), then each finding.
+
+    ``to_terminal`` False (``-o FILE``) forces plain text; ``color`` and
+    ``width`` override the detection (the golden tests pass False and 100).
+    """
+    style = Style.for_stream(sys.stdout if to_terminal else io.StringIO(), width)
+    if color is not None:
+        style = Style(color=color, width=style.width)
+    parts: list[RenderableType] = []
     for r in results:
-        head = Text()
-        head.append(f"{r.scenario}", style="bold")
-        head.append(f"  {r.file}  kernel {r.kernel.name}")
-        if r.kernel.customised:
-            head.append(" (customised)")
-        parts.append(head)
-        verdict = Text("  result: ")
-        verdict.append(outcome_text(r.outcomes), style="bold")
-        verdict.append(f"   expected: {outcome_text(r.expected) if r.expected is not None else 'ok (no expect)'}")
-        verdict.append("   ")
-        verdict.append(r.status.upper(), style=_STATUS_STYLE[r.status])
-        parts.append(verdict)
-        stats = f"  {r.states:,} states, {r.transitions:,} transitions, {r.seconds:.2f} s"
-        if not r.complete:
-            stats += f"   incomplete: {_stop_words(r.stop_reason)} - outcomes so far are a lower bound"
-        parts.append(Text(stats))
-        for f in r.findings:
-            parts.append(Text(""))
-            line = Text("  ")
-            line.append(f.outcome.upper(), style="bold red" if f.outcome != "oom-kill" else "bold yellow")
-            line.append(f"  {f.summary}")
-            parts.append(line)
-            steps = f.trace if trace else _condense(f.trace)
-            if not trace and len(steps) < len(f.trace):
-                parts.append(Text(f"    ({len(f.trace) - len(steps)} earlier steps hidden; --trace shows all)"))
-            for s in steps:
-                parts.append(_step_text(s))
-            if f.cycle_trace:
-                parts.append(Text("    then forever:"))
-                for s in f.cycle_trace:
-                    parts.append(_step_text(s))
-            parts.append(Text(f"    replay: {replay_command(r, f)}"))
+        parts.extend(_result_parts(r, trace, style))
+    return _capture(parts, style)
+
+
+def _result_parts(r: RunResult, trace: bool, style: Style) -> list[RenderableType]:
+    head = Text()
+    head.append(r.scenario, style="bold")
+    head.append(f"  kernel {kernel_label(r.kernel)}:  ")
+    head.append(outcome_text(r.outcomes), style="bold")
+    expected = outcome_text(r.expected) if r.expected is not None else "ok; the file has no expect"
+    head.append(f"  (expected {expected})  ")
+    head.append(r.status.upper(), style=_STATUS_STYLE[r.status])
+    stats = f"  {r.file}: {r.states:,} states, {r.transitions:,} transitions, {r.seconds:.2f} s"
+    if not r.complete:
+        stats += f"; incomplete: {_stop_words(r.stop_reason)}, so the outcomes are a lower bound"
+    parts: list[RenderableType] = [head, Text(stats)]
+    for n, f in enumerate(r.findings, 1):
         parts.append(Text(""))
-    return _capture(parts, _use_color(to_terminal))
+        parts.extend(_finding_parts(r, f, n, trace, style))
+    parts.append(Text(""))
+    return parts
 
 
-def _condense(steps: tuple[TraceStep, ...], keep: int = 12) -> tuple[TraceStep, ...]:
-    return steps[-keep:]
+def _finding_parts(
+    r: RunResult, f: FindingReport, n: int, trace: bool, style: Style
+) -> list[RenderableType]:
+    head = Text(f"  [{n}] ")
+    head.append(f.outcome.upper(), style=_outcome_style(f.outcome))
+    steps = len(f.trace)
+    if f.outcome in HANG_OUTCOMES:
+        head.append(
+            f": a hang of {f.hang_states:,} state{'s' if f.hang_states != 1 else ''}, "
+            f"reached in {steps} step{'s' if steps != 1 else ''}"
+        )
+    else:
+        head.append(f": reached in {steps} step{'s' if steps != 1 else ''}")
+    parts: list[RenderableType] = [head, Text(f"      {f.summary}")]
+    parts.append(Text(""))
+    parts.extend(_story_parts(f, style))
+    if f.waitfor:
+        parts.append(Text(""))
+        parts.append(_labelled("wait-for: ", f.waitfor_cycle))
+    for hint in f.hints:
+        parts.append(_labelled("hint: ", hint, "green"))
+    if trace:
+        parts.append(Text(""))
+        parts.append(Text("      every step, with what it changed:"))
+        parts.append(_indent(_steps_table(f.trace, f.cycle_trace, style)))
+    parts.append(_labelled("replay: ", replay_command(r, f)))
+    return parts
 
 
-def _step_text(step: TraceStep) -> object:
-    from rich.text import Text
-
-    line = Text(f"    {step.index:>3}  ")
-    line.append(f"{step.actor:<10}", style="cyan")
-    line.append(f" {step.text.split(': ', 1)[-1]}")
-    if step.changes:
-        line.append("   [" + ", ".join(f"{k} {v}" for k, v in step.changes) + "]", style="dim")
+def _labelled(label: str, text: str, color: str = "bold") -> Text:
+    line = Text("      ")
+    line.append(label, style=color)
+    line.append(text)
     return line
+
+
+def _indent(renderable: RenderableType) -> Padding:
+    return Padding(renderable, (0, 0, 0, 6), expand=False)
+
+
+def _story_parts(f: FindingReport, style: Style) -> list[RenderableType]:
+    """The lockdep-style table: one column per actor that matters, one row per step that matters."""
+    if not f.story:
+        return []
+    notes = []
+    if f.left_out:
+        notes.append(f"{f.left_out} step{'s' if f.left_out != 1 else ''} of other tasks left out")
+    if any(row.times > 1 for row in f.story):
+        notes.append("repeats folded")
+    intro = "      how it happens (the shortest schedule"
+    intro += f"; {'; '.join(notes)}):" if notes else "):"
+    table = Table(box=style.box, show_edge=True, pad_edge=True, expand=False)
+    table.add_column("step", justify="right", no_wrap=True)
+    for title in f.columns:
+        table.add_column(title, style="cyan" if style.color else "", overflow="fold")
+    loop_steps = [row.step for row in f.story if row.loop]
+    in_loop = False
+    for row in f.story:
+        if row.loop and not in_loop:
+            table.add_section()
+            in_loop = True
+        cells = [""] * len(f.columns)
+        text = row.text
+        if row.times > 1:
+            text += f"  (x{row.times}{', numbers vary' if row.varies else ''})"
+        cells[row.column] = text
+        table.add_row(str(row.step), *cells)
+    parts: list[RenderableType] = [Text(intro), _indent(table)]
+    if loop_steps:
+        span = f"{loop_steps[0]}" if len(loop_steps) == 1 else f"{loop_steps[0]}-{loop_steps[-1]}"
+        parts.append(Text(f"      steps below the line ({span}) repeat for ever"))
+    banner = Text("      ")
+    banner.append(
+        _BANNER.get(f.outcome, f"*** {f.outcome.upper()} ***"), style=_outcome_style(f.outcome)
+    )
+    parts.append(banner)
+    return parts
+
+
+def _steps_table(steps: tuple[TraceStep, ...], loop: tuple[TraceStep, ...], style: Style) -> Table:
+    """Every step: who, what, and only what changed (free pages, pools, lock owners, kills)."""
+    table = Table(box=style.box)
+    table.add_column("step", justify="right", no_wrap=True)
+    table.add_column("actor", style="cyan" if style.color else "", overflow="fold")
+    table.add_column("what it does", ratio=3, overflow="fold")
+    table.add_column("changes", ratio=1, overflow="fold")
+    before: tuple[str, ...] = ()
+    for s in steps:
+        table.add_row(*_step_cells(s, before))
+        before = s.labels
+    if loop:
+        table.add_section()
+        for s in loop:
+            table.add_row(*_step_cells(s, before))
+            before = s.labels
+    return table
+
+
+def _step_cells(step: TraceStep, before: tuple[str, ...]) -> tuple[str, str, str, str]:
+    """A trace row; an outcome label shows where it first holds (``=> depletion``)."""
+    text = step.text
+    if text.startswith(f"{step.actor}: "):
+        text = text[len(step.actor) + 2 :]
+    changes = [f"{k} {v}" for k, v in step.changes]
+    new = [label for label in step.labels if label not in before or label == "oom-kill"]
+    parts = [", ".join(changes)] if changes else []
+    if new:
+        parts.append("=> " + ", ".join(new))
+    return str(step.index), step.actor, text, "; ".join(parts)
 
 
 def _stop_words(reason: str | None) -> str:
     return {
         "max-states": "state limit (--max-states)",
         "max-seconds": "time limit (--max-seconds)",
-        "max-memory": "memory limit",
+        "max-memory": "memory limit (--max-memory)",
         "interrupted": "interrupted",
     }.get(reason or "", reason or "stopped")
 
 
-def matrix_report(results: list[RunResult], presets: list[str]) -> str:
-    """Rows: scenarios; columns: presets; cells: outcome set, checked against `expect`."""
-    table = Table(title="mpsim matrix (= matches expect, X differs, ? no expectation, ! incomplete)")
-    table.add_column("scenario")
+# ----------------------------------------------------------------- matrix
+
+
+def matrix_report(
+    results: list[RunResult],
+    presets: list[str],
+    width: int | None = None,
+    color: bool | None = None,
+) -> str:
+    """Rows: scenarios; columns: presets; cells: outcome set, checked against ``expect``.
+
+    Scenario names are never cut: piped, the table is as wide as it needs.
+    """
+    style = Style.for_stream(sys.stdout, width)
+    if color is not None:
+        style = Style(color=color, width=style.width)
+    table = Table(box=style.box)
+    table.add_column("scenario", no_wrap=not style.color, overflow="fold")
     for p in presets:
-        table.add_column(p)
-    rows: dict[str, dict[str, str]] = {}
-    order: list[str] = []
+        table.add_column(p, no_wrap=not style.color, overflow="fold")
+    rows: dict[str, dict[str, RunResult]] = {}
     for r in results:
-        key = r.file
-        if key not in rows:
-            rows[key] = {}
-            order.append(key)
-        rows[key][r.kernel.name] = _cell(r)
+        rows.setdefault(r.file, {})[r.kernel.name] = r
     names = {r.file: r.scenario for r in results}
-    for key in order:
-        table.add_row(names[key], *[rows[key].get(p, "") for p in presets])
+    for key, cells in rows.items():
+        table.add_row(
+            names[key], *[_cell(cells[p], style) if p in cells else Text("") for p in presets]
+        )
     checked = [r for r in results if r.expected is not None]
     failed = sum(1 for r in checked if not r.passed)
-    summary = f"{len(checked) - failed} of {len(checked)} expectations hold; {len(results) - len(checked)} cells unchecked"
-    return _capture([table, summary], _use_color(True))
+    legend = Text(
+        "= matches expect   X differs   ? no expectation (not checked)   ! search incomplete"
+    )
+    summary = Text(
+        f"{len(checked) - failed} of {len(checked)} expectations hold; "
+        f"{len(results) - len(checked)} cells unchecked"
+    )
+    if failed:
+        summary.append("   FAIL", style="bold red")
+    return _capture([table, legend, summary], _fit(table, style))
 
 
-def _cell(r: RunResult) -> str:
+def _cell(r: RunResult, style: Style) -> Text:
     got = outcome_text(r.outcomes)
     if not r.complete:
-        return f"! {got}"
+        return Text(f"! {got}", style="yellow")
     if r.expected is None:
-        return f"? {got}"
+        return Text(f"? {got}", style="dim")
     if r.passed:
-        return f"= {got}"
-    return f"X {got} (want {outcome_text(r.expected)})"
+        return Text(f"= {got}", style="green")
+    return Text(f"X {got} (want {outcome_text(r.expected)})", style="bold red")
 
 
-def replay_report(model: Any, scenario: Any, kernel: Any, steps: tuple[TraceStep, ...], state: Any) -> str:
-    from rich.text import Text
+# ----------------------------------------------------------------- replay
 
-    parts: list[object] = [Text(f"replay of {scenario.name} under {kernel.name}", style="bold")]
-    for s in steps:
-        parts.append(_step_text(s))
-    labels = sorted(model.state_labels(state))
-    successors = model.successors(state)
-    if labels:
-        parts.append(Text(f"reaches: {', '.join(labels)} - {model.summarize(state, labels[0])}"))
-    elif not successors and not model.is_final(state):
-        parts.append(Text(f"reaches a dead end (deadlock): {model.summarize(state, 'deadlock')}"))
-    elif model.is_final(state):
-        parts.append(Text("reaches a final state: every task has exited"))
-    else:
-        from mempool_cli.report import action_token
 
-        enabled = ", ".join(action_token(model, a) for a, _, _ in successors)
-        parts.append(Text(f"state after the schedule: {model.summarize(state, 'livelock')}"))
-        parts.append(Text(f"enabled next: {enabled}"))
-    return _capture(parts, _use_color(True))
+def replay_report(result: ReplayResult, width: int | None = None, color: bool | None = None) -> str:
+    """Each step of a replayed schedule with what it changed, then what the schedule reaches."""
+    style = Style.for_stream(sys.stdout, width)
+    if color is not None:
+        style = Style(color=color, width=style.width)
+    head = Text()
+    head.append(f"replay of {result.scenario}", style="bold")
+    head.append(f"  kernel {kernel_label(result.kernel)}  ({len(result.steps)} steps)")
+    parts: list[RenderableType] = [head]
+    if result.steps:
+        parts.append(_steps_table(result.steps, (), style))
+    line = Text("reaches: ")
+    line.append(", ".join(result.reached) if result.reached else "no finding", style="bold")
+    line.append(f" - {result.verdict}")
+    parts.append(line)
+    if result.waitfor:
+        parts.append(Text(f"wait-for: {result.waitfor_cycle}"))
+        parts.append(Text(f"why: {result.waitfor['explanation']}"))
+    for hint in result.hints:
+        parts.append(Text(f"hint: {hint}"))
+    if result.enabled and not result.hang_states:
+        parts.append(Text(f"enabled next: {', '.join(result.enabled)}"))
+    return _capture(parts, style)
 
 
 # --------------------------------------------------------------- progress
 
 
-def progress_reporter() -> Callable[[Progress], None]:
-    """Progress on stderr: a line every few seconds (never on stdout)."""
-    import time
+class ProgressDisplay:
+    """Search progress on stderr, never stdout, once a search has run for a second.
 
-    last = [0.0]
+    On a terminal a rich live line that disappears when the search ends;
+    otherwise a plain line every few seconds (TLC's style: states found,
+    transitions, states left on the queue). Use it as a context manager
+    so the live line is cleared.
+    """
 
-    def report(p: Progress) -> None:
-        now = time.monotonic()
-        if p.seconds < 1.0 or now - last[0] < (0.5 if sys.stderr.isatty() else 5.0):
+    def __init__(self, stream: TextIO | None = None, every: float = 5.0) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.every = every
+        self._last = 0.0
+        self._live: Live | None = None
+
+    def __call__(self, p: Progress) -> None:
+        if p.seconds < 1.0:
             return
-        last[0] = now
         line = (
-            f"mpsim: {p.states:,} states, {p.transitions:,} transitions, "
-            f"{p.states_per_second:,.0f} states/s, {p.queue:,} queued, {p.seconds:.0f} s"
+            f"mpsim: {p.states:,} states, {p.transitions:,} transitions, {p.queue:,} left on "
+            f"the queue, {p.states_per_second:,.0f} states/s, {p.seconds:.0f} s"
         )
-        if sys.stderr.isatty():
-            sys.stderr.write("\r" + line + "\033[K")
-        else:
-            sys.stderr.write(line + "\n")
-        sys.stderr.flush()
+        if self.tty:
+            if self._live is None:
+                console = Console(file=self.stream, highlight=False)
+                self._live = Live(Text(line), console=console, transient=True, auto_refresh=False)
+                self._live.start()
+            self._live.update(
+                Text(line, style="dim", no_wrap=True, overflow="ellipsis"), refresh=True
+            )
+            return
+        now = time.monotonic()
+        if now - self._last >= self.every:
+            self._last = now
+            self.stream.write(line + "\n")
+            self.stream.flush()
 
-    return report
+    def close(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def __enter__(self) -> ProgressDisplay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def progress_reporter() -> ProgressDisplay:
+    """The progress callback the CLI hands to the explorer (see ProgressDisplay)."""
+    return ProgressDisplay()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import networkx as nx
@@ -57,6 +58,7 @@ class WaitFor:
     cycle: tuple[str, ...]  # node ids along the cycle, starting at a task; () if there is none
     explanation: str
     involved: tuple[str, ...]  # task names on the cycle, or on a path to a dead end
+    dead_ends: tuple[str, ...] = ()  # without a cycle: what is waited for and cannot be released
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON: nodes, edges (sorted, so output is stable), cycle, explanation.
@@ -64,15 +66,18 @@ class WaitFor:
         >>> from mempool_cli.scenario.kernels import PRESETS
         >>> from mempool_cli.scenario.spec import Lock, Memory, Scenario, Step, Task
         >>> sc = Scenario("x.yaml", "x", PRESETS["v4.5"], Memory(), (
-        ...     Task("t", "t", None, (Step("mutex_lock", target="L"), Step("mutex_lock", target="L"))),),
+        ...     Task("t", "t", None, (Step("mutex_lock", target="L"),
+        ...                           Step("mutex_lock", target="L"))),),
         ...     locks=(Lock("L", "mutex"),))
         >>> m = KernelModel(sc)
         >>> s = m.initial()
         >>> for _ in range(2):
         ...     s = m.successors(s)[0][1]
         >>> d = waitfor_graph(m, s).to_dict()
-        >>> d["cycle"], [(e["from"], e["type"], e["to"]) for e in d["edges"]]
-        (['task:t', 'mutex:L'], [('mutex:L', 'held_by', 'task:t'), ('task:t', 'waits_for', 'mutex:L')])
+        >>> d["cycle"]
+        ['task:t', 'mutex:L']
+        >>> [(e["from"], e["type"], e["to"]) for e in d["edges"]]
+        [('mutex:L', 'held_by', 'task:t'), ('task:t', 'waits_for', 'mutex:L')]
         >>> d["explanation"]
         't waits for mutex L; L is held by t.'
         """
@@ -145,8 +150,15 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
             min_nr=spec.min_nr,
         )
         for t in range(len(tasks)):
-            if alive[t] and any(_held(v, "e") and v[1] == pool for v in tasks[t][HANDLES]):
-                g.add_edge(node, add_task(t), type="element_held_by", label="element held by")
+            held = sum(1 for v in tasks[t][HANDLES] if _held(v, "e") and v[1] == pool)
+            if alive[t] and held:
+                g.add_edge(
+                    node,
+                    add_task(t),
+                    type="element_held_by",
+                    label="element held by" if held == 1 else f"{held} elements held by",
+                    count=held,
+                )
         return node
 
     def add_memory() -> str:
@@ -172,7 +184,10 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
                 )
             elif tasks[t][RSS]:
                 g.add_edge(
-                    node, add_task(t), type="rss_on_exit", label=f"{tasks[t][RSS]} pages back when exits"
+                    node,
+                    add_task(t),
+                    type="rss_on_exit",
+                    label=f"{tasks[t][RSS]} pages back when exits",
                 )
             if status & VICTIM and not status & SKIP and model.scenario.oom.killer:
                 flag = f"oom_victim:{names[t]}"
@@ -204,12 +219,13 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
                 g.add_edge(me, add_pool(frame[1]), type="waits_for", label=label)
 
     cycle = _shortest_cycle(g)
+    dead_ends: tuple[str, ...] = ()
     if cycle:
-        involved = tuple(g.nodes[n]["label"] for n in cycle if g.nodes[n]["type"] == "task")
-        explanation = _sentence(g, [*cycle, cycle[0]])
+        explanation, involved = _cycle_words(g, cycle)
     else:
         explanation, involved = _dead_ends(model, g)
-    return WaitFor(graph=g, cycle=cycle, explanation=explanation, involved=involved)
+        dead_ends = tuple(node_title(g, n) for n in _sinks(g))
+    return WaitFor(g, cycle, explanation, involved, dead_ends)
 
 
 def _held(value: Any, kind: str) -> bool:
@@ -277,7 +293,7 @@ def cycle_text(g: Any, cycle: tuple[str, ...]) -> str:
         return ""
     ring = [*cycle, cycle[0]]
     out = [node_title(g, ring[0])]
-    for u, v in zip(ring, ring[1:], strict=False):
+    for u, v in pairwise(ring):
         out.append(f"-[{g.edges[u, v]['label']}]-> {node_title(g, v)}")
     return " ".join(out)
 
@@ -314,7 +330,9 @@ def _clause(g: Any, u: str, v: str) -> str:
     if kind == "held_by":
         return f"{un['label']} is held by {vn['label']}"
     if kind == "element_held_by":
-        return f"{un['label']}'s element is held by {vn['label']}"
+        count = edge.get("count", 1)
+        what = "an element" if count == 1 else f"{count} elements"
+        return f"{vn['label']} holds {what} of {un['label']}"
     if kind == "completed_by":
         return f"only {vn['label']} can complete {un['label']}"
     if kind == "rss_on_exit":
@@ -323,7 +341,10 @@ def _clause(g: Any, u: str, v: str) -> str:
         return f"memory grows when {vn['label']} frees its {edge['label'].split()[0]} page(s)"
     if kind == "oom_blocked_by":
         victim = v.split(":", 1)[1]
-        return f"the OOM killer picks no new victim while {victim} is an OOM victim without MMF_OOM_SKIP"
+        return (
+            f"the OOM killer picks no new victim while {victim} is an OOM victim "
+            "without MMF_OOM_SKIP"
+        )
     if kind == "cleared_by":
         return f"{vn['label']} stays one until it exits"
     return f"{node_title(g, u)} {edge['label']} {node_title(g, v)}"
@@ -335,18 +356,42 @@ def un_free(g: Any) -> str:
 
 
 def _sentence(g: Any, path: list[str]) -> str:
-    return "; ".join(_clause(g, u, v) for u, v in zip(path, path[1:], strict=False)) + "."
+    return "; ".join(_clause(g, u, v) for u, v in pairwise(path)) + "."
+
+
+def _cycle_words(g: Any, cycle: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    """The cycle in words, then the other tasks caught in the same knot of waits.
+
+    A cycle is one loop; other tasks of its strongly connected component
+    wait inside the same knot (two writers that each hold half of a pool
+    wait on one pool node, so no simple cycle passes through both), and
+    their waits are named after it.
+    """
+    words = _sentence(g, [*cycle, cycle[0]])
+    component = next(c for c in nx.strongly_connected_components(g) if cycle[0] in c)
+    on_cycle = set(cycle)
+    ring = set(zip(cycle, [*cycle[1:], cycle[0]], strict=True))
+    tasks = [n for n in cycle if g.nodes[n]["type"] == "task"]
+    others = sorted(n for n in component - on_cycle if g.nodes[n]["type"] == "task")
+    for t in others:
+        edges = sorted(
+            e
+            for e in [*g.out_edges(t), *g.in_edges(t)]
+            if e not in ring and e[0] in component and e[1] in component
+        )
+        edges.sort(key=lambda e: e[0] != t)  # its own waits first
+        if edges:
+            words += " " + "; ".join(_clause(g, u, v) for u, v in edges) + "."
+        tasks.append(t)
+    return words, tuple(g.nodes[n]["label"] for n in tasks)
 
 
 def _dead_ends(model: KernelModel, g: Any) -> tuple[str, tuple[str, ...]]:
-    """No cycle: for each resource nothing can release, the waits that lead to it and why it is stuck."""
+    """No cycle: each resource nothing can release, the waits that lead to it, why it is stuck."""
     parts: list[str] = []
     involved: list[str] = []
     tasks = sorted(n for n in g.nodes if g.nodes[n]["type"] == "task")
-    for node in sorted(g.nodes):
-        data = g.nodes[node]
-        if data["type"] == "task" or g.out_degree(node) or not g.in_degree(node):
-            continue
+    for node in _sinks(g):
         # Every task that ends up waiting on this dead end, farthest first.
         reach = []
         for t in tasks:
@@ -359,7 +404,7 @@ def _dead_ends(model: KernelModel, g: Any) -> tuple[str, tuple[str, ...]]:
         covered: set[tuple[str, str]] = set()
         chains = []
         for _, t, path in reach:
-            edges = [e for e in zip(path, path[1:], strict=False) if e not in covered]
+            edges = [e for e in pairwise(path) if e not in covered]
             if not edges:
                 continue
             covered.update(edges)
@@ -367,11 +412,23 @@ def _dead_ends(model: KernelModel, g: Any) -> tuple[str, tuple[str, ...]]:
             label = g.nodes[t]["label"]
             if label not in involved:
                 involved.append(label)
-        parts.append("; ".join(chains) + f"; but {node_title(g, node)} has no way out: {_why_stuck(model, g, node)}.")
+        parts.append(
+            "; ".join(chains)
+            + f"; but {node_title(g, node)} has no way out: {_why_stuck(model, g, node)}."
+        )
     for t in tasks:
         if g.nodes[t]["label"] not in involved and g.out_degree(t):
             involved.append(g.nodes[t]["label"])
     return " ".join(parts), tuple(involved)
+
+
+def _sinks(g: Any) -> list[str]:
+    """Resources someone waits on that lead nowhere: nobody can release them."""
+    return [
+        n
+        for n in sorted(g.nodes)
+        if g.nodes[n]["type"] != "task" and not g.out_degree(n) and g.in_degree(n)
+    ]
 
 
 def _why_stuck(model: KernelModel, g: Any, node: str) -> str:
