@@ -797,17 +797,26 @@ class KernelModel:
 
     # -------------------------------------------------------------- locks
 
-    def _mutex_lock(self, w: _Work, t: int, ins: Instr) -> _Work:
-        """mutex_lock / mutex_lock_killable: take a free mutex, else sleep (un)interruptibly."""
-        name = self.locks[ins.arg].name
+    def _cannot_sleep(
+        self, w: _Work, t: int, ins: Instr, name: str, killable: bool, errno: str
+    ) -> bool:
+        """The prologue of a sleeping wait: a violation in atomic context, or a killable
+        wait returning at once with a fatal signal pending. True when the step is over."""
         reason = self._atomic_reason(w, t)
         if reason:
             self._violation(w, t, f"{ins.op}({name}) sleeps {reason}")
-            return w
-        killable = ins.op == "mutex_lock_killable"
+            return True
         if killable and w.tasks[t][STATUS] & KILLED:
-            w.note(f"{ins.op}({name}) -> -EINTR (fatal signal pending)")
+            w.note(f"{ins.op}({name}) -> {errno} (fatal signal pending)")
             self._advance(w, t)
+            return True
+        return False
+
+    def _mutex_lock(self, w: _Work, t: int, ins: Instr) -> _Work:
+        """mutex_lock / mutex_lock_killable: take a free mutex, else sleep (un)interruptibly."""
+        name = self.locks[ins.arg].name
+        killable = ins.op == "mutex_lock_killable"
+        if self._cannot_sleep(w, t, ins, name, killable, "-EINTR"):
             return w
         owner = w.owners[ins.arg]
         if owner == -1:
@@ -879,14 +888,8 @@ class KernelModel:
 
     def _wait_for_completion(self, w: _Work, t: int, ins: Instr) -> _Work:
         name = self.completions[ins.arg].name
-        reason = self._atomic_reason(w, t)
-        if reason:
-            self._violation(w, t, f"{ins.op}({name}) sleeps {reason}")
-            return w
         killable = ins.op == "wait_for_completion_killable"
-        if killable and w.tasks[t][STATUS] & KILLED:
-            w.note(f"{ins.op}({name}) -> -ERESTARTSYS (fatal signal pending)")
-            self._advance(w, t)
+        if self._cannot_sleep(w, t, ins, name, killable, "-ERESTARTSYS"):
             return w
         if w.done[ins.arg] != 0:
             self._consume(w, ins.arg)
