@@ -147,6 +147,11 @@ def _not_nan(ctx: click.Context, param: click.Parameter, value: float | None) ->
 
 def _limits_options(func: F) -> F:
     func = click.option(
+        "--no-reduce",
+        is_flag=True,
+        help="Turn symmetry reduction off (same outcomes, more states; for comparison).",
+    )(func)
+    func = click.option(
         "--max-memory",
         type=int,
         default=None,
@@ -222,6 +227,7 @@ def run(
     max_states: int | None,
     max_seconds: float | None,
     max_memory: int | None,
+    no_reduce: bool,
 ) -> None:
     """Explore every interleaving of each scenario FILE and report what can happen."""
     from mempool_cli import commands
@@ -234,7 +240,7 @@ def run(
             fmt,
             trace,
             output,
-            commands.limits(max_states, max_seconds, max_memory),
+            commands.limits(max_states, max_seconds, max_memory, not no_reduce),
         )
     )
 
@@ -268,6 +274,7 @@ def matrix(
     max_states: int | None,
     max_seconds: float | None,
     max_memory: int | None,
+    no_reduce: bool,
 ) -> None:
     """One row per scenario, one column per kernel preset, each cell checked against `expect`.
 
@@ -278,7 +285,10 @@ def matrix(
 
     sys.exit(
         commands.matrix(
-            list(paths), list(kernels), fmt, commands.limits(max_states, max_seconds, max_memory)
+            list(paths),
+            list(kernels),
+            fmt,
+            commands.limits(max_states, max_seconds, max_memory, not no_reduce),
         )
     )
 
@@ -348,6 +358,7 @@ def graph(
     max_states: int | None,
     max_seconds: float | None,
     max_memory: int | None,
+    no_reduce: bool,
 ) -> None:
     """Draw FILE's wait-for graph at a hang, or its state graph, as DOT (or svg/png)."""
     from mempool_cli import commands
@@ -360,7 +371,7 @@ def graph(
             output,
             states,
             fmt,
-            commands.limits(max_states, max_seconds, max_memory),
+            commands.limits(max_states, max_seconds, max_memory, not no_reduce),
         )
     )
 

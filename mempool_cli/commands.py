@@ -130,7 +130,12 @@ def run_all(
 # ------------------------------------------------------------ run and friends
 
 
-def limits(max_states: int | None, max_seconds: float | None, max_memory_mb: int | None) -> Limits:
+def limits(
+    max_states: int | None,
+    max_seconds: float | None,
+    max_memory_mb: int | None,
+    reduce: bool = True,
+) -> Limits:
     """Search limits; memory defaults to half of the machine's RAM, so mpsim is never OOM-killed."""
     if max_memory_mb is not None:
         if max_memory_mb <= 0:
@@ -138,7 +143,7 @@ def limits(max_states: int | None, max_seconds: float | None, max_memory_mb: int
         memory = max_memory_mb * 1024 * 1024
     else:
         memory = _total_ram() // 2
-    return Limits(max_states=max_states, max_seconds=max_seconds, max_memory=memory)
+    return Limits(max_states=max_states, max_seconds=max_seconds, max_memory=memory, reduce=reduce)
 
 
 # A container's memory limit, cgroup v2 then v1: "max" or a huge number when there is none.

@@ -183,7 +183,11 @@ def _result_parts(r: RunResult, trace: bool, style: Style) -> list[RenderableTyp
     expected = outcome_text(r.expected) if r.expected is not None else "ok; the file has no expect"
     head.append(f"  (expected {expected})  ")
     head.append(r.status.upper(), style=_STATUS_STYLE[r.status])
-    stats = f"  {r.file}: {r.states:,} states, {r.transitions:,} transitions, {r.seconds:.2f} s"
+    reduced = " (symmetry-reduced)" if r.symmetry else ""
+    stats = (
+        f"  {r.file}: {r.states:,} states{reduced}, {r.transitions:,} transitions, "
+        f"{r.seconds:.2f} s"
+    )
     if not r.complete:
         stats += f"; incomplete: {_stop_words(r.stop_reason)}, so the outcomes are a lower bound"
     parts: list[RenderableType] = [head, Text(stats)]

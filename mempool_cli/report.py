@@ -66,9 +66,12 @@ REPLAY_HANG_BOUND = 200_000
 
 @dataclass(frozen=True, slots=True)
 class Limits:
+    """How far one search may go, and whether it may use symmetry reduction."""
+
     max_states: int | None = None
     max_seconds: float | None = None
     max_memory: int | None = None
+    reduce: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +135,7 @@ class RunResult:
     transitions: int
     seconds: float
     findings: tuple[FindingReport, ...]
+    symmetry: bool = False  # states counts one state per class of copies of `count:` tasks
 
     @property
     def passed(self) -> bool:
@@ -206,7 +210,7 @@ def run_scenario(
     should_stop: Callable[[], bool] | None = None,
 ) -> RunResult:
     """Explore every interleaving of ``scenario`` under ``kernel`` and explain each finding."""
-    model = KernelModel(scenario, kernel)
+    model = KernelModel(scenario, kernel, reduce=limits.reduce)
     result: Result = explore(
         model,
         max_states=limits.max_states,
@@ -229,6 +233,7 @@ def run_scenario(
         transitions=result.transitions,
         seconds=result.seconds,
         findings=findings,
+        symmetry=model.symmetric,
     )
 
 
@@ -896,6 +901,7 @@ def to_json(result: RunResult) -> dict[str, Any]:
         "stats": {
             "states": result.states,
             "transitions": result.transitions,
+            "symmetry": result.symmetry,
             "seconds": round(result.seconds, 3),
         },
         "findings": [

@@ -50,6 +50,7 @@ Action = tuple[int, int]  # (task id, choice); task id REAPER for the OOM reaper
 
 REAPER = -1
 _NO_LABELS: frozenset[str] = frozenset()
+_NO_TWINS: frozenset[int] = frozenset()
 _MEMO_LIMIT = 50_000  # shared-state entries of the successor memo before it is cleared
 ALL = -1  # completion count after complete_all
 COMPLETION_CAP_UNBOUNDED = 8
@@ -390,7 +391,10 @@ class KernelModel:
             if len(self._memo) > _MEMO_LIMIT:
                 self._memo.clear()
             memo = self._memo[shared] = {}
+        twins = self._twins(s) if self.symmetric else None
         for t, task in enumerate(tasks):
+            if twins is not None and t in twins:
+                continue
             frame = task[FRAME]
             if frame is not None and frame[0] == "alloc" and frame[1][2] == MAY_OOM:
                 # out_of_memory reads (and may kill) every task: no memo
@@ -422,6 +426,8 @@ class KernelModel:
                 )
         if self.reaper_mode != "none":
             for v, task in enumerate(s[6]):
+                if twins is not None and v in twins:
+                    continue
                 if task[STATUS] & (VICTIM | REAPED | EXITED) == VICTIM:
                     w = self._reap(s, v, None)
                     out.append(((REAPER, v), w.freeze(), frozenset(w.labels)))
@@ -429,6 +435,28 @@ class KernelModel:
             place = self._place
             out = [(a, place(n, a[1] if a[0] == REAPER else a[0]), lab) for a, n, lab in out]
         return out
+
+    def _twins(self, s: State) -> frozenset[int] | set[int]:
+        """Tasks whose moves repeat an earlier task's, up to a permutation of copies.
+
+        Two copies of a ``count:`` task with equal tuples that hold no lock
+        are swapped by a symmetry that fixes ``s``, so each move of the later
+        one leads to the representative the same move of the earlier one
+        leads to. Only the first copy of each such tuple is expanded; the
+        set of successor representatives is unchanged, only repeats go.
+        """
+        tasks, owners = s[6], s[2]
+        twins: set[int] = set()
+        for group in self.groups:
+            seen: set[tuple[Any, ...]] = set()
+            for t in group:
+                task = tasks[t]
+                if task in seen:
+                    if t not in owners:
+                        twins.add(t)
+                elif t not in owners:
+                    seen.add(task)
+        return twins or _NO_TWINS
 
     def _place(self, s: State, t: int) -> State:
         """``canonical(s)`` when only task ``t`` changed since a canonical state.

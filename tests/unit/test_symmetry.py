@@ -139,6 +139,39 @@ def test_incremental_placement_equals_full_canonical_form(sc: object) -> None:
                 frontier.append(nxt)
 
 
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(symmetric_scenarios(), st.sampled_from(["v4.5", "v4.8", "latest"]))
+def test_skipping_twin_copies_keeps_every_successor_class(sc: object, preset: str) -> None:
+    """The reduced successors of a representative are exactly the classes of all its moves."""
+    model = KernelModel(sc, PRESETS[preset])  # type: ignore[arg-type]
+    if not model.symmetric:
+        return
+    full = KernelModel(sc, PRESETS[preset], reduce=False)  # type: ignore[arg-type]
+    frontier = [model.initial()]
+    seen = set(frontier)
+    pruned = 0
+    while frontier and len(seen) < 3000:
+        state = frontier.pop()
+        reduced = model.successors(state)
+        every = full.successors(state)
+        assert {(n, lab) for _, n, lab in reduced} == {
+            (model.canonical(n), lab) for _, n, lab in every
+        }
+        pruned += len(every) - len(reduced)
+        for _, nxt, _ in reduced:
+            if nxt not in seen:
+                seen.add(nxt)
+                frontier.append(nxt)
+    if len(sc.tasks[0].steps) > 0:  # type: ignore[attr-defined]
+        assert pruned > 0  # the copies start equal, so the first state has twins
+
+
 def test_reduction_is_off_when_the_oom_killer_could_choose_between_copies() -> None:
     worker = (("alloc_pages", {"gfp": "GFP_KERNEL", "as": "p"}), ("free_pages", "p"))
     tasks = [Task(f"w[{i}]", "w", i, tuple(step(*s) for s in worker)) for i in range(2)]
