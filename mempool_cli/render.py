@@ -183,7 +183,7 @@ def _result_parts(r: RunResult, trace: bool, style: Style) -> list[RenderableTyp
     expected = outcome_text(r.expected) if r.expected is not None else "ok; the file has no expect"
     head.append(f"  (expected {expected})  ")
     head.append(r.status.upper(), style=_STATUS_STYLE[r.status])
-    reduced = " (symmetry-reduced)" if r.symmetry else ""
+    reduced = f" (reduced: {', '.join(r.reductions)})" if r.reductions else ""
     stats = (
         f"  {r.file}: {r.states:,} states{reduced}, {r.transitions:,} transitions, "
         f"{r.seconds:.2f} s"

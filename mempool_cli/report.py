@@ -135,7 +135,8 @@ class RunResult:
     transitions: int
     seconds: float
     findings: tuple[FindingReport, ...]
-    symmetry: bool = False  # states counts one state per class of copies of `count:` tasks
+    # reductions the search used ("symmetry", "partial-order"); `states` counts reduced states
+    reductions: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -233,7 +234,7 @@ def run_scenario(
         transitions=result.transitions,
         seconds=result.seconds,
         findings=findings,
-        symmetry=model.symmetric,
+        reductions=model.reductions,
     )
 
 
@@ -901,7 +902,7 @@ def to_json(result: RunResult) -> dict[str, Any]:
         "stats": {
             "states": result.states,
             "transitions": result.transitions,
-            "symmetry": result.symmetry,
+            "reductions": list(result.reductions),
             "seconds": round(result.seconds, 3),
         },
         "findings": [

@@ -184,8 +184,16 @@ class KernelModel:
     """
 
     def __init__(
-        self, scenario: Scenario, kernel: Kernel | None = None, reduce: bool = True
+        self,
+        scenario: Scenario,
+        kernel: Kernel | None = None,
+        reduce: bool = True,
+        *,
+        symmetry: bool = True,
+        partial_order: bool = True,
     ) -> None:
+        """``reduce=False`` turns every reduction off; ``symmetry`` and ``partial_order``
+        turn off one each (for tests that compare them)."""
         self.scenario = scenario
         self.reduce = reduce
         self.kernel = kernel or scenario.kernel
@@ -226,7 +234,12 @@ class KernelModel:
         self.completion_cap = self._completion_caps()
         self.groups = self._symmetry_groups()
         self.group_of = {t: (ids, p) for ids in self.groups for p, t in enumerate(ids)}
-        self.symmetric = reduce and bool(self.groups) and not self._oom_reachable()
+        oom_reachable = self._oom_reachable()
+        self.symmetric = reduce and symmetry and bool(self.groups) and not oom_reachable
+        # per task, the pcs whose step touches only that task (None: no partial-order reduction)
+        self.local_pcs = (
+            self._local_steps() if reduce and partial_order and not oom_reachable else None
+        )
         self._twin: KernelModel | None = None
         # shared part of the state -> (task id, task tuple) -> that task's moves. A move
         # reads only its own task and the shared part, except out_of_memory.
@@ -280,6 +293,41 @@ class KernelModel:
             for ins in info.program.instrs
         )
 
+    @property
+    def reductions(self) -> tuple[str, ...]:
+        """The reductions this model applies, for reports."""
+        return ("symmetry",) * self.symmetric + ("partial-order",) * (self.local_pcs is not None)
+
+    def _local_steps(self) -> tuple[frozenset[int], ...] | None:
+        """Per task, the pcs of steps that read and write nothing another task can see.
+
+        Such a step (a memalloc scope, or a lock or completion no other task
+        and no reclaimable entry names) is independent of every other move;
+        ``successors`` may take it alone (docs/model.md, "Partial-order
+        reduction"). None when no task has one.
+        """
+        users: dict[tuple[str, int], set[int]] = {}
+        for t, info in enumerate(self.info):
+            for ins in info.program.instrs:
+                kind = _RESOURCE_KIND.get(ins.op)
+                if kind is not None:
+                    users.setdefault((kind, ins.arg), set()).add(t)
+        for locks in self.entry_locks:
+            for lock in locks:
+                users.setdefault(("lock", lock), set()).add(-1)
+        for comp in self.entry_waits:
+            if comp >= 0:
+                users.setdefault(("comp", comp), set()).add(-1)
+        out = []
+        for t, info in enumerate(self.info):
+            pcs = set()
+            for pc, ins in enumerate(info.program.instrs):
+                kind = _RESOURCE_KIND.get(ins.op)
+                if ins.op in _SCOPE_INDEX or (kind is not None and users[(kind, ins.arg)] == {t}):
+                    pcs.add(pc)
+            out.append(frozenset(pcs))
+        return tuple(out) if any(out) else None
+
     def canonical(self, s: State) -> State:
         """The representative of ``s`` under permutations of interchangeable tasks.
 
@@ -287,6 +335,8 @@ class KernelModel:
         own); lock owners and the halt record are renamed to match. Two
         states that differ only by which copy is which map to one state.
         """
+        if not self.symmetric:
+            return s
         tasks = s[6]
         owners = s[2]
         order: list[int] | None = None
@@ -307,8 +357,8 @@ class KernelModel:
         return self._permute(s, order)
 
     def unreduced(self) -> KernelModel:
-        """The same model without symmetry reduction, to name tasks truly in traces."""
-        if not self.symmetric:
+        """The same model without reductions, to name tasks truly in traces and to replay."""
+        if not self.symmetric and self.local_pcs is None:
             return self
         if self._twin is None:
             self._twin = KernelModel(self.scenario, self.kernel, reduce=False)
@@ -391,6 +441,10 @@ class KernelModel:
             if len(self._memo) > _MEMO_LIMIT:
                 self._memo.clear()
             memo = self._memo[shared] = {}
+        if self.local_pcs is not None:
+            alone = self._local_move(s, memo)
+            if alone is not None:
+                return [alone]
         twins = self._twins(s) if self.symmetric else None
         for t, task in enumerate(tasks):
             if twins is not None and t in twins:
@@ -402,20 +456,9 @@ class KernelModel:
                     labels = frozenset(w.labels) if w.labels else _NO_LABELS
                     out.append(((t, choice), w.freeze(), labels))
                 continue
-            key = (t, task)
-            moves = memo.get(key)
+            moves = memo.get((t, task))
             if moves is None:
-                moves = memo[key] = tuple(
-                    (
-                        choice,
-                        w.free,
-                        *w.parts(),
-                        w.halt,
-                        w.tasks[t],
-                        frozenset(w.labels) or _NO_LABELS,
-                    )
-                    for choice, w in self._task_moves(s, t, None)
-                )
+                moves = self._memo_moves(memo, s, t)
             for choice, free, curr, owners, done, left, halt, mine, labels in moves:
                 out.append(
                     (
@@ -435,6 +478,54 @@ class KernelModel:
             place = self._place
             out = [(a, place(n, a[1] if a[0] == REAPER else a[0]), lab) for a, n, lab in out]
         return out
+
+    def _memo_moves(self, memo: dict[Any, Any], s: State, t: int) -> tuple[tuple[Any, ...], ...]:
+        """Task ``t``'s moves in ``s`` as (choice, shared parts..., its new tuple, labels)."""
+        moves = memo[(t, s[6][t])] = tuple(
+            (
+                choice,
+                w.free,
+                *w.parts(),
+                w.halt,
+                w.tasks[t],
+                frozenset(w.labels) or _NO_LABELS,
+            )
+            for choice, w in self._task_moves(s, t, None)
+        )
+        return moves
+
+    def _local_move(
+        self, s: State, memo: dict[Any, Any]
+    ) -> tuple[Action, State, frozenset[str]] | None:
+        """The one move to take alone in ``s`` (partial-order reduction), or None.
+
+        A task at a step boundary whose step is local (``_local_steps``),
+        with one move that raises no label, halts nothing and ends at a
+        later step boundary, is independent of every other move and stays
+        enabled until taken, so exploring it alone keeps every outcome:
+        the argument, with the cycle proviso (the pc rises), is in
+        docs/model.md, "Partial-order reduction". Unkilled tasks only: in a
+        model where the OOM killer can run, there is no reduction at all.
+        """
+        assert self.local_pcs is not None
+        tasks = s[6]
+        for t, pcs in enumerate(self.local_pcs):
+            task = tasks[t]
+            if task[FRAME] is not None or task[STATUS] or task[PC] not in pcs:
+                continue
+            moves = memo.get((t, task))
+            if moves is None:
+                moves = self._memo_moves(memo, s, t)
+            if len(moves) != 1:
+                continue
+            choice, free, curr, owners, done, left, halt, mine, labels = moves[0]
+            if halt is not None or labels or mine[FRAME] is not None or mine[PC] <= task[PC]:
+                continue
+            nxt = (free, curr, owners, done, left, halt, (*tasks[:t], mine, *tasks[t + 1 :]))
+            if self.symmetric:
+                nxt = self._place(nxt, t)
+            return (t, choice), nxt, _NO_LABELS
+        return None
 
     def _twins(self, s: State) -> frozenset[int] | set[int]:
         """Tasks whose moves repeat an earlier task's, up to a permutation of copies.
@@ -1501,6 +1592,17 @@ class KernelModel:
             w.set(t, FRAME, ("mempool", pool, gfp_mask, gfp_mask, MP_WAIT, None))
         return w
 
+
+# Which kind of shared resource a step names in ``Instr.arg``.
+_RESOURCE_KIND = {
+    **dict.fromkeys(
+        ("mutex_lock", "mutex_lock_killable", "mutex_unlock", "spin_lock", "spin_unlock"), "lock"
+    ),
+    **dict.fromkeys(
+        ("wait_for_completion", "wait_for_completion_killable", "complete", "complete_all"),
+        "comp",
+    ),
+}
 
 _SCOPE_INDEX = {
     "memalloc_noio_save": 0,

@@ -117,7 +117,7 @@ def test_json_keys_are_the_documented_ones() -> None:
         "scenario", "file", "kernel", "knobs", "outcomes", "expected", "passed", "status",
         "complete", "stop_reason", "stats", "findings",
     ]  # fmt: skip
-    assert list(data["stats"]) == ["states", "transitions", "seconds"]
+    assert list(data["stats"]) == ["states", "transitions", "reductions", "seconds"]
     (finding,) = data["findings"]
     assert list(finding) == [
         "outcome", "summary", "schedule", "cycle", "replay", "trace", "cycle_trace", "waitfor",

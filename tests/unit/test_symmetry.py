@@ -120,7 +120,7 @@ def test_reduction_keeps_the_outcome_set(sc: object, preset: str) -> None:
 )
 @given(symmetric_scenarios())
 def test_incremental_placement_equals_full_canonical_form(sc: object) -> None:
-    model = KernelModel(sc, PRESETS["v4.8"])  # type: ignore[arg-type]
+    model = KernelModel(sc, PRESETS["v4.8"], partial_order=False)  # type: ignore[arg-type]
     if not model.symmetric:
         return
     full = KernelModel(sc, PRESETS["v4.8"], reduce=False)  # type: ignore[arg-type]
@@ -149,7 +149,7 @@ def test_incremental_placement_equals_full_canonical_form(sc: object) -> None:
 @given(symmetric_scenarios(), st.sampled_from(["v4.5", "v4.8", "latest"]))
 def test_skipping_twin_copies_keeps_every_successor_class(sc: object, preset: str) -> None:
     """The reduced successors of a representative are exactly the classes of all its moves."""
-    model = KernelModel(sc, PRESETS[preset])  # type: ignore[arg-type]
+    model = KernelModel(sc, PRESETS[preset], partial_order=False)  # type: ignore[arg-type]
     if not model.symmetric:
         return
     full = KernelModel(sc, PRESETS[preset], reduce=False)  # type: ignore[arg-type]
