@@ -67,9 +67,11 @@ def run_case(path: str, reduce: bool, max_seconds: float) -> dict[str, object]:
 
     scenario = load_scenario(path)
     model = KernelModel(scenario, reduce=reduce)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     start = time.perf_counter()
     result = explore(model, max_seconds=max_seconds)
     seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {
         "outcomes": list(result.outcomes) or ["ok"],
         "complete": result.complete,
@@ -77,8 +79,11 @@ def run_case(path: str, reduce: bool, max_seconds: float) -> dict[str, object]:
         "transitions": result.transitions,
         "seconds": round(seconds, 3),
         "states_per_second": round(result.states / seconds) if seconds else None,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "symmetry": model.symmetric,
+        "peak_rss_mb": round(peak / 2**20, 1),
+        # what the search added to the peak, per distinct state (states, parent
+        # pointers, successor arrays and the successor memo together)
+        "bytes_per_state": round((peak - before) / result.states) if result.states else None,
+        "reductions": list(model.reductions),
     }
 
 
@@ -125,7 +130,7 @@ def main() -> None:
     print(f"machine: {machine()}")
     header = (
         f"{'case':44} {'reduce':6} {'outcome':10} {'states':>10} {'transitions':>12} "
-        f"{'states/s':>9} {'RSS MB':>7} {'seconds':>8}"
+        f"{'states/s':>9} {'RSS MB':>7} {'B/state':>7} {'seconds':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -141,7 +146,7 @@ def main() -> None:
         print(
             f"{name:44} {'on' if reduce else 'off':6} {outcome:10} {data['states']:>10,} "
             f"{data['transitions']:>12,} {data['states_per_second'] or 0:>9,} "
-            f"{data['peak_rss_mb']:>7} {data['seconds']:>8}",
+            f"{data['peak_rss_mb']:>7} {data['bytes_per_state'] or 0:>7} {data['seconds']:>8}",
             flush=True,
         )
 
