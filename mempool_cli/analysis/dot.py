@@ -7,8 +7,10 @@ when it is installed.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
+import textwrap
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -43,7 +45,7 @@ def _quote(text: str) -> str:
 
 def _to_pydot(g: Any, name: str, graph_attrs: dict[str, str]) -> pydot.Dot:
     """Write a networkx DiGraph (string node ids, string attributes) as a pydot graph."""
-    dot = pydot.Dot(name, graph_type="digraph", **graph_attrs)
+    dot = pydot.Dot(name, graph_type="digraph", fontname="Helvetica", **graph_attrs)
     dot.set_node_defaults(fontname="Helvetica", fontsize="10")
     dot.set_edge_defaults(fontname="Helvetica", fontsize="9")
     for node, data in g.nodes(data=True):
@@ -97,11 +99,11 @@ def waitfor_dot(waitfor: dict[str, Any], title: str) -> str:
         elif edge["type"] in ("rss_on_exit", "pages_held_by", "oom_blocked_by", "cleared_by"):
             attrs["style"] = "dashed"
         g.add_edge(edge["from"], edge["to"], **attrs)
-    # One clause a line, so the caption is no wider than the graph.
-    caption = "\n".join([title, *filter(None, waitfor["explanation"].split("; "))])
-    return str(
-        _to_pydot(g, "wait_for", {"rankdir": "LR", "labelloc": "t", "label": caption}).to_string()
-    )
+    # One clause a line, long clauses wrapped, so the caption is no wider than the graph.
+    clauses = re.split(r"(?<=\.) |; ", waitfor["explanation"])
+    caption = "\n".join([title, *(line for c in clauses for line in textwrap.wrap(c, 72))])
+    # Top to bottom: a cycle drawn left to right is one long row, too wide to read on a page.
+    return str(_to_pydot(g, "wait_for", {"labelloc": "t", "label": caption}).to_string())
 
 
 def _node_label(node: dict[str, Any]) -> str:

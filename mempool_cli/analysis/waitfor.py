@@ -205,15 +205,18 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
             continue
         kind = frame[0]
         if kind in ("lock", "spin"):
-            g.add_edge(me, add_lock(frame[1]), type="waits_for", label="waits for")
+            # A lock released since the task went to sleep on it: the unlock woke the
+            # task, which takes the lock when it next runs; it waits for nobody.
+            if s[2][frame[1]] >= 0:
+                g.add_edge(me, add_lock(frame[1]), type="waits_for", label="waits for")
         elif kind == "comp":
             g.add_edge(me, add_completion(frame[1]), type="waits_for", label="waits for")
         elif kind == "alloc":
-            _alloc_edges(model, g, me, frame[1], add_lock, add_completion, add_memory)
+            _alloc_edges(model, s, g, me, frame[1], add_lock, add_completion, add_memory)
         elif kind == "mempool":
             inner = frame[5]
             if inner is not None and inner[2] in (LOCK, WAIT):
-                _alloc_edges(model, g, me, inner, add_lock, add_completion, add_memory)
+                _alloc_edges(model, s, g, me, inner, add_lock, add_completion, add_memory)
             else:
                 label = "sleeps on" if frame[4] == MP_WAIT else "retries"
                 g.add_edge(me, add_pool(frame[1]), type="waits_for", label=label)
@@ -235,6 +238,7 @@ def _held(value: Any, kind: str) -> bool:
 
 def _alloc_edges(
     model: KernelModel,
+    s: State,
     g: Any,
     me: str,
     frame: tuple[Any, ...],
@@ -245,7 +249,8 @@ def _alloc_edges(
     stage = frame[2]
     if stage == LOCK:
         lock = model.entry_locks[frame[3]][frame[4]]
-        g.add_edge(me, add_lock(lock), type="reclaim_waits_for", label="reclaim waits for")
+        if s[2][lock] >= 0:  # else just released: reclaim takes it when the task next runs
+            g.add_edge(me, add_lock(lock), type="reclaim_waits_for", label="reclaim waits for")
     elif stage == WAIT:
         comp = model.entry_waits[frame[3]]
         g.add_edge(me, add_completion(comp), type="reclaim_waits_for", label="reclaim waits for")

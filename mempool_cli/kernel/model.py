@@ -689,6 +689,13 @@ class KernelModel:
     def _holder(self, owner: int) -> str:
         return "free" if owner == -1 else self.info[owner].name
 
+    def _held_by(self, s: State, lock: int) -> str:
+        """Who holds a lock a task waits on; free when released since the task began to wait."""
+        owner = s[2][lock]
+        if owner == -1:
+            return f"{self.locks[lock].name} is free (just released)"
+        return f"held by {self.info[owner].name}"
+
     def summarize(self, s: State, outcome: str) -> str:
         """One line on what a finding's last state shows."""
         if s[5] is not None:
@@ -725,14 +732,12 @@ class KernelModel:
         kind = frame[0]
         if kind == "lock":
             lock = frame[1]
-            return (
-                f"sleeps in mutex_lock({self.locks[lock].name}), held by {self._holder(s[2][lock])}"
-            )
+            # mutex_unlock wakes the waiter; it takes the mutex when it next runs
+            verb = "woken" if s[2][lock] == -1 else "sleeps"
+            return f"{verb} in mutex_lock({self.locks[lock].name}), {self._held_by(s, lock)}"
         if kind == "spin":
             lock = frame[1]
-            return (
-                f"spins in spin_lock({self.locks[lock].name}), held by {self._holder(s[2][lock])}"
-            )
+            return f"spins in spin_lock({self.locks[lock].name}), {self._held_by(s, lock)}"
         if kind == "comp":
             return f"sleeps in wait_for_completion({self.completions[frame[1]].name})"
         if kind == "alloc":
@@ -748,7 +753,7 @@ class KernelModel:
         stage = frame[2]
         if stage == LOCK:
             lock = self.entry_locks[frame[3]][frame[4]]
-            return f"reclaim waits for {self.locks[lock].name}, held by {self._holder(s[2][lock])}"
+            return f"reclaim waits for {self.locks[lock].name}, {self._held_by(s, lock)}"
         if stage == WAIT:
             return f"reclaim waits for {self.completions[self.entry_waits[frame[3]]].name}"
         return "reclaim and retry make no progress"

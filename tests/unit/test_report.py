@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 from mempool_cli.report import (
     FindingReport,
@@ -13,10 +14,11 @@ from mempool_cli.report import (
     _fold,
     kernels_for,
     replay_command,
+    replay_schedule,
     run_scenario,
     to_json,
 )
-from mempool_cli.scenario.loader import load_scenario
+from mempool_cli.scenario.loader import load_scenario, load_text
 
 MEMPOOL = Path(__file__).resolve().parents[2] / "scenarios" / "mempool"
 
@@ -138,3 +140,50 @@ def test_replay_command_is_shell_quoted() -> None:
     )
     brackets = dataclasses.replace(f, schedule="user[0],user[1]")
     assert "'user[0],user[1]'" in replay_command(result, brackets)
+
+
+# Two daemons take M in turn for ever; `stuck` waits for a completion nobody
+# makes. After d1 unlocks M, d2 is still in mutex_lock(M) but M is free.
+JUST_RELEASED = """\
+mpsim: 1
+name: just-released
+kernel: v4.5
+locks: {M: mutex}
+completions: {C: 0}
+tasks:
+  d1:
+    daemon: true
+    steps:
+      - repeat: {forever: true, steps: [{mutex_lock: M}, {mutex_unlock: M}]}
+  d2:
+    daemon: true
+    steps:
+      - repeat: {forever: true, steps: [{mutex_lock: M}, {mutex_unlock: M}]}
+  stuck:
+    steps:
+      - wait_for_completion: C
+"""
+
+
+def replay_just_released() -> dict[str, Any]:
+    sc = load_text(JUST_RELEASED, "just-released.yaml")
+    (kernel,) = kernels_for(sc, [], False)
+    r = replay_schedule(sc, kernel, "stuck,d1,d2,d1")  # d1 locks, d2 sleeps, d1 unlocks
+    assert r.reached == ("deadlock",)
+    return r.waitfor
+
+
+def test_a_lock_released_while_a_task_slept_on_it_is_not_a_dead_end() -> None:
+    waitfor = replay_just_released()
+    # d2 was woken by the unlock and takes M when it runs: M is no resource nobody can release.
+    assert waitfor["explanation"] == (
+        "stuck waits for completion C; but completion C has no way out: "
+        "no live task will complete it."
+    )
+    assert not [e for e in waitfor["edges"] if e["to"] == "mutex:M"]
+
+
+def test_where_a_task_stands_when_its_mutex_was_just_released() -> None:
+    waitfor = replay_just_released()
+    (d2,) = [n for n in waitfor["nodes"] if n["id"] == "task:d2"]
+    assert d2["where"] == "woken in mutex_lock(M), M is free (just released)"
