@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from mempool_cli import __version__
-from mempool_cli.errors import EXIT_INCOMPLETE, EXIT_USAGE, MpsimError
+from mempool_cli.errors import EXIT_INCOMPLETE, EXIT_USAGE, MpsimError, printable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,7 +48,7 @@ def _silence_stdout() -> None:
 def _tell(message: str) -> None:
     """A message on stderr if it can take one: a closed or full stderr must not change the exit."""
     with contextlib.suppress(OSError, ValueError):
-        click.echo(message, err=True)
+        click.echo(printable(message), err=True)
 
 
 def _guarded(func: F) -> F:
@@ -377,8 +377,9 @@ def graph(
 
 
 def main() -> None:
-    # File names that are not UTF-8 reach us as surrogates (PEP 383): print them as
-    # the bytes they were, whatever the locale's error handler (strict in most).
+    # File names that are not UTF-8 reach us as surrogates (PEP 383). Reports show
+    # them as \xNN (errors.printable); any surrogate that still gets through goes out
+    # as the byte it was, whatever the locale's error handler (strict in most).
     with contextlib.suppress(AttributeError, ValueError):
         sys.stdout.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
     cli(prog_name="mpsim")

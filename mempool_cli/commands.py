@@ -24,6 +24,7 @@ from mempool_cli.errors import (
     Incomplete,
     ScenarioError,
     UsageError,
+    printable,
 )
 from mempool_cli.explore import Progress
 from mempool_cli.parallel import default_workers, run_jobs
@@ -46,14 +47,14 @@ def check(paths: list[str], echo: Echo) -> int:
         try:
             scenario = load_scenario(path)
         except ScenarioError as err:
-            echo(str(err), err=True)
+            echo(printable(str(err)), err=True)
             invalid = True
             continue
         except EnvironmentProblem as err:
-            echo(str(err), err=True)
+            echo(printable(str(err)), err=True)
             unreadable = True
             continue
-        echo(f"{scenario.path}: ok ({scenario.name}, {len(scenario.tasks)} tasks)")
+        echo(printable(f"{scenario.path}: ok ({scenario.name}, {len(scenario.tasks)} tasks)"))
     if invalid:
         return EXIT_INVALID
     return EnvironmentProblem.exit_code if unreadable else EXIT_OK
@@ -111,20 +112,17 @@ def run_all(
 ) -> list[RunResult]:
     """Every (scenario, kernel) pair, in file order then kernel order, on every core.
 
-    A single job runs here, with progress on stderr; several run in a
-    process pool (see parallel.py), which keeps the output order. After a
+    A single job runs here, with progress on stderr; several run in worker
+    processes (see parallel.py), which keep the output order. After a
     Ctrl-C every job still has its result, ``incomplete: interrupted`` for
-    those not started, so the report shows what was never searched.
+    those not started, so the report shows what was never searched; a job
+    whose worker was killed is ``incomplete: worker-died``.
     """
     jobs = [(sc, k) for sc in scenarios for k in kernels_for(sc, kernel_names, all_kernels)]
     workers = min(default_workers(), len(jobs))
     if workers > 1:
-        results = run_jobs(jobs, limits, workers, should_stop)
-    else:
-        results = [run_scenario(sc, k, limits, progress, should_stop) for sc, k in jobs]
-    # A job dropped by the pool: a search stopped before its first step says so.
-    dropped = jobs[len(results) :]
-    return results + [run_scenario(sc, k, limits, None, lambda: True) for sc, k in dropped]
+        return run_jobs(jobs, limits, workers, should_stop)
+    return [run_scenario(sc, k, limits, progress, should_stop) for sc, k in jobs]
 
 
 # ------------------------------------------------------------ run and friends

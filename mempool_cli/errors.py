@@ -20,6 +20,7 @@ __all__ = [
     "Problem",
     "ScenarioError",
     "UsageError",
+    "printable",
 ]
 
 # Exit status of `mpsim`, as the contract (scenario-format.md) defines it.
@@ -28,6 +29,23 @@ EXIT_FAIL = 1
 EXIT_USAGE = 2
 EXIT_INVALID = 3
 EXIT_INCOMPLETE = 4
+
+
+def printable(text: str) -> str:
+    r"""``text`` with the bytes of a file name that are not UTF-8 written as ``\xNN``.
+
+    Linux allows any bytes in a file name; Python hands the ones that are
+    not UTF-8 over as lone surrogates (PEP 383), which valid UTF-8 and
+    JSON cannot carry. Every report, JSON document and message shows such
+    a name this one way.
+
+    >>> printable("dir/\udcffx.yaml"), printable("caf\u00e9.yaml")
+    ('dir/\\xffx.yaml', 'café.yaml')
+    """
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate no file name decodes to
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class MpsimError(Exception):

@@ -25,6 +25,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from mempool_cli.errors import printable
 from mempool_cli.explore import Progress
 from mempool_cli.report import (
     HANG_OUTCOMES,
@@ -36,6 +37,7 @@ from mempool_cli.report import (
     replay_command,
 )
 from mempool_cli.scenario.kernels import KNOBS, PRESETS, Kernel, knob_help
+from mempool_cli.scenario.loader import STDIN_NAME
 
 __all__ = [
     "ProgressDisplay",
@@ -185,7 +187,7 @@ def _result_parts(r: RunResult, trace: bool, style: Style) -> list[RenderableTyp
     head.append(r.status.upper(), style=_STATUS_STYLE[r.status])
     reduced = f" (reduced: {', '.join(r.reductions)})" if r.reductions else ""
     stats = (
-        f"  {r.file}: {r.states:,} states{reduced}, {r.transitions:,} transitions, "
+        f"  {printable(r.file)}: {r.states:,} states{reduced}, {r.transitions:,} transitions, "
         f"{r.seconds:.2f} s"
     )
     if not r.complete:
@@ -223,7 +225,9 @@ def _finding_parts(
         parts.append(Text(""))
         parts.append(Text("      every step, with what it changed:"))
         parts.append(_indent(_steps_table(f.trace, f.cycle_trace, style)))
-    parts.append(_labelled("replay: ", replay_command(r, f)))
+    # `mpsim replay -` needs the same scenario on its stdin again.
+    label = "replay (the scenario on stdin): " if r.file == STDIN_NAME else "replay: "
+    parts.append(_labelled(label, replay_command(r, f)))
     return parts
 
 
@@ -315,6 +319,7 @@ def _stop_words(reason: str | None) -> str:
         "max-seconds": "time limit (--max-seconds)",
         "max-memory": "memory limit (--max-memory)",
         "interrupted": "interrupted",
+        "worker-died": "its worker process died (killed by the OOM killer or a signal)",
     }.get(reason or "", reason or "stopped")
 
 

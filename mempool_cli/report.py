@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mempool_cli.errors import EXIT_FAIL, EXIT_INCOMPLETE, EXIT_OK, UsageError
+from mempool_cli.errors import EXIT_FAIL, EXIT_INCOMPLETE, EXIT_OK, UsageError, printable
 from mempool_cli.explore import Finding, Progress, Result, explore
 from mempool_cli.kernel.model import (
     EXITED,
@@ -33,6 +33,7 @@ from mempool_cli.kernel.model import (
 )
 from mempool_cli.scenario import gfp as G
 from mempool_cli.scenario.kernels import PRESETS, Kernel
+from mempool_cli.scenario.loader import STDIN_NAME
 from mempool_cli.scenario.spec import OUTCOMES, Scenario
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "sort_outcomes",
     "to_json",
     "trace_steps",
+    "unexplored",
 ]
 
 OUTCOME_ORDER = {name: i for i, name in enumerate(OUTCOMES)}
@@ -235,6 +237,27 @@ def run_scenario(
         seconds=result.seconds,
         findings=findings,
         reductions=model.reductions,
+    )
+
+
+def unexplored(scenario: Scenario, kernel: Kernel, stop_reason: str, seconds: float) -> RunResult:
+    """The result of a search that stopped for ``stop_reason`` without telling what it found.
+
+    Incomplete, with no outcome and no state counted: a worker process
+    that died took its search with it.
+    """
+    return RunResult(
+        scenario=scenario.name,
+        file=scenario.path,
+        kernel=kernel,
+        outcomes=frozenset(),
+        expected=scenario.expect.for_preset(kernel.name) if scenario.expect else None,
+        complete=False,
+        stop_reason=stop_reason,
+        states=0,
+        transitions=0,
+        seconds=seconds,
+        findings=(),
     )
 
 
@@ -890,7 +913,7 @@ def to_json(result: RunResult) -> dict[str, Any]:
     """The JSON object of one (scenario, kernel) run; keys are stable (docs/reports.md)."""
     return {
         "scenario": result.scenario,
-        "file": result.file,
+        "file": printable(result.file),
         "kernel": result.kernel.name,
         "knobs": dict(result.kernel.knobs()),
         "outcomes": sort_outcomes(result.outcomes),
@@ -938,7 +961,31 @@ def replay_command(result: RunResult, finding: FindingReport) -> str:
     """The exact command that replays ``finding``, quoted for a POSIX shell.
 
     The kernel is named by its preset; a file's own knobs come back with
-    the file, as they do for ``--kernel``.
+    the file, as they do for ``--kernel``. A scenario read from stdin is
+    replayed from stdin (``-``): the file it came from is unknown.
     """
     schedule = shlex.quote(finding.schedule) if finding.schedule else "''"
-    return f"mpsim replay {shlex.quote(result.file)} {schedule} --kernel {result.kernel.name}"
+    return f"mpsim replay {_shell_path(result.file)} {schedule} --kernel {result.kernel.name}"
+
+
+def _shell_path(path: str) -> str:
+    r"""``path`` as one shell word; bytes that are not UTF-8 as ``$'\xNN'`` (POSIX.1-2024, bash).
+
+    >>> _shell_path("my scenario.yaml"), _shell_path("<stdin>"), _shell_path("it's\udcff.yaml")
+    ("'my scenario.yaml'", '-', "$'it\\'s\\xff.yaml'")
+    """
+    if path == STDIN_NAME:
+        return "-"
+    if printable(path) == path:
+        return shlex.quote(path)
+    out = []
+    for ch in path:
+        if "\udc80" <= ch <= "\udcff":  # a byte that is not UTF-8 (PEP 383)
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        elif ch in "\\'":
+            out.append("\\" + ch)
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.extend(f"\\x{b:02x}" for b in ch.encode("utf-8", "surrogatepass"))
+    return "$'" + "".join(out) + "'"

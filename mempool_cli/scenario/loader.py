@@ -44,7 +44,7 @@ from yaml.events import (
 )
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from mempool_cli.errors import EnvironmentProblem, Problem, ScenarioError
+from mempool_cli.errors import EnvironmentProblem, Problem, ScenarioError, printable
 from mempool_cli.scenario import schema as S
 from mempool_cli.scenario.gfp import COMPOSITE, FLAGS, GfpSyntaxError, parse_gfp
 from mempool_cli.scenario.kernels import PRESETS, Kernel
@@ -682,7 +682,7 @@ class _Loader:
         )
         kernel, kernel_span, kernel_knobs = self.kernel(top["kernel"])
         tasks = self.tasks(top["tasks"], names)
-        stem = Path(self.path).stem if self.path != STDIN_NAME else "stdin"
+        stem = printable(Path(self.path).stem) if self.path != STDIN_NAME else "stdin"
         return Scenario(
             path=self.path,
             name=top["name"].value if top["name"].good else stem,
