@@ -127,9 +127,11 @@ def main() -> None:
 
     rows: list[dict[str, object]] = []
     top = 7 if args.quick else 10
+    shipped = sorted((ROOT / "scenarios").rglob("*.yaml"))
+    width = max(len(str(p.relative_to(ROOT))) for p in shipped) if shipped else 24
     print(f"machine: {machine()}")
     header = (
-        f"{'case':44} {'reduce':6} {'outcome':10} {'states':>10} {'transitions':>12} "
+        f"{'case':{width}} {'reduce':6} {'outcome':10} {'states':>10} {'transitions':>12} "
         f"{'states/s':>9} {'RSS MB':>7} {'B/state':>7} {'seconds':>8}"
     )
     print(header)
@@ -138,13 +140,13 @@ def main() -> None:
     def record(name: str, reduce: bool, data: dict[str, object]) -> None:
         rows.append({"case": name, "reduce": reduce, **data})
         if "error" in data:
-            print(f"{name:44} {'on' if reduce else 'off':6} ERROR {data['error']}")
+            print(f"{name:{width}} {'on' if reduce else 'off':6} ERROR {data['error']}")
             return
         outcome = ",".join(str(o) for o in data["outcomes"])  # type: ignore[union-attr]
         if not data["complete"]:
             outcome += " (cut)"
         print(
-            f"{name:44} {'on' if reduce else 'off':6} {outcome:10} {data['states']:>10,} "
+            f"{name:{width}} {'on' if reduce else 'off':6} {outcome:10} {data['states']:>10,} "
             f"{data['transitions']:>12,} {data['states_per_second'] or 0:>9,} "
             f"{data['peak_rss_mb']:>7} {data['bytes_per_state'] or 0:>7} {data['seconds']:>8}",
             flush=True,
@@ -158,7 +160,7 @@ def main() -> None:
                 record(path.stem, True, child(str(path), True))
                 if n <= 5:  # without reductions the space grows ~14x per worker
                     record(path.stem, False, child(str(path), False))
-    for path in sorted((ROOT / "scenarios").rglob("*.yaml")):
+    for path in shipped:
         record(str(path.relative_to(ROOT)), True, child(str(path), True))
 
     load = subprocess.run(
