@@ -149,7 +149,8 @@ def _limits_options(func: F) -> F:
     func = click.option(
         "--no-reduce",
         is_flag=True,
-        help="Turn symmetry reduction off (same outcomes, more states; for comparison).",
+        help="Turn the symmetry and partial-order reductions off (same outcomes, more "
+        "states; for comparison and debugging).",
     )(func)
     func = click.option(
         "--max-memory",
@@ -157,7 +158,7 @@ def _limits_options(func: F) -> F:
         default=None,
         metavar="MB",
         help="Stop with 'incomplete: memory limit' (exit 4) past this RSS in MiB "
-        "[default: half of the machine's RAM].",
+        "[default: half of the machine's RAM, or of its container's limit if lower].",
     )(func)
     func = click.option(
         "--max-seconds",
@@ -198,7 +199,8 @@ Examples:
 
 \b
 Exit status: 0 every run matches its `expect` (ok without one), 1 some run
-does not, 3 invalid scenario, 4 a search limit or Ctrl-C cut a search short.
+does not, 2 usage or environment error, 3 invalid scenario, 4 a search
+limit, Ctrl-C or a killed worker cut a search short.
 """
 
 
