@@ -6,7 +6,10 @@ like the scenario it stands for.
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+from hypothesis import HealthCheck, settings
 
 from mempool_cli.kernel.model import KernelModel, State
 from mempool_cli.scenario.gfp import parse_gfp
@@ -126,3 +129,27 @@ def free(s: State) -> int:
 def handle(m: KernelModel, s: State, t: int, name: str) -> Any:
     slot = m.info[t].program.handles.index(name)
     return s[6][t][4][slot]
+
+
+# Examples per property test of the reductions; `MPSIM_PROPERTY_EXAMPLES` raises it.
+PROPERTY_EXAMPLES = int(os.environ.get("MPSIM_PROPERTY_EXAMPLES", "40"))
+
+
+def model_property(examples: int = PROPERTY_EXAMPLES) -> settings:
+    """Hypothesis settings for a property over whole searches: reproducible, no deadline."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+def outcomes(model: KernelModel) -> frozenset[str]:
+    """The outcome set of a complete search of ``model``."""
+    from mempool_cli.explore import explore
+
+    result = explore(model, max_states=60_000)
+    assert result.complete
+    return frozenset(f.outcome for f in result.findings)

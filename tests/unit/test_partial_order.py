@@ -10,9 +10,7 @@ among its full successors.
 
 from __future__ import annotations
 
-import os
-
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from mempool_cli.explore import explore
@@ -20,9 +18,8 @@ from mempool_cli.kernel.model import KernelModel
 from mempool_cli.scenario.kernels import PRESETS
 from mempool_cli.scenario.spec import Task
 
-from .kernel_builders import scenario, step, task
+from .kernel_builders import PROPERTY_EXAMPLES, model_property, outcomes, scenario, step, task
 
-EXAMPLES = int(os.environ.get("MPSIM_PROPERTY_EXAMPLES", "40"))
 GFPS = ["GFP_NOIO", "GFP_NOWAIT", "GFP_KERNEL | __GFP_NORETRY", "GFP_ATOMIC", "GFP_NOFS"]
 SCOPES = ["noio", "nofs", "noreclaim"]
 
@@ -120,19 +117,7 @@ def scenarios(draw: st.DrawFn) -> object:
     )
 
 
-def outcomes(model: KernelModel) -> frozenset[str]:
-    result = explore(model, max_states=60_000)
-    assert result.complete
-    return frozenset(f.outcome for f in result.findings)
-
-
-@settings(
-    max_examples=EXAMPLES * 2,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@model_property(PROPERTY_EXAMPLES * 2)
 @given(scenarios(), st.sampled_from(list(PRESETS)))
 def test_partial_order_reduction_keeps_the_outcome_set(sc: object, preset: str) -> None:
     kernel = PRESETS[preset]
@@ -142,13 +127,7 @@ def test_partial_order_reduction_keeps_the_outcome_set(sc: object, preset: str) 
     assert outcomes(reduced) == outcomes(full)
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@model_property()
 @given(scenarios())
 def test_a_move_taken_alone_is_a_real_local_move(sc: object) -> None:
     """The lone move is one of the full successors and leaves the shared part as it was,

@@ -8,9 +8,7 @@ incremental re-ranking after a move equals the full canonical form.
 
 from __future__ import annotations
 
-import os
-
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from mempool_cli.explore import explore
@@ -18,9 +16,8 @@ from mempool_cli.kernel.model import KernelModel
 from mempool_cli.scenario.kernels import PRESETS
 from mempool_cli.scenario.spec import Task
 
-from .kernel_builders import scenario, step
+from .kernel_builders import model_property, outcomes, scenario, step
 
-EXAMPLES = int(os.environ.get("MPSIM_PROPERTY_EXAMPLES", "40"))
 GFPS = ["GFP_NOIO", "GFP_NOWAIT", "GFP_KERNEL | __GFP_NORETRY", "GFP_ATOMIC"]
 
 
@@ -89,19 +86,7 @@ def symmetric_scenarios(draw: st.DrawFn) -> object:
     )
 
 
-def outcomes(model: KernelModel) -> frozenset[str]:
-    result = explore(model, max_states=60_000)
-    assert result.complete
-    return frozenset(f.outcome for f in result.findings)
-
-
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@model_property()
 @given(symmetric_scenarios(), st.sampled_from(list(PRESETS)))
 def test_reduction_keeps_the_outcome_set(sc: object, preset: str) -> None:
     kernel = PRESETS[preset]
@@ -111,13 +96,7 @@ def test_reduction_keeps_the_outcome_set(sc: object, preset: str) -> None:
     assert outcomes(reduced) == outcomes(full)
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@model_property()
 @given(symmetric_scenarios())
 def test_incremental_placement_equals_full_canonical_form(sc: object) -> None:
     model = KernelModel(sc, PRESETS["v4.8"], partial_order=False)  # type: ignore[arg-type]
@@ -139,13 +118,7 @@ def test_incremental_placement_equals_full_canonical_form(sc: object) -> None:
                 frontier.append(nxt)
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@model_property()
 @given(symmetric_scenarios(), st.sampled_from(["v4.5", "v4.8", "latest"]))
 def test_skipping_twin_copies_keeps_every_successor_class(sc: object, preset: str) -> None:
     """The reduced successors of a representative are exactly the classes of all its moves."""
