@@ -181,7 +181,7 @@ def _result_parts(r: RunResult, trace: bool, style: Style) -> list[RenderableTyp
     head = Text()
     head.append(r.scenario, style="bold")
     head.append(f"  kernel {kernel_label(r.kernel)}:  ")
-    head.append(outcome_text(r.outcomes), style="bold")
+    head.append(_found(r), style="bold")
     expected = outcome_text(r.expected) if r.expected is not None else "ok; the file has no expect"
     head.append(f"  (expected {expected})  ")
     head.append(r.status.upper(), style=_STATUS_STYLE[r.status])
@@ -352,23 +352,35 @@ def matrix_report(
             names[key], *[_cell(cells[p], style) if p in cells else Text("") for p in presets]
         )
     checked = [r for r in results if r.expected is not None]
-    failed = sum(1 for r in checked if not r.passed)
+    cut = sum(1 for r in checked if not r.complete)
+    failed = sum(1 for r in checked if r.complete and not r.passed)
     legend = Text(
         "= matches expect   X differs   ? no expectation (not checked)   ! search incomplete"
     )
     summary = Text(
-        f"{len(checked) - failed} of {len(checked)} expectations hold; "
+        f"{len(checked) - failed - cut} of {len(checked)} expectations hold; "
         f"{len(results) - len(checked)} cells unchecked"
     )
+    if cut:
+        summary.append(f"; {cut} not settled (search incomplete)")
     if failed:
         summary.append("   FAIL", style="bold red")
+    elif cut:
+        summary.append("   INCOMPLETE", style="yellow")
     return _capture([table, legend, summary], _fit(table, style))
+
+
+def _found(r: RunResult) -> str:
+    """The outcome set; a search cut short never reads as ``ok``, only as what it found so far."""
+    if r.complete:
+        return outcome_text(r.outcomes)
+    return f"{outcome_text(r.outcomes) if r.outcomes else 'nothing'} found so far"
 
 
 def _cell(r: RunResult, style: Style) -> Text:
     got = outcome_text(r.outcomes)
     if not r.complete:
-        return Text(f"! {got}", style="yellow")
+        return Text(f"! {_found(r)}", style="yellow")
     if r.expected is None:
         return Text(f"? {got}", style="dim")
     if r.passed:

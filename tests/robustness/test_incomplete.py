@@ -35,3 +35,15 @@ def test_graph_does_not_call_a_cut_search_ok(tmp_path: Path) -> None:
     assert ": ok" not in run.stdout and "nothing found before the search stopped" in run.stdout
     done = invoke(["graph", ABBA])
     assert done.code == 0 and "deadlock" in done.stdout
+
+
+def test_a_cut_search_never_reads_as_ok_or_as_a_failed_expectation() -> None:
+    """ABBA deadlocks, but not within 10 states: the report says what it found so far."""
+    text = invoke(["run", ABBA, *CUT, "--kernel", "v4.5"]).stdout
+    head = text.splitlines()[0]
+    assert "nothing found so far" in head and "INCOMPLETE" in head
+    assert "  ok  " not in head
+    matrix = invoke(["matrix", ABBA, *CUT, "--kernel", "v4.5"])
+    assert "! nothing found so far" in matrix.stdout
+    assert "1 not settled (search incomplete)   INCOMPLETE" in matrix.stdout
+    assert "FAIL" not in matrix.stdout and matrix.code == 4
