@@ -18,19 +18,7 @@ from typing import Any
 
 from mempool_cli.errors import EXIT_FAIL, EXIT_INCOMPLETE, EXIT_OK, UsageError, printable
 from mempool_cli.explore import Finding, Progress, Result, explore
-from mempool_cli.kernel.model import (
-    EXITED,
-    FRAME,
-    REAPED,
-    REAPER,
-    RSS,
-    SKIP,
-    STATUS,
-    VICTIM,
-    Action,
-    KernelModel,
-    State,
-)
+from mempool_cli.kernel.model import REAPER, Action, KernelModel, State
 from mempool_cli.scenario import gfp as G
 from mempool_cli.scenario.kernels import PRESETS, Kernel
 from mempool_cli.scenario.loader import STDIN_NAME
@@ -544,10 +532,8 @@ def _story(
         actors.append("oom_reaper")
     titles = []
     for name in actors:
-        if name in names:
-            status = end[6][names.index(name)][STATUS]
-            if status & VICTIM:
-                name += " (OOM victim)"
+        if name in names and model.task_view(end, names.index(name)).victim:
+            name += " (OOM victim)"
         titles.append(name)
     col = {name: i for i, name in enumerate(actors)}
 
@@ -626,26 +612,28 @@ def hang_hints(
     """
     out: list[str] = []
     names = model.task_names()
-    tasks = s[6]
     kernel = model.kernel
     for name in involved:
         t = names.index(name)
-        task = tasks[t]
-        status = task[STATUS]
-        frame = task[FRAME]
-        if frame is not None and frame[0] == "mempool" and kernel.mempool_nomemalloc == "always":
+        view = model.task_view(s, t)
+        wait = view.wait
+        if (
+            wait is not None
+            and wait.call == "mempool_alloc"
+            and kernel.mempool_nomemalloc == "always"
+        ):
             # Run the call again from its start, as is and without the forced flag.
-            restart = _restart_step(s, t)
+            restart = model.restart_step(s, t)
             alt = _knob(model, "mempool_nomemalloc", "if_pool_nonempty")
             if not _finishes_step(model, restart, t) and _finishes_step(alt, restart, t):
                 out.append(
                     f"{name} could use the reserves if mempool_alloc did not force "
                     f"__GFP_NOMEMALLOC {_suggest(model, 'mempool_nomemalloc', 'if_pool_nonempty')}"
                 )
-        if status & VICTIM and not status & (SKIP | EXITED):
+        if view.victim and not (view.oom_skip or view.exited):
             if not model.info[t].mm_reapable:
                 text = f"the OOM reaper cannot free {name}'s memory (mm_reapable: false)"
-                if model.reaper_mode == "reap" and status & REAPED:
+                if model.reaper_mode == "reap" and view.reaped:
                     text += (
                         " and gives up without setting MMF_OOM_SKIP, so the OOM killer waits "
                         f"for {name} for ever "
@@ -658,21 +646,22 @@ def hang_hints(
                         + _suggest(model, "oom_reaper", "reap_or_skip")
                     )
                 out.append(text)
-            elif model.reaper_mode == "none" and task[RSS]:
+            elif model.reaper_mode == "none" and view.rss:
                 out.append(
-                    f"no OOM reaper frees {name}'s {task[RSS]} pages while it lives "
+                    f"no OOM reaper frees {name}'s {view.rss} pages while it lives "
                     + _suggest(model, "oom_reaper", "reap")
                 )
         if (
-            frame is not None
-            and frame[0] == "alloc"
+            wait is not None
+            and wait.call == "alloc_pages"
+            and wait.gfp is not None
             and model.scenario.oom.killer
-            and not status & VICTIM
-            and not frame[1][0] & G.FS
-            and not frame[1][0] & G.NOFAIL
+            and not view.victim
+            and not wait.gfp & G.FS
+            and not wait.gfp & G.NOFAIL
         ):
             out.append(
-                f"{name}'s allocation ({G.format_gfp(frame[1][0])}) has no __GFP_FS, so it "
+                f"{name}'s allocation ({G.format_gfp(wait.gfp)}) has no __GFP_FS, so it "
                 "never invokes the OOM killer to free memory for it [3.7][5.1]"
             )
     for node in sorted(graph.nodes):
@@ -728,22 +717,13 @@ def _finishes_step(model: KernelModel, s: State, t: int, limit: int = 64) -> boo
         for action, nxt, _ in model.successors(state):
             if action[0] != t or nxt in seen:
                 continue
-            if nxt[5] is None and nxt[6][t][FRAME] is None:
+            if not model.halted(nxt) and model.task_view(nxt, t).at_boundary:
                 return True
             if len(seen) >= limit:
                 return False
             seen.add(nxt)
             queue.append(nxt)
     return False
-
-
-def _restart_step(s: State, t: int) -> State:
-    """``s`` with task ``t`` back at the start of the step it is in (its pc stays on that step)."""
-    tasks = list(s[6])
-    task = list(tasks[t])
-    task[FRAME] = None
-    tasks[t] = tuple(task)
-    return (*s[:6], tuple(tasks))
 
 
 def _suggest(model: KernelModel, knob: str, value: str, note: str = "") -> str:
@@ -813,7 +793,7 @@ def replay_schedule(
     }
     enabled = tuple(action_token(model, a) for a, _, _ in model.successors(end))
     if model.is_final(end):
-        if end[5] is not None:
+        if model.halted(end):
             verdict = f"the machine halts: {model.summarize(end, reached[0] if reached else '')}"
         else:
             verdict = "every task has exited: the run is over"

@@ -182,18 +182,15 @@ def states_dot(
     out = nx.MultiDiGraph()
     for i, s in enumerate(states):
         labels = sorted(model.state_labels(s))
-        text = f"#{i}  free {s[0]}"
-        pools = ", ".join(f"{p.name} {s[1][k]}" for k, p in enumerate(model.pools))
-        held = ", ".join(
-            f"{lock.name}:{model.info[o].name}"
-            for lock, o in zip(model.locks, s[2], strict=True)
-            if o >= 0
-        )
+        text = f"#{i}  free {model.free_pages(s)}"
+        pools = ", ".join(f"{p.name} {model.curr_nr(s, k)}" for k, p in enumerate(model.pools))
+        owners = ((lock, model.lock_owner(s, k)) for k, lock in enumerate(model.locks))
+        held = ", ".join(f"{lock.name}:{model.info[o].name}" for lock, o in owners if o is not None)
         text += "".join(f"\n{part}" for part in (pools, held) if part)
         if labels:
             text += "\n" + ", ".join(labels)
         attrs = {"label": text, "shape": "box", "tooltip": model.summarize(s, "")}
-        if model.is_final(s) and s[5] is None:
+        if model.is_final(s) and not model.halted(s):
             attrs["peripheries"] = "2"
         if i in hang_members:
             attrs.update(style="filled", fillcolor="mistyrose")

@@ -21,29 +21,13 @@ returns pages), ``oom_blocked_by`` (memory -> a victim's mark), and
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
 import networkx as nx
 
-from mempool_cli.kernel.model import (
-    ALL,
-    EXITED,
-    FRAME,
-    HANDLES,
-    LOCK,
-    MP_WAIT,
-    PC,
-    RSS,
-    SKIP,
-    STATUS,
-    VICTIM,
-    WAIT,
-    KernelModel,
-    State,
-)
+from mempool_cli.kernel.model import KernelModel, State
 
 __all__ = ["WaitFor", "cycle_text", "waitfor_graph"]
 
@@ -106,18 +90,17 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
     on a lock or completion waits for that instead.
     """
     g = nx.DiGraph()
-    names = model.task_names()
-    tasks = s[6]
-    alive = [not t[STATUS] & EXITED for t in tasks]
+    views = model.task_views(s)
+    alive = [not v.exited for v in views]
 
     def add_task(t: int) -> str:
-        node = task_node(names[t])
+        node = task_node(views[t].name)
         g.add_node(
             node,
             type="task",
-            label=names[t],
+            label=views[t].name,
             where=model.where(s, t),
-            victim=bool(tasks[t][STATUS] & VICTIM),
+            victim=views[t].victim,
         )
         return node
 
@@ -125,8 +108,8 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
         spec = model.locks[lock]
         node = f"{spec.kind}:{spec.name}"
         g.add_node(node, type=spec.kind, label=spec.name)
-        owner = s[2][lock]
-        if owner >= 0:
+        owner = model.lock_owner(s, lock)
+        if owner is not None:
             g.add_edge(node, add_task(owner), type="held_by", label="held by")
         return node
 
@@ -134,7 +117,7 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
         spec = model.completions[comp]
         node = f"completion:{spec.name}"
         g.add_node(node, type="completion", label=spec.name)
-        for t in range(len(tasks)):
+        for t in range(len(views)):
             if alive[t] and _will_complete(model, s, t, comp):
                 g.add_edge(node, add_task(t), type="completed_by", label="can be completed by")
         return node
@@ -146,11 +129,11 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
             node,
             type="pool",
             label=spec.name,
-            curr_nr=s[1][pool],
+            curr_nr=model.curr_nr(s, pool),
             min_nr=spec.min_nr,
         )
-        for t in range(len(tasks)):
-            held = sum(1 for v in tasks[t][HANDLES] if _held(v, "e") and v[1] == pool)
+        for t, view in enumerate(views):
+            held = view.elements[pool]
             if alive[t] and held:
                 g.add_edge(
                     node,
@@ -169,57 +152,54 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
             node,
             type="memory",
             label="memory",
-            free=s[0],
+            free=model.free_pages(s),
             min=model.wmark_min,
-            reclaimable=sum(s[4]),
+            reclaimable=model.reclaimable_pages(s),
         )
-        for t in range(len(tasks)):
+        for t, view in enumerate(views):
             if not alive[t]:
                 continue
-            status = tasks[t][STATUS]
-            pages = sum(1 << v[1] for v in tasks[t][HANDLES] if _held(v, "p"))
-            if pages:
+            if view.pages:
                 g.add_edge(
-                    node, add_task(t), type="pages_held_by", label=f"{pages} page(s) held by"
+                    node, add_task(t), type="pages_held_by", label=f"{view.pages} page(s) held by"
                 )
-            elif tasks[t][RSS]:
+            elif view.rss:
                 g.add_edge(
                     node,
                     add_task(t),
                     type="rss_on_exit",
-                    label=f"{tasks[t][RSS]} pages back when exits",
+                    label=f"{view.rss} pages back when exits",
                 )
-            if status & VICTIM and not status & SKIP and model.scenario.oom.killer:
-                flag = f"oom_victim:{names[t]}"
-                g.add_node(flag, type="oom_victim", label=f"{names[t]} is an OOM victim")
+            if view.victim and not view.oom_skip and model.scenario.oom.killer:
+                flag = f"oom_victim:{view.name}"
+                g.add_node(flag, type="oom_victim", label=f"{view.name} is an OOM victim")
                 g.add_edge(node, flag, type="oom_blocked_by", label="OOM killer waits on")
                 g.add_edge(flag, add_task(t), type="cleared_by", label="cleared when exits")
         return node
 
-    for t in range(len(tasks)):
+    for t, view in enumerate(views):
         if not alive[t]:
             continue
         me = add_task(t)
-        frame = tasks[t][FRAME]
-        if frame is None:
+        wait = view.wait
+        if wait is None:
             continue
-        kind = frame[0]
-        if kind in ("lock", "spin"):
-            # A lock released since the task went to sleep on it: the unlock woke the
-            # task, which takes the lock when it next runs; it waits for nobody.
-            if s[2][frame[1]] >= 0:
-                g.add_edge(me, add_lock(frame[1]), type="waits_for", label="waits for")
-        elif kind == "comp":
-            g.add_edge(me, add_completion(frame[1]), type="waits_for", label="waits for")
-        elif kind == "alloc":
-            _alloc_edges(model, s, g, me, frame[1], add_lock, add_completion, add_memory)
-        elif kind == "mempool":
-            inner = frame[5]
-            if inner is not None and inner[2] in (LOCK, WAIT):
-                _alloc_edges(model, s, g, me, inner, add_lock, add_completion, add_memory)
-            else:
-                label = "sleeps on" if frame[4] == MP_WAIT else "retries"
-                g.add_edge(me, add_pool(frame[1]), type="waits_for", label=label)
+        res = wait.resource
+        if res is None:  # a page: the allocator loops until memory grows
+            g.add_edge(me, add_memory(), type="needs_memory", label="loops for a page")
+            continue
+        kind = wait.kind
+        edge = _RECLAIM_EDGE if kind.startswith("reclaim-") else _WAIT_EDGE
+        if kind == "pool":
+            label = "sleeps on" if wait.pool_sleep else "retries"
+            g.add_edge(me, add_pool(res), type="waits_for", label=label)
+        elif kind in ("completion", "reclaim-completion"):
+            g.add_edge(me, add_completion(res), **edge)
+        elif model.lock_owner(s, res) is not None:
+            # Else the lock was released since the task went to sleep on it: the
+            # unlock woke the task, which (or whose reclaim) takes the lock when it
+            # next runs; it waits for nobody.
+            g.add_edge(me, add_lock(res), **edge)
 
     cycle = _shortest_cycle(g)
     dead_ends: tuple[str, ...] = ()
@@ -231,39 +211,16 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
     return WaitFor(g, cycle, explanation, involved, dead_ends)
 
 
-def _held(value: Any, kind: str) -> bool:
-    """A handle holding memory of ``kind``: ``("p", order)`` pages or ``("e", pool)`` an element."""
-    return isinstance(value, tuple) and len(value) == 2 and value[0] == kind
-
-
-def _alloc_edges(
-    model: KernelModel,
-    s: State,
-    g: Any,
-    me: str,
-    frame: tuple[Any, ...],
-    add_lock: Callable[[int], str],
-    add_completion: Callable[[int], str],
-    add_memory: Callable[[], str],
-) -> None:
-    stage = frame[2]
-    if stage == LOCK:
-        lock = model.entry_locks[frame[3]][frame[4]]
-        if s[2][lock] >= 0:  # else just released: reclaim takes it when the task next runs
-            g.add_edge(me, add_lock(lock), type="reclaim_waits_for", label="reclaim waits for")
-    elif stage == WAIT:
-        comp = model.entry_waits[frame[3]]
-        g.add_edge(me, add_completion(comp), type="reclaim_waits_for", label="reclaim waits for")
-    else:
-        g.add_edge(me, add_memory(), type="needs_memory", label="loops for a page")
+_WAIT_EDGE = {"type": "waits_for", "label": "waits for"}
+_RECLAIM_EDGE = {"type": "reclaim_waits_for", "label": "reclaim waits for"}
 
 
 def _will_complete(model: KernelModel, s: State, t: int, comp: int) -> bool:
     """Whether task ``t`` can still reach a complete/complete_all of ``comp``."""
-    if s[3][comp] == ALL:
+    if model.completed_all(s, comp):
         return False
     program = model.info[t].program.instrs
-    start = s[6][t][PC]
+    start = model.task_view(s, t).pc
     # A back edge ahead of pc makes its whole loop reachable again.
     for ins in program[start:]:
         if ins.op == "jump":

@@ -21,6 +21,13 @@ The rules live in gfp.py (rights), oom.py (victim selection) and here
 (the slow path, mempool, locks); each function names its section of
 kernel-semantics.md. Choices where that reference is silent are
 recorded in docs/model.md.
+
+Only this module knows the tuple layout. The layers that explain a
+state (wait-for graphs, reports, DOT) ask ``KernelModel``'s queries
+instead: ``task_view`` (a ``TaskView`` and its ``Wait``, view.py),
+``lock_owner``, ``free_pages``, ``curr_nr``, ``reclaimable_pages``,
+``completed_all``, ``halted``, and ``restart_step`` for a state to try
+a step again from.
 """
 
 from __future__ import annotations
@@ -39,11 +46,12 @@ from mempool_cli.kernel.gfp import (
 )
 from mempool_cli.kernel.oom import ABORT, PANIC, Candidate, select_victim
 from mempool_cli.kernel.program import JUMP, Instr, Program, compile_program
+from mempool_cli.kernel.view import TaskView, Wait
 from mempool_cli.scenario import gfp as G
 from mempool_cli.scenario.kernels import Kernel
 from mempool_cli.scenario.spec import ACQUIRING_OPS, RELEASING_OPS, Scenario
 
-__all__ = ["KernelModel", "State", "TaskInfo"]
+__all__ = ["KernelModel", "State", "TaskInfo", "TaskView", "Wait"]
 
 State = tuple[Any, ...]
 Action = tuple[int, int]  # (task id, choice); task id REAPER for the OOM reaper
@@ -180,7 +188,7 @@ class KernelModel:
     >>> m = KernelModel(sc)
     >>> s = m.initial()
     >>> [m.describe(s, a) for a, _, _ in m.successors(s)]
-    ['t: alloc_pages(order 0, GFP_KERNEL) -> page from the free list (8 -> 7 free)']
+    ['t: alloc_pages(order 0, GFP_KERNEL); page from the free list (8 -> 7 free)']
     """
 
     def __init__(
@@ -757,6 +765,128 @@ class KernelModel:
         if stage == WAIT:
             return f"reclaim waits for {self.completions[self.entry_waits[frame[3]]].name}"
         return "reclaim and retry make no progress"
+
+    # ---------------------------------------------------------- queries
+    # What the reporting layers may ask about a state; pure, no formatting.
+
+    def task_view(self, s: State, t: int) -> TaskView:
+        """Task ``t`` in ``s``: where it is, what it waits on, its status and what it holds.
+
+        >>> from mempool_cli.scenario.kernels import PRESETS
+        >>> from mempool_cli.scenario.spec import Lock, Memory, Scenario, Step, Task
+        >>> sc = Scenario("x.yaml", "x", PRESETS["v4.5"], Memory(), (
+        ...     Task("t", "t", None, (Step("mutex_lock", target="L"),
+        ...                           Step("mutex_lock", target="L"))),),
+        ...     locks=(Lock("L", "mutex"),))
+        >>> m = KernelModel(sc)
+        >>> s = m.successors(m.successors(m.initial())[0][1])[0][1]
+        >>> v = m.task_view(s, 0)
+        >>> v.pc, v.wait.kind, v.wait.resource, m.lock_owner(s, 0)
+        (1, 'mutex', 0, 0)
+        """
+        task = s[6][t]
+        status = task[STATUS]
+        pages = 0
+        elements = [0] * len(self.pools)
+        for value in task[HANDLES]:
+            if _holds(value):
+                if value[0] == "p":
+                    pages += 1 << value[1]
+                else:
+                    elements[value[1]] += 1
+        return TaskView(
+            name=self.info[t].name,
+            pc=task[PC],
+            wait=self._wait(task[FRAME]),
+            killed=bool(status & KILLED),
+            memdie=bool(status & MEMDIE),
+            victim=bool(status & VICTIM),
+            oom_skip=bool(status & SKIP),
+            reaped=bool(status & REAPED),
+            exited=bool(status & EXITED),
+            rss=task[RSS],
+            pages=pages,
+            elements=tuple(elements),
+        )
+
+    def task_views(self, s: State) -> tuple[TaskView, ...]:
+        """``task_view`` of every task of ``s``, in task id order."""
+        return tuple(self.task_view(s, t) for t in range(len(self.info)))
+
+    def _wait(self, frame: tuple[Any, ...] | None) -> Wait | None:
+        """Decode a frame into what its task waits or spins on (None at a step boundary)."""
+        if frame is None:
+            return None
+        kind = frame[0]
+        if kind == "lock":
+            return Wait("mutex", frame[1], "mutex_lock")
+        if kind == "spin":
+            return Wait("spinlock", frame[1], "spin_lock")
+        if kind == "comp":
+            return Wait("completion", frame[1], "wait_for_completion")
+        if kind == "alloc":
+            return self._alloc_wait(frame[1], "alloc_pages", None)
+        pool, stage, inner = frame[1], frame[4], frame[5]
+        if inner is not None and inner[2] in (LOCK, WAIT):
+            return self._alloc_wait(inner, "mempool_alloc", pool)
+        return Wait(
+            "pool",
+            pool,
+            "mempool_alloc",
+            pool=pool,
+            gfp=None if inner is None else inner[0],
+            pool_sleep=stage == MP_WAIT,
+        )
+
+    def _alloc_wait(self, frame: tuple[Any, ...], call: str, pool: int | None) -> Wait:
+        """An alloc frame's wait: a reclaim lock or completion, else a page (spinning)."""
+        gfp, stage = frame[0], frame[2]
+        if stage == LOCK:
+            lock = self.entry_locks[frame[3]][frame[4]]
+            return Wait("reclaim-lock", lock, call, pool=pool, gfp=gfp)
+        if stage == WAIT:
+            comp = self.entry_waits[frame[3]]
+            return Wait("reclaim-completion", comp, call, pool=pool, gfp=gfp)
+        return Wait("page", None, call, pool=pool, gfp=gfp, spinning=stage in SPINNING_STAGES)
+
+    def lock_owner(self, s: State, lock: int) -> int | None:
+        """The id of the task holding ``lock`` in ``s``, or None when it is free."""
+        owner: int = s[2][lock]
+        return None if owner == -1 else owner
+
+    def free_pages(self, s: State) -> int:
+        """The zone's free pages in ``s``."""
+        free: int = s[0]
+        return free
+
+    def curr_nr(self, s: State, pool: int) -> int:
+        """``curr_nr`` of ``pool`` in ``s``: the elements it holds in reserve."""
+        curr: int = s[1][pool]
+        return curr
+
+    def reclaimable_pages(self, s: State) -> int:
+        """Pages the reclaimable entries still hold in ``s``, all entries together."""
+        return sum(s[4])
+
+    def completed_all(self, s: State, comp: int) -> bool:
+        """Whether ``complete_all`` has run on completion ``comp`` (every wait passes now)."""
+        return bool(s[3][comp] == ALL)
+
+    def halted(self, s: State) -> bool:
+        """Whether a panic or a violation stopped the machine in ``s``."""
+        return s[5] is not None
+
+    def restart_step(self, s: State, t: int) -> State:
+        """``s`` with task ``t`` back at the start of the step it is in.
+
+        The task's pc stays on that step and only its frame goes, so the
+        next move of ``t`` runs the step again from its entry (a hint tries
+        a ``mempool_alloc`` again under another knob this way). Locks,
+        pages and elements the interrupted attempt took stay as they are;
+        the state is not made canonical.
+        """
+        tasks = s[6]
+        return (*s[:6], (*tasks[:t], _with(tasks[t], FRAME, None), *tasks[t + 1 :]))
 
     def actor_name(self, action: Action) -> str:
         return "oom_reaper" if action[0] == REAPER else self.info[action[0]].name
