@@ -58,7 +58,6 @@ Action = tuple[int, int]  # (task id, choice); task id REAPER for the OOM reaper
 
 REAPER = -1
 _NO_LABELS: frozenset[str] = frozenset()
-_NO_TWINS: frozenset[int] = frozenset()
 _MEMO_LIMIT = 50_000  # shared-state entries of the successor memo before it is cleared
 ALL = -1  # completion count after complete_all
 COMPLETION_CAP_UNBOUNDED = 8
@@ -242,6 +241,7 @@ class KernelModel:
         self.completion_cap = self._completion_caps()
         self.groups = self._symmetry_groups()
         self.group_of = {t: (ids, p) for ids in self.groups for p, t in enumerate(ids)}
+        self._neighbours = self._group_neighbours()
         oom_reachable = self._oom_reachable()
         self.symmetric = reduce and symmetry and bool(self.groups) and not oom_reachable
         # per task, the pcs whose step touches only that task (None: no partial-order reduction)
@@ -283,6 +283,18 @@ class KernelModel:
             if spec.index is not None:
                 by_base.setdefault(spec.base, []).append(t)
         return tuple(tuple(ids) for ids in by_base.values() if len(ids) > 1)
+
+    def _group_neighbours(self) -> tuple[tuple[int, int] | None, ...]:
+        """Per task: the copies before and after it in its group (-1 at an end), or None."""
+        out: list[tuple[int, int] | None] = []
+        for t in range(len(self.info)):
+            where = self.group_of.get(t)
+            if where is None:
+                out.append(None)
+                continue
+            ids, p = where
+            out.append((ids[p - 1] if p > 0 else -1, ids[p + 1] if p + 1 < len(ids) else -1))
+        return tuple(out)
 
     def _oom_reachable(self) -> bool:
         """Whether any task can ever reach ``out_of_memory``.
@@ -453,13 +465,16 @@ class KernelModel:
             alone = self._local_move(s, memo)
             if alone is not None:
                 return [alone]
-        twins = self._twins(s) if self.symmetric else None
+        symmetric = self.symmetric
+        neighbours = self._neighbours
+        place = self._place
         for t, task in enumerate(tasks):
-            if twins is not None and t in twins:
+            nb = neighbours[t] if symmetric else None
+            if nb is not None and self._repeats_prev(s, t, nb[0]):
                 continue
             frame = task[FRAME]
             if frame is not None and frame[0] == "alloc" and frame[1][2] == MAY_OOM:
-                # out_of_memory reads (and may kill) every task: no memo
+                # out_of_memory reads (and may kill) every task: no memo (and no symmetry)
                 for choice, w in self._task_moves(s, t, None):
                     labels = frozenset(w.labels) if w.labels else _NO_LABELS
                     out.append(((t, choice), w.freeze(), labels))
@@ -468,23 +483,26 @@ class KernelModel:
             if moves is None:
                 moves = self._memo_moves(memo, s, t)
             for choice, free, curr, owners, done, left, halt, mine, labels in moves:
-                out.append(
-                    (
-                        (t, choice),
-                        (free, curr, owners, done, left, halt, (*tasks[:t], mine, *tasks[t + 1 :])),
-                        labels,
-                    )
-                )
+                nxt = (free, curr, owners, done, left, halt, (*tasks[:t], mine, *tasks[t + 1 :]))
+                if nb is not None:
+                    # Still in order when the neighbours' pcs bracket the new pc strictly
+                    # (the other copies did not move); else re-insert it.
+                    lo, hi = nb
+                    pc = mine[PC]
+                    if (lo >= 0 and tasks[lo][PC] >= pc) or (hi >= 0 and tasks[hi][PC] <= pc):
+                        nxt = place(nxt, t)
+                out.append(((t, choice), nxt, labels))
         if self.reaper_mode != "none":
             for v, task in enumerate(s[6]):
-                if twins is not None and v in twins:
+                if task[STATUS] & (VICTIM | REAPED | EXITED) != VICTIM:
                     continue
-                if task[STATUS] & (VICTIM | REAPED | EXITED) == VICTIM:
+                nb = neighbours[v] if symmetric else None
+                if nb is None or not self._repeats_prev(s, v, nb[0]):
                     w = self._reap(s, v, None)
-                    out.append(((REAPER, v), w.freeze(), frozenset(w.labels)))
-        if self.symmetric:
-            place = self._place
-            out = [(a, place(n, a[1] if a[0] == REAPER else a[0]), lab) for a, n, lab in out]
+                    nxt = w.freeze()
+                    out.append(
+                        ((REAPER, v), place(nxt, v) if symmetric else nxt, frozenset(w.labels))
+                    )
         return out
 
     def _memo_moves(self, memo: dict[Any, Any], s: State, t: int) -> tuple[tuple[Any, ...], ...]:
@@ -535,27 +553,21 @@ class KernelModel:
             return (t, choice), nxt, _NO_LABELS
         return None
 
-    def _twins(self, s: State) -> frozenset[int] | set[int]:
-        """Tasks whose moves repeat an earlier task's, up to a permutation of copies.
+    @staticmethod
+    def _repeats_prev(s: State, t: int, prev: int) -> bool:
+        """Whether copy ``t`` repeats the copy before it in the canonical state ``s``.
 
         Two copies of a ``count:`` task with equal tuples that hold no lock
         are swapped by a symmetry that fixes ``s``, so each move of the later
         one leads to the representative the same move of the earlier one
-        leads to. Only the first copy of each such tuple is expanded; the
-        set of successor representatives is unchanged, only repeats go.
+        leads to. In canonical order such copies sit side by side (equal
+        rank), so only the first of each run is expanded; the set of
+        successor representatives is unchanged, only repeats go.
         """
+        if prev < 0:
+            return False
         tasks, owners = s[6], s[2]
-        twins: set[int] = set()
-        for group in self.groups:
-            seen: set[tuple[Any, ...]] = set()
-            for t in group:
-                task = tasks[t]
-                if task in seen:
-                    if t not in owners:
-                        twins.add(t)
-                elif t not in owners:
-                    seen.add(task)
-        return twins or _NO_TWINS
+        return tasks[prev] == tasks[t] and t not in owners and prev not in owners
 
     def _place(self, s: State, t: int) -> State:
         """``canonical(s)`` when only task ``t`` changed since a canonical state.
@@ -569,27 +581,27 @@ class KernelModel:
         if where is None:
             return s
         ids, p = where
-        tasks, owners = s[6], s[2]
-
-        def rank(u: int) -> tuple[Any, ...]:
-            task = tasks[u]
-            held = tuple(lock for lock, o in enumerate(owners) if o == u) if u in owners else ()
-            return (task[PC], task[FRAME] or (), task[STATUS:], held)
-
-        def before(u: int, v: int) -> bool:
-            """Task u ranks strictly before task v (the pcs decide most comparisons)."""
-            pu, pv = tasks[u][PC], tasks[v][PC]
-            if pu != pv:
-                return bool(pu < pv)
-            return rank(u) < rank(v)
-
+        tasks = s[6]
+        mine = tasks[t][PC]
+        # Walk t up or down past the copies that rank before / after it; the
+        # pcs decide most comparisons, the full rank only breaks pc ties.
         q = p
         last = len(ids) - 1
-        while q < last and before(ids[q + 1], t):
-            q += 1
+        while q < last:
+            u = ids[q + 1]
+            pc = tasks[u][PC]
+            if pc < mine or (pc == mine and _rank_in(s, u) < _rank_in(s, t)):
+                q += 1
+            else:
+                break
         if q == p:
-            while q > 0 and before(t, ids[q - 1]):
-                q -= 1
+            while q > 0:
+                u = ids[q - 1]
+                pc = tasks[u][PC]
+                if mine < pc or (pc == mine and _rank_in(s, t) < _rank_in(s, u)):
+                    q -= 1
+                else:
+                    break
             if q == p:
                 return s
         order = list(ids)
@@ -1747,6 +1759,13 @@ _SCOPE_INDEX = {
     "memalloc_noreclaim_save": 2,
     "memalloc_noreclaim_restore": 2,
 }
+
+
+def _rank_in(s: State, u: int) -> tuple[Any, ...]:
+    """``_rank`` of task ``u`` in state ``s``, with the locks it holds there."""
+    owners = s[2]
+    held = tuple(lock for lock, o in enumerate(owners) if o == u) if u in owners else ()
+    return _rank(s[6][u], held)
 
 
 def _rank(task: tuple[Any, ...], held: tuple[int, ...]) -> tuple[Any, ...]:
