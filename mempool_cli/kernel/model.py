@@ -12,7 +12,7 @@ panic or a violation stopped the machine; ``tasks`` one tuple per task:
 
     (pc, frame, status, rss, handles, scopes, atomic)
 
-``frame`` is None at a step boundary, or what the task is in the middle
+``frame`` is ``()`` (BOUNDARY) at a step boundary, or what the task is in the middle
 of (a lock or completion wait, an ``alloc_pages`` slow path, a
 ``mempool_alloc`` loop). Every transition is one atomic piece of kernel
 code between two points where another CPU can observe a difference.
@@ -73,7 +73,7 @@ VICTIM = 4  # tsk_is_oom_victim: the OOM scan aborts on it until SKIP [5.2]
 SKIP = 8  # MMF_OOM_SKIP [2.4]
 REAPED = 16  # the reaper has acted on this victim [5.4]
 EXITED = 32
-# handle values
+BOUNDARY: tuple[Any, ...] = ()  # the frame of a task between two steps
 # handle values: all tuples, so task tuples compare (symmetry sorts them)
 UNBOUND: tuple[Any, ...] = ()
 NULL = ("null",)
@@ -426,7 +426,7 @@ class KernelModel:
         for t, spec in enumerate(self.scenario.tasks):
             status = (KILLED | MEMDIE | VICTIM) if spec.oom_victim else 0
             handles = (UNBOUND,) * len(self.info[t].program.handles)
-            tasks.append((0, None, status, spec.rss, handles, (0, 0, 0), 0))
+            tasks.append((0, BOUNDARY, status, spec.rss, handles, (0, 0, 0), 0))
         state = (
             self.scenario.memory.free,
             curr,
@@ -473,7 +473,7 @@ class KernelModel:
             if nb is not None and self._repeats_prev(s, t, nb[0]):
                 continue
             frame = task[FRAME]
-            if frame is not None and frame[0] == "alloc" and frame[1][2] == MAY_OOM:
+            if frame and frame[0] == "alloc" and frame[1][2] == MAY_OOM:
                 # out_of_memory reads (and may kill) every task: no memo (and no symmetry)
                 for choice, w in self._task_moves(s, t, None):
                     labels = frozenset(w.labels) if w.labels else _NO_LABELS
@@ -537,7 +537,7 @@ class KernelModel:
         tasks = s[6]
         for t, pcs in enumerate(self.local_pcs):
             task = tasks[t]
-            if task[FRAME] is not None or task[STATUS] or task[PC] not in pcs:
+            if task[FRAME] or task[STATUS] or task[PC] not in pcs:
                 continue
             moves = memo.get((t, task))
             if moves is None:
@@ -545,7 +545,7 @@ class KernelModel:
             if len(moves) != 1:
                 continue
             choice, free, curr, owners, done, left, halt, mine, labels = moves[0]
-            if halt is not None or labels or mine[FRAME] is not None or mine[PC] <= task[PC]:
+            if halt is not None or labels or mine[FRAME] or mine[PC] <= task[PC]:
                 continue
             nxt = (free, curr, owners, done, left, halt, (*tasks[:t], mine, *tasks[t + 1 :]))
             if self.symmetric:
@@ -656,7 +656,7 @@ class KernelModel:
         for s in states:
             for task in s[6]:
                 frame = task[FRAME]
-                if frame is not None and frame[0] == "alloc" and frame[1][2] in SPINNING_STAGES:
+                if frame and frame[0] == "alloc" and frame[1][2] in SPINNING_STAGES:
                     return "livelock"
         return "deadlock"
 
@@ -745,7 +745,7 @@ class KernelModel:
             return "has exited"
         frame = task[FRAME]
         program = self.info[t].program.instrs
-        if frame is None:
+        if not frame:
             if task[PC] >= len(program):
                 return "is about to exit"
             return f"is about to run {program[task[PC]].op}"
@@ -825,9 +825,9 @@ class KernelModel:
         """``task_view`` of every task of ``s``, in task id order."""
         return tuple(self.task_view(s, t) for t in range(len(self.info)))
 
-    def _wait(self, frame: tuple[Any, ...] | None) -> Wait | None:
+    def _wait(self, frame: tuple[Any, ...]) -> Wait | None:
         """Decode a frame into what its task waits or spins on (None at a step boundary)."""
-        if frame is None:
+        if not frame:
             return None
         kind = frame[0]
         if kind == "lock":
@@ -898,7 +898,7 @@ class KernelModel:
         the state is not made canonical.
         """
         tasks = s[6]
-        return (*s[:6], (*tasks[:t], _with(tasks[t], FRAME, None), *tasks[t + 1 :]))
+        return (*s[:6], (*tasks[:t], _with(tasks[t], FRAME, BOUNDARY), *tasks[t + 1 :]))
 
     def actor_name(self, action: Action) -> str:
         return "oom_reaper" if action[0] == REAPER else self.info[action[0]].name
@@ -910,10 +910,10 @@ class KernelModel:
         if task[STATUS] & EXITED:
             return []
         frame = task[FRAME]
-        if frame is not None and self._blocked(s, task, frame):
+        if frame and self._blocked(s, task, frame):
             return []
         w = _Work(s, log)
-        if frame is None:
+        if not frame:
             program = self.info[t].program.instrs
             if task[PC] >= len(program):
                 self._exit(w, t)
@@ -981,7 +981,7 @@ class KernelModel:
         """Finish the current step: move to the next one and settle there."""
         task = w.tasks[t]
         start = (task[PC] if pc is None else pc) + 1
-        w.tasks[t] = _with(_with(task, FRAME, None), PC, start)
+        w.tasks[t] = _with(_with(task, FRAME, BOUNDARY), PC, start)
         self._settle(w, t)
 
     def _settle(self, w: _Work, t: int) -> None:
@@ -1625,7 +1625,7 @@ class KernelModel:
         w.tasks[chosen] = _with(victim, STATUS, victim[STATUS] | KILLED | MEMDIE | VICTIM)
         w.labels.add("oom-kill")
         w.note(f"out_of_memory: kills {self.info[chosen].name} (rss {victim[RSS]})")
-        if victim[FRAME] is None:
+        if not victim[FRAME]:
             self._settle(w, chosen)
         return True
 
@@ -1769,8 +1769,9 @@ def _rank_in(s: State, u: int) -> tuple[Any, ...]:
 
 
 def _rank(task: tuple[Any, ...], held: tuple[int, ...]) -> tuple[Any, ...]:
-    """A total order on task tuples: a step boundary's frame (None) sorts first."""
-    return (task[PC], task[FRAME] or (), task[STATUS:], held)
+    """A total order on tasks: their tuples (a step boundary's frame, (), sorts first), then
+    the locks they hold."""
+    return (task, held)
 
 
 def _set_slot(values: tuple[Any, ...], i: int, value: Any) -> tuple[Any, ...]:

@@ -19,7 +19,7 @@ def test_mutex_sleeps_then_wakes_when_released() -> None:
     assert moves(m, s, 1) == []
     s = only(m, s, 0)
     s = only(m, s, 1)
-    assert s[2] == (1,) and s[6][1][FRAME] is None
+    assert s[2] == (1,) and s[6][1][FRAME] == ()
 
 
 def test_unlock_of_a_lock_not_held_is_a_violation() -> None:
@@ -50,10 +50,10 @@ def test_completion_counts_and_complete_all() -> None:
     s = only(m, m.initial(), 0)  # consumes the initial count
     assert s[3] == (0,)
     s = only(m, s, 0)
-    assert s[6][0][FRAME] is not None
+    assert s[6][0][FRAME] != ()
     s = only(m, s, 1)
     s = only(m, s, 0)
-    assert s[6][0][FRAME] is None and s[3] == (-1,)  # complete_all stays done
+    assert s[6][0][FRAME] == () and s[3] == (-1,)  # complete_all stays done
 
 
 def test_scopes_nest_and_unbalanced_restore_is_a_violation() -> None:
@@ -97,7 +97,7 @@ def test_killable_wait_returns_on_a_fatal_signal() -> None:
     m = model(scenario(holder, v, locks={"M": "mutex"}))
     s = only(m, m.initial(), 0)  # h holds M
     s = only(m, s, 1)  # v is killed already: killable lock returns -EINTR at once
-    assert s[6][1][FRAME] is None and s[2] == (0,)
+    assert s[6][1][FRAME] == () and s[2] == (0,)
     s = only(m, s, 1)  # unwinding skips the unlock of M (not held) and exits
     assert s[6][1][STATUS] & EXITED
 
