@@ -631,6 +631,8 @@ class KernelModel:
         )
 
     def state_labels(self, s: State) -> frozenset[str]:
+        if s[5] is None and (s[0] != 0 or self.wmark_min == 0):
+            return _NO_LABELS  # most states: checked first, without building a set
         labels = set()
         if s[0] == 0 and self.wmark_min > 0:
             labels.add("depletion")
