@@ -32,7 +32,7 @@ a step again from.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -1101,15 +1101,44 @@ class KernelModel:
 
     def _lock_wait(self, w: _Work, t: int, frame: tuple[Any, ...]) -> list[tuple[int, _Work]]:
         _, lock, killable = frame
-        moves = []
-        if w.owners[lock] == -1:
-            got = w.copy()
+        name = self.locks[lock].name
+
+        def take(got: _Work) -> None:
             got.owners[lock] = t
-            got.note(f"wakes, acquires {self.locks[lock].name}")
+            got.note(f"wakes, acquires {name}")
+
+        return self._wake_or_interrupt(
+            w,
+            t,
+            w.owners[lock] == -1,
+            take,
+            killable,
+            f"mutex_lock_killable({name}) -> -EINTR (fatal signal)",
+        )
+
+    def _wake_or_interrupt(
+        self,
+        w: _Work,
+        t: int,
+        ready: bool,
+        take: Callable[[_Work], None],
+        killable: bool,
+        interrupted: str,
+    ) -> list[tuple[int, _Work]]:
+        """The moves of a task asleep in a lock or completion wait.
+
+        Choice 0 when what it waits for is there (``take`` claims it and
+        says so); choice 1 when the wait is killable and a fatal signal is
+        pending: it returns the error (``interrupted`` says which).
+        """
+        moves = []
+        if ready:
+            got = w.copy()
+            take(got)
             self._advance(got, t)
             moves.append((0, got))
         if killable and w.tasks[t][STATUS] & KILLED:
-            w.note(f"mutex_lock_killable({self.locks[lock].name}) -> -EINTR (fatal signal)")
+            w.note(interrupted)
             self._advance(w, t)
             moves.append((1, w))
         return moves
@@ -1174,18 +1203,20 @@ class KernelModel:
 
     def _completion_wait(self, w: _Work, t: int, frame: tuple[Any, ...]) -> list[tuple[int, _Work]]:
         _, comp, killable = frame
-        moves = []
-        if w.done[comp] != 0:
-            got = w.copy()
+        name = self.completions[comp].name
+
+        def take(got: _Work) -> None:
             self._consume(got, comp)
-            got.note(f"wakes: {self.completions[comp].name} completed")
-            self._advance(got, t)
-            moves.append((0, got))
-        if killable and w.tasks[t][STATUS] & KILLED:
-            w.note(f"wait_for_completion_killable({self.completions[comp].name}) -> -ERESTARTSYS")
-            self._advance(w, t)
-            moves.append((1, w))
-        return moves
+            got.note(f"wakes: {name} completed")
+
+        return self._wake_or_interrupt(
+            w,
+            t,
+            w.done[comp] != 0,
+            take,
+            killable,
+            f"wait_for_completion_killable({name}) -> -ERESTARTSYS",
+        )
 
     def _complete(self, w: _Work, t: int, ins: Instr) -> _Work:
         name = self.completions[ins.arg].name
