@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mempool_cli.errors import EXIT_FAIL, EXIT_INCOMPLETE, EXIT_OK, UsageError, printable
-from mempool_cli.explore import Finding, Progress, Result, explore
+from mempool_cli.explore import Finding, Progress, Result, explore, outcome_sort_key
 from mempool_cli.kernel.model import REAPER, Action, KernelModel, State
 from mempool_cli.scenario import gfp as G
 from mempool_cli.scenario.kernels import PRESETS, Kernel
 from mempool_cli.scenario.loader import STDIN_NAME
-from mempool_cli.scenario.spec import OUTCOMES, Scenario
+from mempool_cli.scenario.spec import Scenario
 
 __all__ = [
     "HANG_OUTCOMES",
@@ -48,7 +48,6 @@ __all__ = [
     "unexplored",
 ]
 
-OUTCOME_ORDER = {name: i for i, name in enumerate(OUTCOMES)}
 HANG_OUTCOMES = ("deadlock", "livelock")
 # How many states `replay` looks at to tell whether a state is in a hang.
 REPLAY_HANG_BOUND = 200_000
@@ -155,7 +154,7 @@ class RunResult:
 
 def sort_outcomes(outcomes: frozenset[str] | set[str] | Sequence[str]) -> list[str]:
     """Outcomes in the contract's order, unknown ones after by name."""
-    return sorted(outcomes, key=lambda o: (OUTCOME_ORDER.get(o, 99), o))
+    return sorted(outcomes, key=outcome_sort_key)
 
 
 def outcome_text(outcomes: frozenset[str] | None) -> str:

@@ -16,6 +16,7 @@ from mempool_cli.report import (
     replay_command,
     replay_schedule,
     run_scenario,
+    sort_outcomes,
     to_json,
 )
 from mempool_cli.scenario.loader import load_scenario, load_text
@@ -187,3 +188,12 @@ def test_where_a_task_stands_when_its_mutex_was_just_released() -> None:
     waitfor = replay_just_released()
     (d2,) = [n for n in waitfor["nodes"] if n["id"] == "task:d2"]
     assert d2["where"] == "woken in mutex_lock(M), M is free (just released)"
+
+
+def test_the_explorer_orders_outcomes_as_the_contract_does() -> None:
+    """explore/ keeps its own copy of the order (it imports nothing of scenario/)."""
+    from mempool_cli.explore import OUTCOME_ORDER
+    from mempool_cli.scenario.spec import OUTCOMES
+
+    assert OUTCOME_ORDER == OUTCOMES
+    assert sort_outcomes({"oom-kill", "zeta", "deadlock"}) == ["deadlock", "oom-kill", "zeta"]
