@@ -16,6 +16,17 @@ from .kernel_builders import model, moves, only, run_task, scenario, task
 GFP_KERNEL = parse_gfp("GFP_KERNEL")
 
 
+def one_mempool_alloc_at_min(elements: int, kernel: str = "latest") -> KernelModel:
+    """One task's GFP_NOIO mempool_alloc from pool0 (``elements`` in reserve), memory at min."""
+    sc = scenario(
+        task("t", ("mempool_alloc", {"pool": "pool0", "gfp": "GFP_NOIO", "as": "e"})),
+        free=4,
+        min=4,
+        pools={"pool0": elements},
+    )
+    return model(sc, kernel)
+
+
 def reaper_move(m: KernelModel, s: State, v: int) -> State:
     (nxt,) = [n for (actor, choice), n, _ in m.successors(s) if (actor, choice) == (REAPER, v)]
     return nxt
@@ -134,14 +145,7 @@ def test_pages_and_elements_held() -> None:
 
 def test_pool_check_then_element_from_the_pool() -> None:
     """At min, pass 1 fails; the task is in mempool_alloc before the pool check, not sleeping."""
-    m = model(
-        scenario(
-            task("t", ("mempool_alloc", {"pool": "pool0", "gfp": "GFP_NOIO", "as": "e"})),
-            free=4,
-            min=4,
-            pools={"pool0": 2},
-        )
-    )
+    m = one_mempool_alloc_at_min(elements=2)
     s = only(m, m.initial(), 0)
     assert m.task_view(s, 0).wait == Wait("pool", 0, "mempool_alloc", pool=0)
     s = only(m, s, 0)  # the check pops an element
@@ -151,15 +155,7 @@ def test_pool_check_then_element_from_the_pool() -> None:
 
 def test_empty_pool_retry_then_sleep_on_pool_wait() -> None:
     """[1.3 A]: pass 2 runs pool->alloc with the full mask (direct reclaim, forced NORETRY)."""
-    m = model(
-        scenario(
-            task("t", ("mempool_alloc", {"pool": "pool0", "gfp": "GFP_NOIO", "as": "e"})),
-            free=4,
-            min=4,
-            pools={"pool0": 0},
-        ),
-        "v4.8",
-    )
+    m = one_mempool_alloc_at_min(elements=0, kernel="v4.8")
     s = only(m, m.initial(), 0)  # pass 1 fails
     s = only(m, s, 0)  # empty: retry at once with the full mask
     assert m.task_view(s, 0).wait == Wait("pool", 0, "mempool_alloc", pool=0)
@@ -300,14 +296,7 @@ def test_halted_after_a_violation() -> None:
 def test_restart_step_clears_only_the_frame() -> None:
     """Pass 1 at min changes nothing but the frame, so restarting it gives the start back,
     and running the step again leads where it led."""
-    m = model(
-        scenario(
-            task("t", ("mempool_alloc", {"pool": "pool0", "gfp": "GFP_NOIO", "as": "e"})),
-            free=4,
-            min=4,
-            pools={"pool0": 2},
-        )
-    )
+    m = one_mempool_alloc_at_min(elements=2)
     s = only(m, m.initial(), 0)
     assert not m.task_view(s, 0).at_boundary
     back = m.restart_step(s, 0)
