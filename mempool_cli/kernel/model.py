@@ -358,15 +358,9 @@ class KernelModel:
         if not self.symmetric:
             return s
         tasks = s[6]
-        owners = s[2]
         order: list[int] | None = None
         for group in self.groups:
-            held: dict[int, tuple[int, ...]] = {}
-            if any(o in group for o in owners):
-                for lock, o in enumerate(owners):
-                    if o >= 0:
-                        held[o] = (*held.get(o, ()), lock)
-            ranked = sorted(group, key=lambda t: _rank(tasks[t], held.get(t, ())))
+            ranked = sorted(group, key=lambda t: _rank_in(s, t))
             if ranked != list(group):
                 if order is None:
                     order = list(range(len(tasks)))
@@ -436,7 +430,7 @@ class KernelModel:
             None,
             tuple(tasks),
         )
-        return self.canonical(state) if self.symmetric else state
+        return self.canonical(state)
 
     def _pool_capacity(self, pool: int) -> int:
         """Elements a pool holds when full: ``min_nr``, or one for a zero-min pool.
@@ -479,9 +473,7 @@ class KernelModel:
                     labels = frozenset(w.labels) if w.labels else _NO_LABELS
                     out.append(((t, choice), w.freeze(), labels))
                 continue
-            moves = memo.get((t, task))
-            if moves is None:
-                moves = self._memo_moves(memo, s, t)
+            moves = self._memo_moves(memo, s, t)
             for choice, free, curr, owners, done, left, halt, mine, labels in moves:
                 nxt = (free, curr, owners, done, left, halt, (*tasks[:t], mine, *tasks[t + 1 :]))
                 if nb is not None:
@@ -506,8 +498,15 @@ class KernelModel:
         return out
 
     def _memo_moves(self, memo: dict[Any, Any], s: State, t: int) -> tuple[tuple[Any, ...], ...]:
-        """Task ``t``'s moves in ``s`` as (choice, shared parts..., its new tuple, labels)."""
-        moves = memo[(t, s[6][t])] = tuple(
+        """Task ``t``'s moves in ``s`` as (choice, shared parts..., its new tuple, labels).
+
+        ``memo`` holds them for ``s``'s shared part, keyed by task id and tuple.
+        """
+        key = (t, s[6][t])
+        moves: tuple[tuple[Any, ...], ...] | None = memo.get(key)
+        if moves is not None:
+            return moves
+        moves = memo[key] = tuple(
             (
                 choice,
                 w.free,
@@ -539,9 +538,7 @@ class KernelModel:
             task = tasks[t]
             if task[FRAME] or task[STATUS] or task[PC] not in pcs:
                 continue
-            moves = memo.get((t, task))
-            if moves is None:
-                moves = self._memo_moves(memo, s, t)
+            moves = self._memo_moves(memo, s, t)
             if len(moves) != 1:
                 continue
             choice, free, curr, owners, done, left, halt, mine, labels = moves[0]
@@ -1795,16 +1792,11 @@ _SCOPE_INDEX = {
 
 
 def _rank_in(s: State, u: int) -> tuple[Any, ...]:
-    """``_rank`` of task ``u`` in state ``s``, with the locks it holds there."""
+    """Where copy ``u`` sorts among its group in ``s``: its tuple (a step boundary's
+    frame, (), first), then the locks it holds."""
     owners = s[2]
     held = tuple(lock for lock, o in enumerate(owners) if o == u) if u in owners else ()
-    return _rank(s[6][u], held)
-
-
-def _rank(task: tuple[Any, ...], held: tuple[int, ...]) -> tuple[Any, ...]:
-    """A total order on tasks: their tuples (a step boundary's frame, (), sorts first), then
-    the locks they hold."""
-    return (task, held)
+    return (s[6][u], held)
 
 
 def _set_slot(values: tuple[Any, ...], i: int, value: Any) -> tuple[Any, ...]:
