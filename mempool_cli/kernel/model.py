@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from mempool_cli.kernel.gfp import (
@@ -241,7 +242,12 @@ class KernelModel:
         self.completion_cap = self._completion_caps()
         self.groups = self._symmetry_groups()
         self.group_of = {t: (ids, p) for ids in self.groups for p, t in enumerate(ids)}
-        self._neighbours = self._group_neighbours()
+        # per task: the copy before it in its group, or -1 (first copy, or no group)
+        prev_copy = [-1] * len(scenario.tasks)
+        for ids in self.groups:
+            for before, t in pairwise(ids):
+                prev_copy[t] = before
+        self._prev_copy = tuple(prev_copy)
         oom_reachable = self._oom_reachable()
         self.symmetric = reduce and symmetry and bool(self.groups) and not oom_reachable
         # per task, the pcs whose step touches only that task (None: no partial-order reduction)
@@ -283,18 +289,6 @@ class KernelModel:
             if spec.index is not None:
                 by_base.setdefault(spec.base, []).append(t)
         return tuple(tuple(ids) for ids in by_base.values() if len(ids) > 1)
-
-    def _group_neighbours(self) -> tuple[tuple[int, int] | None, ...]:
-        """Per task: the copies before and after it in its group (-1 at an end), or None."""
-        out: list[tuple[int, int] | None] = []
-        for t in range(len(self.info)):
-            where = self.group_of.get(t)
-            if where is None:
-                out.append(None)
-                continue
-            ids, p = where
-            out.append((ids[p - 1] if p > 0 else -1, ids[p + 1] if p + 1 < len(ids) else -1))
-        return tuple(out)
 
     def _oom_reachable(self) -> bool:
         """Whether any task can ever reach ``out_of_memory``.
@@ -460,11 +454,10 @@ class KernelModel:
             if alone is not None:
                 return [alone]
         symmetric = self.symmetric
-        neighbours = self._neighbours
+        prev_copy = self._prev_copy
         place = self._place
         for t, task in enumerate(tasks):
-            nb = neighbours[t] if symmetric else None
-            if nb is not None and self._repeats_prev(s, t, nb[0]):
+            if symmetric and self._repeats_prev(s, t, prev_copy[t]):
                 continue
             frame = task[FRAME]
             if frame and frame[0] == "alloc" and frame[1][2] == MAY_OOM:
@@ -476,20 +469,14 @@ class KernelModel:
             moves = self._memo_moves(memo, s, t)
             for choice, free, curr, owners, done, left, halt, mine, labels in moves:
                 nxt = (free, curr, owners, done, left, halt, (*tasks[:t], mine, *tasks[t + 1 :]))
-                if nb is not None:
-                    # Still in order when the neighbours' pcs bracket the new pc strictly
-                    # (the other copies did not move); else re-insert it.
-                    lo, hi = nb
-                    pc = mine[PC]
-                    if (lo >= 0 and tasks[lo][PC] >= pc) or (hi >= 0 and tasks[hi][PC] <= pc):
-                        nxt = place(nxt, t)
+                if symmetric:
+                    nxt = place(nxt, t)
                 out.append(((t, choice), nxt, labels))
         if self.reaper_mode != "none":
             for v, task in enumerate(s[6]):
                 if task[STATUS] & (VICTIM | REAPED | EXITED) != VICTIM:
                     continue
-                nb = neighbours[v] if symmetric else None
-                if nb is None or not self._repeats_prev(s, v, nb[0]):
+                if not (symmetric and self._repeats_prev(s, v, prev_copy[v])):
                     w = self._reap(s, v, None)
                     nxt = w.freeze()
                     out.append(
