@@ -28,6 +28,8 @@ from typing import Any
 import networkx as nx
 
 from mempool_cli.kernel.model import KernelModel, State
+from mempool_cli.kernel.program import JUMP
+from mempool_cli.scenario.spec import COMPLETE_OPS
 
 __all__ = ["WaitFor", "cycle_text", "waitfor_graph"]
 
@@ -118,7 +120,7 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
         node = f"completion:{spec.name}"
         g.add_node(node, type="completion", label=spec.name)
         for t in range(len(views)):
-            if alive[t] and _will_complete(model, s, t, comp):
+            if alive[t] and _will_complete(model, s, t, views[t].pc, comp):
                 g.add_edge(node, add_task(t), type="completed_by", label="can be completed by")
         return node
 
@@ -215,19 +217,17 @@ _WAIT_EDGE = {"type": "waits_for", "label": "waits for"}
 _RECLAIM_EDGE = {"type": "reclaim_waits_for", "label": "reclaim waits for"}
 
 
-def _will_complete(model: KernelModel, s: State, t: int, comp: int) -> bool:
-    """Whether task ``t`` can still reach a complete/complete_all of ``comp``."""
+def _will_complete(model: KernelModel, s: State, t: int, pc: int, comp: int) -> bool:
+    """Whether task ``t``, at ``pc``, can still reach a complete/complete_all of ``comp``."""
     if model.completed_all(s, comp):
         return False
     program = model.info[t].program.instrs
-    start = model.task_view(s, t).pc
+    start = pc
     # A back edge ahead of pc makes its whole loop reachable again.
     for ins in program[start:]:
-        if ins.op == "jump":
+        if ins.op == JUMP:
             start = min(start, ins.arg)
-    return any(
-        ins.op in ("complete", "complete_all") and ins.arg == comp for ins in program[start:]
-    )
+    return any(ins.op in COMPLETE_OPS and ins.arg == comp for ins in program[start:])
 
 
 def _shortest_cycle(g: Any) -> tuple[str, ...]:

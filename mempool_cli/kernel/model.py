@@ -46,11 +46,18 @@ from mempool_cli.kernel.gfp import (
     passes,
 )
 from mempool_cli.kernel.oom import ABORT, PANIC, Candidate, select_victim
-from mempool_cli.kernel.program import JUMP, Instr, Program, compile_program
+from mempool_cli.kernel.program import (
+    COMPLETION_OPS,
+    JUMP,
+    LOCK_OPS,
+    Instr,
+    Program,
+    compile_program,
+)
 from mempool_cli.kernel.view import TaskView, Wait
 from mempool_cli.scenario import gfp as G
 from mempool_cli.scenario.kernels import Kernel
-from mempool_cli.scenario.spec import ACQUIRING_OPS, RELEASING_OPS, Scenario
+from mempool_cli.scenario.spec import ACQUIRING_OPS, COMPLETE_OPS, RELEASING_OPS, Scenario
 
 __all__ = ["KernelModel", "State", "TaskInfo", "TaskView", "Wait"]
 
@@ -947,7 +954,7 @@ class KernelModel:
             return [(0, self._unlock(w, t, ins))]
         if op in ("wait_for_completion", "wait_for_completion_killable"):
             return [(0, self._wait_for_completion(w, t, ins))]
-        if op in ("complete", "complete_all"):
+        if op in COMPLETE_OPS:
             return [(0, self._complete(w, t, ins))]
         if op.endswith("_save") or op.endswith("_restore"):
             return [(0, self._scope(w, t, ins))]
@@ -1758,15 +1765,7 @@ class KernelModel:
 
 
 # Which kind of shared resource a step names in ``Instr.arg``.
-_RESOURCE_KIND = {
-    **dict.fromkeys(
-        ("mutex_lock", "mutex_lock_killable", "mutex_unlock", "spin_lock", "spin_unlock"), "lock"
-    ),
-    **dict.fromkeys(
-        ("wait_for_completion", "wait_for_completion_killable", "complete", "complete_all"),
-        "comp",
-    ),
-}
+_RESOURCE_KIND = {**dict.fromkeys(LOCK_OPS, "lock"), **dict.fromkeys(COMPLETION_OPS, "comp")}
 
 _SCOPE_INDEX = {
     "memalloc_noio_save": 0,

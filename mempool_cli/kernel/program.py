@@ -13,9 +13,16 @@ from dataclasses import dataclass
 
 from mempool_cli.scenario.spec import Repeat, Scenario, Span, Step, StepNode
 
-__all__ = ["JUMP", "Instr", "Program", "compile_program"]
+__all__ = ["COMPLETION_OPS", "JUMP", "LOCK_OPS", "Instr", "Program", "compile_program"]
 
 JUMP = "jump"
+# Steps whose ``Instr.arg`` is a lock id, and those whose ``arg`` is a completion id.
+LOCK_OPS = frozenset(
+    {"mutex_lock", "mutex_lock_killable", "mutex_unlock", "spin_lock", "spin_unlock"}
+)
+COMPLETION_OPS = frozenset(
+    {"wait_for_completion", "wait_for_completion_killable", "complete", "complete_all"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +88,9 @@ def _instr(
     slot: Callable[[str | None], int],
 ) -> Instr:
     op = step.op
-    if op in ("mutex_lock", "mutex_lock_killable", "mutex_unlock", "spin_lock", "spin_unlock"):
+    if op in LOCK_OPS:
         return Instr(op, arg=locks[step.target or ""], step=step)
-    if op in ("wait_for_completion", "wait_for_completion_killable", "complete", "complete_all"):
+    if op in COMPLETION_OPS:
         return Instr(op, arg=comps[step.target or ""], step=step)
     if op == "alloc_pages":
         return Instr(op, gfp=step.gfp or 0, order=step.order, bind=slot(step.bind), step=step)
