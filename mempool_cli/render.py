@@ -378,9 +378,9 @@ def _found(r: RunResult) -> str:
 
 
 def _cell(r: RunResult, style: Style) -> Text:
-    got = outcome_text(r.outcomes)
+    got = _found(r)
     if not r.complete:
-        return Text(f"! {_found(r)}", style="yellow")
+        return Text(f"! {got}", style="yellow")
     if r.expected is None:
         return Text(f"? {got}", style="dim")
     if r.passed:
