@@ -468,10 +468,12 @@ class KernelModel:
                 continue
             frame = task[FRAME]
             if frame and frame[0] == "alloc" and frame[1][2] == MAY_OOM:
-                # out_of_memory reads (and may kill) every task: no memo (and no symmetry)
+                # out_of_memory reads (and may kill) every task: no memo. A symmetric model
+                # gets here too when the OOM killer is off, so the result is placed as usual.
                 for choice, w in self._task_moves(s, t, None):
                     labels = frozenset(w.labels) if w.labels else _NO_LABELS
-                    out.append(((t, choice), w.freeze(), labels))
+                    nxt = w.freeze()
+                    out.append(((t, choice), place(nxt, t) if symmetric else nxt, labels))
                 continue
             moves = self._memo_moves(memo, s, t)
             for choice, free, curr, owners, done, left, halt, mine, labels in moves:
