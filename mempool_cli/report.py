@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mempool_cli import narration
 from mempool_cli.errors import EXIT_FAIL, EXIT_INCOMPLETE, EXIT_OK, UsageError, printable
 from mempool_cli.explore import Finding, Progress, Result, explore, outcome_sort_key
 from mempool_cli.kernel.model import REAPER, Action, KernelModel, State
@@ -310,8 +311,8 @@ def trace_steps(
                 index=n,
                 actor=model.actor_name(action),
                 action=action_token(model, action),
-                text=model.describe(state, action),
-                changes=tuple(model.changes(state, nxt)),
+                text=narration.describe(model, state, action),
+                changes=tuple(narration.changes(model, state, nxt)),
                 labels=tuple(sort_outcomes(labels | model.state_labels(nxt))),
             )
         )
@@ -477,7 +478,7 @@ def _summary(model: KernelModel, end: State, outcome: str, trace: Sequence[Trace
         killed = [n for s in trace for n, v in s.changes if "SIGKILL" in v]
         if killed:
             return "the OOM killer killed " + ", ".join(dict.fromkeys(killed))
-    return model.summarize(end, outcome)
+    return narration.summarize(model, end, outcome)
 
 
 def _waitfor_line(graph: Any) -> str:
@@ -793,7 +794,8 @@ def replay_schedule(
     enabled = tuple(action_token(model, a) for a, _, _ in model.successors(end))
     if model.is_final(end):
         if model.halted(end):
-            verdict = f"the machine halts: {model.summarize(end, reached[0] if reached else '')}"
+            why = narration.summarize(model, end, reached[0] if reached else "")
+            verdict = f"the machine halts: {why}"
         else:
             verdict = "every task has exited: the run is over"
         if labels - {"violation", "oom-panic"}:

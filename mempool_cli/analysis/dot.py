@@ -18,6 +18,7 @@ from typing import Any
 import networkx as nx
 import pydot
 
+from mempool_cli import narration
 from mempool_cli.errors import EnvironmentProblem, UsageError
 from mempool_cli.kernel.model import KernelModel, State
 
@@ -189,7 +190,7 @@ def states_dot(
         text += "".join(f"\n{part}" for part in (pools, held) if part)
         if labels:
             text += "\n" + ", ".join(labels)
-        attrs = {"label": text, "shape": "box", "tooltip": model.summarize(s, "")}
+        attrs = {"label": text, "shape": "box", "tooltip": narration.summarize(model, s, "")}
         if model.is_final(s) and not model.halted(s):
             attrs["peripheries"] = "2"
         if i in hang_members:

@@ -27,6 +27,7 @@ from typing import Any
 
 import networkx as nx
 
+from mempool_cli import narration
 from mempool_cli.kernel.model import KernelModel, State
 from mempool_cli.kernel.program import JUMP
 from mempool_cli.scenario.spec import COMPLETE_OPS
@@ -101,7 +102,7 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
             node,
             type="task",
             label=views[t].name,
-            where=model.where(s, t),
+            where=narration.where(model, s, t),
             victim=views[t].victim,
         )
         return node

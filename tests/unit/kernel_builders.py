@@ -117,18 +117,13 @@ def run_task(m: KernelModel, s: State, t: int, limit: int = 200) -> State:
         if not nxt:
             return s
         s = nxt[0]
-        if s[5] is not None:
+        if m.halted(s):
             return s
     return s
 
 
-def free(s: State) -> int:
-    return int(s[0])
-
-
 def handle(m: KernelModel, s: State, t: int, name: str) -> Any:
-    slot = m.info[t].program.handles.index(name)
-    return s[6][t][4][slot]
+    return m.handle_value(s, t, m.info[t].program.handles.index(name))
 
 
 # Examples per property test of the reductions; `MPSIM_PROPERTY_EXAMPLES` raises it.

@@ -8,10 +8,11 @@ from __future__ import annotations
 import pytest
 
 from mempool_cli.kernel.gfp import alloc_rights, passes
-from mempool_cli.kernel.model import FRAME, KILLED, MEMDIE, NULL, STATUS, VICTIM
+from mempool_cli.kernel.state import NULL
+from mempool_cli.narration import halt_text
 from mempool_cli.scenario import gfp as G
 
-from .kernel_builders import free, handle, model, moves, only, run_task, scenario, task
+from .kernel_builders import handle, model, moves, only, run_task, scenario, task
 
 ALLOC = "alloc_pages"
 
@@ -68,7 +69,7 @@ def test_floor_per_caller_class(gfp: str, traits: dict, floor: int) -> None:
 def test_first_attempt_takes_a_page_above_min() -> None:
     m = model(scenario(one_alloc("GFP_KERNEL"), free=5, min=4))
     after = only(m, m.initial(), 0)
-    assert free(after) == 4
+    assert m.free_pages(after) == 4
     assert handle(m, after, 0, "p") == ("p", 0)
 
 
@@ -76,7 +77,7 @@ def test_no_direct_reclaim_fails_at_min() -> None:
     """[3.5 step 5]: without __GFP_DIRECT_RECLAIM the request fails at once."""
     m = model(scenario(one_alloc("GFP_NOWAIT"), free=4, min=4))
     after = only(m, m.initial(), 0)
-    assert free(after) == 4
+    assert m.free_pages(after) == 4
     assert handle(m, after, 0, "p") == NULL
 
 
@@ -87,7 +88,7 @@ def test_pf_memalloc_dips_to_zero() -> None:
     """[2.3]/[3.3]: PF_MEMALLOC in process context gets NO_WATERMARKS."""
     m = model(scenario(one_alloc("GFP_NOIO", flags=["PF_MEMALLOC"]), free=1, min=4))
     after = only(m, m.initial(), 0)
-    assert free(after) == 0
+    assert m.free_pages(after) == 0
     assert "depletion" in m.state_labels(after)
 
 
@@ -97,7 +98,7 @@ def test_nomemalloc_wins_over_pf_memalloc() -> None:
         scenario(one_alloc("GFP_NOIO | __GFP_NOMEMALLOC", flags=["PF_MEMALLOC"]), free=2, min=4)
     )
     after = only(m, m.initial(), 0)
-    assert free(after) == 2
+    assert m.free_pages(after) == 2
     assert handle(m, after, 0, "p") == NULL
 
 
@@ -125,23 +126,23 @@ def test_memalloc_noreclaim_scope_is_pf_memalloc() -> None:
     )
     s = only(m, m.initial(), 0)
     s = only(m, s, 0)
-    assert free(s) == 0
+    assert m.free_pages(s) == 0
 
 
 def test_victim_all_era_takes_the_last_page() -> None:
     """[3.3] 4.5: TIF_MEMDIE in process context -> NO_WATERMARKS."""
     m = model(scenario(one_alloc("GFP_KERNEL", oom_victim=True), free=1, min=4), "v4.8")
     after = only(m, m.initial(), 0)
-    assert free(after) == 0
+    assert m.free_pages(after) == 0
 
 
 def test_victim_half_min_era_stops_at_half_min() -> None:
     """[3.2] 4.15: ALLOC_OOM floor is min - min/2; with min 4 the floor is 2."""
     m = model(scenario(one_alloc("GFP_KERNEL", oom_victim=True), free=3, min=4), "v4.15")
-    assert free(only(m, m.initial(), 0)) == 2
+    assert m.free_pages(only(m, m.initial(), 0)) == 2
     m = model(scenario(one_alloc("GFP_KERNEL", oom_victim=True), free=2, min=4), "v4.15")
     s = run_task(m, m.initial(), 0)
-    assert free(s) == 2
+    assert m.free_pages(s) == 2
     assert handle(m, s, 0, "p") == NULL  # [3.5 6.x step 18]: a victim with ALLOC_OOM does not loop
 
 
@@ -208,7 +209,7 @@ def test_reclaim_needs_flags_after_scope(steps: list, eligible: bool) -> None:
     for _ in steps:
         s = only(m, s, 0)
     s = only(m, s, 0)
-    assert s[4] == ((1,) if eligible else (2,))
+    assert m.reclaimable_left(s, 0) == (1 if eligible else 2)
 
 
 def test_gfp_noio_cannot_reclaim_fs_entry() -> None:
@@ -217,7 +218,7 @@ def test_gfp_noio_cannot_reclaim_fs_entry() -> None:
     )
     m = model(sc, "v4.8")
     s = only(m, m.initial(), 0)
-    assert s[4] == (2,)
+    assert m.reclaimable_left(s, 0) == 2
 
 
 # --- [3.5]/[3.6] retry policy ------------------------------------------------
@@ -236,16 +237,17 @@ def test_reclaim_frees_what_the_request_needs() -> None:
     sc = scenario(one_alloc("GFP_KERNEL"), free=2, min=4, reclaimable=[{"pages": 10}])
     m = model(sc, "v4.8")
     s = only(m, m.initial(), 0)
-    assert s[4] == (7,)  # 2 free, floor 4: needs 3 more so that 5 - 1 + 1 > 4
-    assert free(s) == 5
+    assert m.reclaimable_left(s, 0) == 7  # 2 free, floor 4: needs 3 more so that 5 - 1 + 1 > 4
+    assert m.free_pages(s) == 5
     s = only(m, s, 0)  # the attempt after reclaim
-    assert free(s) == 4 and handle(m, s, 0, "p") == ("p", 0)
+    assert m.free_pages(s) == 4 and handle(m, s, 0, "p") == ("p", 0)
 
 
 def test_reclaim_choice_is_a_branch_per_entry() -> None:
     sc = scenario(one_alloc("GFP_KERNEL"), free=4, min=4, reclaimable=[{"pages": 1}, {"pages": 3}])
     m = model(sc, "v4.8")
-    assert sorted(s[4] for s in moves(m, m.initial(), 0)) == [(0, 3), (1, 2)]
+    left = [(m.reclaimable_left(s, 0), m.reclaimable_left(s, 1)) for s in moves(m, m.initial(), 0)]
+    assert sorted(left) == [(0, 3), (1, 2)]
 
 
 def test_reclaim_takes_entry_locks_and_blocks_on_a_held_one() -> None:
@@ -262,11 +264,12 @@ def test_reclaim_takes_entry_locks_and_blocks_on_a_held_one() -> None:
     m = model(sc, "v4.8")
     s = only(m, m.initial(), 0)  # h takes FS
     s = only(m, s, 1)  # t enters reclaim, needs FS
-    assert s[6][1][FRAME][0] == "alloc"
+    wait = m.task_view(s, 1).wait
+    assert wait is not None and wait.call == "alloc_pages" and wait.kind == "reclaim-lock"
     assert moves(m, s, 1) == []  # blocked on FS
     s = only(m, s, 0)  # h releases FS
     s = only(m, s, 1)  # reclaim proceeds: takes FS, frees, releases
-    assert s[2] == (-1,) and s[4] == (1,)
+    assert m.lock_owner(s, 0) is None and m.reclaimable_left(s, 0) == 1
 
 
 def test_v47_gives_up_retrying_after_16_loops_without_progress() -> None:
@@ -283,12 +286,11 @@ def test_v47_gives_up_retrying_after_16_loops_without_progress() -> None:
     m = model(sc, "v4.8")
     s = m.initial()
     loops = 0
-    while s[6][0][FRAME] or loops == 0:
+    while not m.task_view(s, 0).at_boundary or loops == 0:
         s = only(m, s, 0)
-        frame = s[6][0][FRAME]
-        if frame and frame[1][2] == 3:  # AFTER stage
+        if m.alloc_stage(s, 0) == "after_reclaim":
             loops += 1
-        if not frame:
+        if m.task_view(s, 0).at_boundary:
             break
     assert loops == 16
     assert handle(m, s, 0, "p") == NULL  # killer disabled: out_of_memory makes no progress
@@ -312,8 +314,9 @@ def test_nofs_may_oom_reports_progress_without_a_kill_v45() -> None:
         assert len(nxt) == 1
         assert "oom-kill" not in nxt[0][0]
         s = nxt[0][1]
-    assert s[6][0][FRAME] != ()  # still looping
-    assert s[6][1][STATUS] == 0  # nobody was killed
+    assert not m.task_view(s, 0).at_boundary  # still looping
+    view = m.task_view(s, 1)
+    assert not (view.killed or view.memdie or view.victim)  # nobody was killed
 
 
 def test_kernel_may_oom_kills_the_biggest_task() -> None:
@@ -325,10 +328,11 @@ def test_kernel_may_oom_kills_the_biggest_task() -> None:
     labels = [lab for (a, _), _, lab in m.successors(s) if a == 0]
     s = only(m, s, 0)  # may_oom
     assert labels == [frozenset({"oom-kill"})]
-    assert s[6][1][STATUS] & (KILLED | MEMDIE | VICTIM) == KILLED | MEMDIE | VICTIM
+    view = m.task_view(s, 1)
+    assert view.killed and view.memdie and view.victim
     # the victim was at a step boundary: unwinding skipped its mutex_lock and the
     # unlock of a lock it does not hold
-    assert s[6][1][0] == 2
+    assert view.pc == 2
 
 
 def test_atomic_high_order_with_direct_reclaim_is_a_violation_in_spinlock() -> None:
@@ -337,7 +341,7 @@ def test_atomic_high_order_with_direct_reclaim_is_a_violation_in_spinlock() -> N
     s = only(m, m.initial(), 0)
     s = only(m, s, 0)
     assert "violation" in m.state_labels(s)
-    assert "holding spinlock S" in s[5][2]
+    assert "holding spinlock S" in halt_text(m, s)
 
 
 def test_gfp_atomic_inside_spinlock_is_fine() -> None:
@@ -350,7 +354,7 @@ def test_gfp_atomic_inside_spinlock_is_fine() -> None:
     )
     m = model(scenario(t, locks={"S": "spinlock"}))
     s = run_task(m, m.initial(), 0)
-    assert s[5] is None and m.is_final(s)
+    assert not m.halted(s) and m.is_final(s)
 
 
 def test_gfp_repeat_at_small_order_changes_nothing_before_retry_mayfail() -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from mempool_cli.kernel.model import EXITED, FRAME, KILLED, MEMDIE, REAPED, SKIP, STATUS, VICTIM
 from mempool_cli.kernel.oom import ABORT, PANIC, Candidate, badness, select_victim
+from mempool_cli.kernel.view import Wait
+from mempool_cli.narration import halt_text
 
-from .kernel_builders import free, model, moves, only, run_task, scenario, task
+from .kernel_builders import model, moves, only, run_task, scenario, task
 
 
 def test_mutex_sleeps_then_wakes_when_released() -> None:
@@ -13,13 +14,13 @@ def test_mutex_sleeps_then_wakes_when_released() -> None:
     b = task("b", ("mutex_lock", "M"), ("mutex_unlock", "M"))
     m = model(scenario(a, b, locks={"M": "mutex"}))
     s = only(m, m.initial(), 0)
-    assert s[2] == (0,)
+    assert m.lock_owner(s, 0) == 0
     s = only(m, s, 1)
-    assert s[6][1][FRAME] == ("lock", 0, False)
+    assert m.task_view(s, 1).wait == Wait("mutex", 0, "mutex_lock")
     assert moves(m, s, 1) == []
     s = only(m, s, 0)
     s = only(m, s, 1)
-    assert s[2] == (1,) and s[6][1][FRAME] == ()
+    assert m.lock_owner(s, 0) == 1 and m.task_view(s, 1).at_boundary
 
 
 def test_unlock_of_a_lock_not_held_is_a_violation() -> None:
@@ -32,7 +33,7 @@ def test_sleeping_in_atomic_context_is_a_violation() -> None:
     t = task("a", ("spin_lock", "S"), ("mutex_lock", "M"))
     m = model(scenario(t, locks={"S": "spinlock", "M": "mutex"}))
     s = run_task(m, m.initial(), 0)
-    assert "sleeps holding spinlock S" in s[5][2]
+    assert "sleeps holding spinlock S" in halt_text(m, s)
 
 
 def test_wait_in_irq_context_is_a_violation() -> None:
@@ -40,7 +41,7 @@ def test_wait_in_irq_context_is_a_violation() -> None:
         scenario(task("a", ("wait_for_completion", "C"), context="irq"), completions={"C": 0})
     )
     s = only(m, m.initial(), 0)
-    assert "irq context" in s[5][2]
+    assert "irq context" in halt_text(m, s)
 
 
 def test_completion_counts_and_complete_all() -> None:
@@ -48,12 +49,12 @@ def test_completion_counts_and_complete_all() -> None:
     c = task("c", ("complete_all", "C"))
     m = model(scenario(w, c, completions={"C": 1}))
     s = only(m, m.initial(), 0)  # consumes the initial count
-    assert s[3] == (0,)
+    assert m.done_count(s, 0) == 0
     s = only(m, s, 0)
-    assert s[6][0][FRAME] != ()
+    assert not m.task_view(s, 0).at_boundary
     s = only(m, s, 1)
     s = only(m, s, 0)
-    assert s[6][0][FRAME] == () and s[3] == (-1,)  # complete_all stays done
+    assert m.task_view(s, 0).at_boundary and m.completed_all(s, 0)  # complete_all stays done
 
 
 def test_scopes_nest_and_unbalanced_restore_is_a_violation() -> None:
@@ -65,9 +66,9 @@ def test_scopes_nest_and_unbalanced_restore_is_a_violation() -> None:
     )
     m = model(scenario(t))
     s = run_task(m, m.initial(), 0, limit=3)
-    assert s[6][0][5] == (1, 0, 0)
+    assert m.scope_depths(s, 0) == (1, 0, 0)
     m = model(scenario(task("a", ("memalloc_nofs_restore", None))))
-    assert "without a matching save" in only(m, m.initial(), 0)[5][2]
+    assert "without a matching save" in halt_text(m, only(m, m.initial(), 0))
 
 
 def test_killed_task_unwinds_only_what_it_holds() -> None:
@@ -84,11 +85,12 @@ def test_killed_task_unwinds_only_what_it_holds() -> None:
     )
     m = model(scenario(t, locks={"M": "mutex", "N": "mutex"}, completions={"C": 0}))
     s = only(m, m.initial(), 0)
-    assert s[2] == (0, -1) and s[6][0][0] == 3  # now at `complete`
+    assert m.lock_owner(s, 0) == 0 and m.lock_owner(s, 1) is None
+    assert m.task_view(s, 0).pc == 3  # now at `complete`
     s = only(m, s, 0)
-    assert s[3] == (1,) and s[6][0][0] == 5
+    assert m.done_count(s, 0) == 1 and m.task_view(s, 0).pc == 5
     s = run_task(m, s, 0)
-    assert s[6][0][STATUS] & EXITED and s[5] is None
+    assert m.task_view(s, 0).exited and not m.halted(s)
 
 
 def test_killable_wait_returns_on_a_fatal_signal() -> None:
@@ -97,9 +99,9 @@ def test_killable_wait_returns_on_a_fatal_signal() -> None:
     m = model(scenario(holder, v, locks={"M": "mutex"}))
     s = only(m, m.initial(), 0)  # h holds M
     s = only(m, s, 1)  # v is killed already: killable lock returns -EINTR at once
-    assert s[6][1][FRAME] == () and s[2] == (0,)
+    assert m.task_view(s, 1).at_boundary and m.lock_owner(s, 0) == 0
     s = only(m, s, 1)  # unwinding skips the unlock of M (not held) and exits
-    assert s[6][1][STATUS] & EXITED
+    assert m.task_view(s, 1).exited
 
 
 def test_reaper_modes() -> None:
@@ -111,13 +113,14 @@ def test_reaper_modes() -> None:
         m = model(scenario(v, free=4, locks={"M": "mutex"}), kernel)
         reaps = [n for (a, _), n, _ in m.successors(m.initial()) if a == -1]
         assert len(reaps) == 1
-        status = reaps[0][6][0][STATUS]
-        assert bool(status & SKIP) is marks_skip and status & REAPED
-        assert free(reaps[0]) == 4
+        view = m.task_view(reaps[0], 0)
+        assert view.oom_skip is marks_skip and view.reaped
+        assert m.free_pages(reaps[0]) == 4
     reapable = task("v", ("mutex_lock", "M"), ("mutex_unlock", "M"), oom_victim=True, rss=8)
     m = model(scenario(reapable, free=4, locks={"M": "mutex"}), "v4.8")
     (s,) = [n for (a, _), n, _ in m.successors(m.initial()) if a == -1]
-    assert free(s) == 12 and s[6][0][STATUS] & SKIP and not s[6][0][STATUS] & MEMDIE
+    view = m.task_view(s, 0)
+    assert m.free_pages(s) == 12 and view.oom_skip and not view.memdie
     assert [a for (a, _), _, _ in m.successors(s) if a == -1] == []  # acts once
     m = model(scenario(reapable, free=4, locks={"M": "mutex"}), "v4.5")
     assert [a for (a, _), _, _ in m.successors(m.initial()) if a == -1] == []  # no reaper
@@ -126,7 +129,7 @@ def test_reaper_modes() -> None:
 def test_exit_returns_rss() -> None:
     m = model(scenario(task("a", ("complete", "C"), rss=3), free=5, completions={"C": 0}))
     s = run_task(m, m.initial(), 0)
-    assert free(s) == 8 and m.is_final(s)
+    assert m.free_pages(s) == 8 and m.is_final(s)
 
 
 # --- [5.2] victim selection --------------------------------------------------
@@ -167,9 +170,10 @@ def test_oom_kill_marks_and_settles_victim() -> None:
     b = task("b", ("mutex_lock", "M"), ("mutex_unlock", "M"), rss=5)
     m = model(scenario(a, b, free=4, min=4, locks={"M": "mutex"}), "v4.8")
     s = m.initial()
-    while not s[6][1][STATUS] & KILLED:
+    while not m.task_view(s, 1).killed:
         s = only(m, s, 0)
-    assert s[6][1][STATUS] & (MEMDIE | VICTIM) and s[6][1][0] == 2
+    view = m.task_view(s, 1)
+    assert view.memdie and view.victim and view.pc == 2
 
 
 def test_panic_when_nobody_is_killable() -> None:

@@ -115,8 +115,7 @@ def failing_copies(draw: st.DrawFn) -> Scenario:
             body.append(("wait_for_completion", "C"))
     copies = draw(st.integers(2, 3))
     tasks = [
-        Task(f"w[{i}]", "w", i, tuple(step(*s) for s in body), daemon=False)
-        for i in range(copies)
+        Task(f"w[{i}]", "w", i, tuple(step(*s) for s in body), daemon=False) for i in range(copies)
     ]
     return scenario(
         *tasks,

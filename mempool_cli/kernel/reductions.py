@@ -1,0 +1,231 @@
+"""The two state-space reductions, kept out of the kernel's semantics (docs/model.md, "Reductions").
+
+``Symmetry``: the copies of a ``count:`` task are interchangeable, so the
+search keeps one representative per class of states that differ only by
+which copy is which. ``PartialOrder``: a step no other task can see is
+taken alone. Both keep the outcome set exactly; the property tests
+compare each with no reduction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import pairwise
+from typing import Any
+
+from mempool_cli.kernel.config import Config
+from mempool_cli.kernel.program import COMPLETION_OPS, LOCK_OPS
+from mempool_cli.kernel.sched import SCOPE_INDEX
+from mempool_cli.kernel.state import PC, State
+from mempool_cli.scenario import gfp as G
+
+__all__ = ["PartialOrder", "Symmetry", "oom_reachable"]
+
+# Which kind of shared resource a step names in ``Instr.arg``.
+_RESOURCE_KIND = {**dict.fromkeys(LOCK_OPS, "lock"), **dict.fromkeys(COMPLETION_OPS, "comp")}
+
+
+def oom_reachable(k: Config) -> bool:
+    """Whether any task can ever reach ``out_of_memory`` with the killer on.
+
+    Only a plain ``alloc_pages`` that may reclaim and may retry gets
+    there (mempool forces __GFP_NORETRY [1.3]). When it cannot, no
+    rule of the model depends on a task's position, and copies of a
+    ``count:`` task are interchangeable; otherwise the OOM killer's
+    "ties go to the task declared last" [5.2] tells them apart.
+    """
+    if not k.scenario.oom.killer:
+        return False
+    return any(
+        ins.op == "alloc_pages" and ins.gfp & G.DIRECT_RECLAIM and not ins.gfp & G.NORETRY
+        for info in k.info
+        for ins in info.program.instrs
+    )
+
+
+class Symmetry:
+    """Representatives under permutations of the copies of each ``count:`` task.
+
+    Within each group, copies are ordered by (their tuple, the locks they
+    own); lock owners and the halt record are renamed to match.
+    """
+
+    def __init__(self, k: Config) -> None:
+        by_base: dict[str, list[int]] = {}
+        for t, spec in enumerate(k.scenario.tasks):
+            if spec.index is not None:
+                by_base.setdefault(spec.base, []).append(t)
+        self.groups = tuple(tuple(ids) for ids in by_base.values() if len(ids) > 1)
+        self.group_of = {t: (ids, p) for ids in self.groups for p, t in enumerate(ids)}
+        # per task: the copy before it in its group, or -1 (first copy, or no group)
+        prev_copy = [-1] * len(k.scenario.tasks)
+        for ids in self.groups:
+            for before, t in pairwise(ids):
+                prev_copy[t] = before
+        self.prev_copy = tuple(prev_copy)
+
+    def canonical(self, s: State) -> State:
+        """The representative of ``s``: two states that differ only by which copy is which
+        map to one state."""
+        tasks = s[6]
+        order: list[int] | None = None
+        for group in self.groups:
+            ranked = sorted(group, key=lambda t: rank_in(s, t))
+            if ranked != list(group):
+                if order is None:
+                    order = list(range(len(tasks)))
+                for slot, t in zip(group, ranked, strict=True):
+                    order[slot] = t
+        if order is None:
+            return s
+        return permute(s, order)
+
+    def repeats_prev(self, s: State, t: int) -> bool:
+        """Whether copy ``t`` repeats the copy before it in the canonical state ``s``.
+
+        Two copies of a ``count:`` task with equal tuples that hold no lock
+        are swapped by a symmetry that fixes ``s``, so each move of the later
+        one leads to the representative the same move of the earlier one
+        leads to. In canonical order such copies sit side by side (equal
+        rank), so only the first of each run is expanded; the set of
+        successor representatives is unchanged, only repeats go.
+        """
+        prev = self.prev_copy[t]
+        if prev < 0:
+            return False
+        tasks, owners = s[6], s[2]
+        return tasks[prev] == tasks[t] and t not in owners and prev not in owners
+
+    def place(self, s: State, t: int) -> State:
+        """``canonical(s)`` when only task ``t`` changed since a canonical state.
+
+        A move changes its own task's tuple and the locks that task holds,
+        and nothing else that ranks tasks (no OOM kill happens in a symmetric
+        model), so one insertion step restores the order. The property tests
+        check this against ``canonical``.
+        """
+        where = self.group_of.get(t)
+        if where is None:
+            return s
+        ids, p = where
+        tasks = s[6]
+        mine = tasks[t][PC]
+        # Walk t up or down past the copies that rank before / after it; the
+        # pcs decide most comparisons, the full rank only breaks pc ties.
+        q = p
+        last = len(ids) - 1
+        while q < last:
+            u = ids[q + 1]
+            pc = tasks[u][PC]
+            if pc < mine or (pc == mine and rank_in(s, u) < rank_in(s, t)):
+                q += 1
+            else:
+                break
+        if q == p:
+            while q > 0:
+                u = ids[q - 1]
+                pc = tasks[u][PC]
+                if mine < pc or (pc == mine and rank_in(s, t) < rank_in(s, u)):
+                    q -= 1
+                else:
+                    break
+            if q == p:
+                return s
+        order = list(ids)
+        order.insert(q, order.pop(p))
+        perm = list(range(len(tasks)))
+        for slot, u in zip(ids, order, strict=True):
+            perm[slot] = u
+        return permute(s, perm)
+
+
+def permute(s: State, order: list[int]) -> State:
+    """The state whose task in slot i is the task ``order[i]`` of ``s``, owners renamed."""
+    new_id = [0] * len(order)
+    for slot, t in enumerate(order):
+        new_id[t] = slot
+    halt = s[5]
+    if halt is not None:
+        halt = (halt[0], new_id[halt[1]], halt[2])
+    return (
+        s[0],
+        s[1],
+        tuple(new_id[o] if o >= 0 else -1 for o in s[2]),
+        s[3],
+        s[4],
+        halt,
+        tuple(s[6][t] for t in order),
+    )
+
+
+def rank_in(s: State, u: int) -> tuple[Any, ...]:
+    """Where copy ``u`` sorts among its group in ``s``: its tuple (a step boundary's
+    frame, (), first), then the locks it holds."""
+    owners = s[2]
+    held = tuple(lock for lock, o in enumerate(owners) if o == u) if u in owners else ()
+    return (s[6][u], held)
+
+
+class PartialOrder:
+    """Steps no other task can see, taken alone (docs/model.md, "Partial-order reduction")."""
+
+    def __init__(self, local_pcs: tuple[frozenset[int], ...]) -> None:
+        self.local_pcs = local_pcs
+
+    @staticmethod
+    def build(k: Config) -> PartialOrder | None:
+        """Per task, the pcs of steps that read and write nothing another task can see.
+
+        Such a step (a memalloc scope, or a lock or completion no other task
+        and no reclaimable entry names) is independent of every other move.
+        None when no task has one.
+        """
+        users: dict[tuple[str, int], set[int]] = {}
+        for t, info in enumerate(k.info):
+            for ins in info.program.instrs:
+                kind = _RESOURCE_KIND.get(ins.op)
+                if kind is not None:
+                    users.setdefault((kind, ins.arg), set()).add(t)
+        for locks in k.entry_locks:
+            for lock in locks:
+                users.setdefault(("lock", lock), set()).add(-1)
+        for comp in k.entry_waits:
+            if comp >= 0:
+                users.setdefault(("comp", comp), set()).add(-1)
+        out = []
+        for t, info in enumerate(k.info):
+            pcs = set()
+            for pc, ins in enumerate(info.program.instrs):
+                kind = _RESOURCE_KIND.get(ins.op)
+                if ins.op in SCOPE_INDEX or (kind is not None and users[(kind, ins.arg)] == {t}):
+                    pcs.add(pc)
+            out.append(frozenset(pcs))
+        return PartialOrder(tuple(out)) if any(out) else None
+
+    def alone(
+        self, s: State, moves_of: Callable[[int], tuple[tuple[Any, ...], ...]]
+    ) -> tuple[int, tuple[Any, ...]] | None:
+        """The task and the one move to take alone in ``s``, or None.
+
+        A task at a step boundary whose step is local, with one move that
+        raises no label, halts nothing and ends at a later step boundary,
+        is independent of every other move and stays enabled until taken,
+        so exploring it alone keeps every outcome: the argument, with the
+        cycle proviso (the pc rises), is in docs/model.md. Unkilled tasks
+        only: where the OOM killer can run there is no reduction at all.
+        ``moves_of(t)`` gives task t's moves as the model memoizes them.
+        """
+        tasks = s[6]
+        for t, pcs in enumerate(self.local_pcs):
+            task = tasks[t]
+            if task[1] or task[2] or task[PC] not in pcs:
+                continue
+            moves = moves_of(t)
+            if len(moves) != 1:
+                continue
+            move = moves[0]
+            halt, mine, labels = move[6], move[7], move[8]
+            if halt is not None or labels or mine[1] or mine[PC] <= task[PC]:
+                continue
+            return t, move
+        return None

@@ -1,0 +1,261 @@
+"""Running a task: step dispatch, the end of a step, fatal-signal unwinding, do_exit.
+
+The kernel rooms register what each step does when a task reaches it
+(``starts``), how a task inside a call goes on (``resumes``, keyed by the
+frame's record type) and when a sleeping task has no move at all
+(``blocked``). ``task_moves`` is the one entry point the model calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from mempool_cli.kernel.config import Config
+from mempool_cli.kernel.program import JUMP, Instr
+from mempool_cli.kernel.state import (
+    ATOMIC,
+    BOUNDARY,
+    EXITED,
+    FRAME,
+    HANDLES,
+    KILLED,
+    PC,
+    RSS,
+    SCOPES,
+    STATUS,
+    State,
+    Work,
+    holds,
+    with_field,
+)
+from mempool_cli.scenario.spec import ACQUIRING_OPS, RELEASING_OPS
+
+__all__ = [
+    "SCOPE_INDEX",
+    "Moves",
+    "advance",
+    "atomic_reason",
+    "bind",
+    "blocks",
+    "cannot_sleep",
+    "resumes",
+    "starts",
+    "task_moves",
+    "violation",
+]
+
+Moves = list[tuple[int, Work]]  # (choice, the state after it) per enabled move of one task
+StartFn = Callable[[Config, Work, int, Instr], Moves]
+ResumeFn = Callable[[Config, Work, int, Any], Moves]
+BlockedFn = Callable[[Config, State, tuple[Any, ...], Any], bool]
+
+_STARTS: dict[str, StartFn] = {}
+_RESUMES: dict[type, ResumeFn] = {}
+_BLOCKED: dict[type, BlockedFn] = {}
+
+SCOPE_INDEX = {
+    "memalloc_noio_save": 0,
+    "memalloc_noio_restore": 0,
+    "memalloc_nofs_save": 1,
+    "memalloc_nofs_restore": 1,
+    "memalloc_noreclaim_save": 2,
+    "memalloc_noreclaim_restore": 2,
+}
+
+
+def starts(*ops: str) -> Callable[[StartFn], StartFn]:
+    """Register what the steps ``ops`` do when a task reaches one (a decorator)."""
+
+    def register(fn: StartFn) -> StartFn:
+        for op in ops:
+            _STARTS[op] = fn
+        return fn
+
+    return register
+
+
+def resumes(frame: type) -> Callable[[ResumeFn], ResumeFn]:
+    """Register how a task inside a call with this frame record goes on (a decorator)."""
+
+    def register(fn: ResumeFn) -> ResumeFn:
+        _RESUMES[frame] = fn
+        return fn
+
+    return register
+
+
+def blocks(frame: type) -> Callable[[BlockedFn], BlockedFn]:
+    """Register when a task with this frame has no move (checked before any copying)."""
+
+    def register(fn: BlockedFn) -> BlockedFn:
+        _BLOCKED[frame] = fn
+        return fn
+
+    return register
+
+
+def task_moves(k: Config, s: State, t: int, events: list[Any] | None) -> Moves:
+    """Every move task ``t`` can make in ``s``, each as (choice, Work)."""
+    task = s[6][t]
+    if task[STATUS] & EXITED:
+        return []
+    frame = task[FRAME]
+    if frame:
+        blocked = _BLOCKED.get(type(frame))
+        if blocked is not None and blocked(k, s, task, frame):
+            return []
+    w = Work(s, events)
+    if not frame:
+        program = k.info[t].program.instrs
+        if task[PC] >= len(program):
+            do_exit(k, w, t)
+            return [(0, w)]
+        ins = program[task[PC]]
+        return _STARTS[ins.op](k, w, t, ins)
+    return _RESUMES[type(frame)](k, w, t, frame)
+
+
+def advance(k: Config, w: Work, t: int, pc: int | None = None) -> None:
+    """Finish the current step: move to the next one and settle there."""
+    task = w.tasks[t]
+    start = (task[PC] if pc is None else pc) + 1
+    w.tasks[t] = with_field(with_field(task, FRAME, BOUNDARY), PC, start)
+    settle(k, w, t)
+
+
+def settle(k: Config, w: Work, t: int) -> None:
+    """Follow jumps, and for a killed task skip what unwinding skips (contract, fatal signals).
+
+    A killed task skips acquiring steps and releasing steps that would
+    release nothing it holds; complete* steps still run. A forever loop
+    is left at its back edge once the task is killed (docs/model.md).
+    """
+    task = w.tasks[t]
+    program = k.info[t].program.instrs
+    pc = task[PC]
+    killed = bool(task[STATUS] & KILLED)
+    guard = 0
+    while pc < len(program):
+        ins = program[pc]
+        if ins.op == JUMP:
+            pc = pc + 1 if killed else ins.arg
+        elif killed and _unwinding_skips(w, t, ins):
+            pc += 1
+        else:
+            break
+        guard += 1
+        if guard > 4 * len(program) + 4:
+            raise AssertionError("a loop with no steps")
+    if pc != task[PC]:
+        w.tasks[t] = with_field(task, PC, pc)
+
+
+def _unwinding_skips(w: Work, t: int, ins: Instr) -> bool:
+    op = ins.op
+    if op in ACQUIRING_OPS:
+        return True
+    if op not in RELEASING_OPS:
+        return False  # complete / complete_all always run
+    task = w.tasks[t]
+    if op in ("mutex_unlock", "spin_unlock"):
+        return bool(w.owners[ins.arg] != t)
+    if op in ("free_pages", "mempool_free"):
+        return not holds(task[HANDLES][ins.arg])
+    return bool(task[SCOPES][SCOPE_INDEX[op]] == 0)
+
+
+def do_exit(k: Config, w: Work, t: int) -> None:
+    """do_exit: a handle or lock still held is a violation; rss returns to free."""
+    task = w.tasks[t]
+    for slot, value in enumerate(task[HANDLES]):
+        if holds(value):
+            violation(w, t, "exit_holding_handle", handle=slot, value=value)
+            return
+    for lock, owner in enumerate(w.owners):
+        if owner == t:
+            violation(w, t, "exit_holding_lock", lock=lock)
+            return
+    w.free += task[RSS]
+    w.say("exits", rss=task[RSS], free=w.free)
+    w.tasks[t] = with_field(with_field(task, STATUS, task[STATUS] | EXITED), RSS, 0)
+
+
+def bind(k: Config, w: Work, t: int, slot: int, value: Any) -> bool:
+    """Write a handle; overwriting one that still holds memory leaks it (a violation)."""
+    if slot < 0:
+        if holds(value):
+            violation(w, t, "leak_unbound", value=value)
+            return False
+        return True
+    handles = w.tasks[t][HANDLES]
+    if holds(handles[slot]):
+        violation(w, t, "leak_rebound", handle=slot, value=handles[slot])
+        return False
+    w.set(t, HANDLES, (*handles[:slot], value, *handles[slot + 1 :]))
+    return True
+
+
+def violation(w: Work, t: int, key: str, **fields: Any) -> None:
+    """Halt the machine: task ``t`` broke a rule (outcome ``violation``)."""
+    reason = (key, tuple(fields.items()))
+    w.halt = ("violation", t, reason)
+    w.say("violation", reason=reason)
+
+
+def atomic_reason(k: Config, w: Work, t: int) -> tuple[str, Any] | None:
+    """Why task ``t`` may not sleep now, or None: irq/softirq context, or a spinlock held.
+
+    As data: ``("context", name)``, ``("spinlocks", lock ids)`` or ``("atomic", None)``.
+    """
+    info = k.info[t]
+    if info.context != "process":
+        return ("context", info.context)
+    if w.tasks[t][ATOMIC]:
+        held = tuple(i for i, o in enumerate(w.owners) if o == t and k.locks[i].kind == "spinlock")
+        return ("spinlocks", held) if held else ("atomic", None)
+    return None
+
+
+def cannot_sleep(
+    k: Config, w: Work, t: int, ins: Instr, resource: int, killable: bool, errno: str
+) -> bool:
+    """The prologue of a sleeping wait (might_sleep): a violation in atomic context, or a
+    killable wait returning at once with a fatal signal pending. True when the step is over."""
+    reason = atomic_reason(k, w, t)
+    if reason:
+        violation(w, t, "sleeps_atomic", op=ins.op, arg=resource, why=reason)
+        return True
+    if killable and w.tasks[t][STATUS] & KILLED:
+        w.say("wait_interrupted_at_once", op=ins.op, arg=resource, errno=errno)
+        advance(k, w, t)
+        return True
+    return False
+
+
+def wake_or_interrupt(
+    k: Config,
+    w: Work,
+    t: int,
+    ready: bool,
+    take: Callable[[Work], None],
+    killable: bool,
+    interrupted: tuple[str, dict[str, Any]],
+) -> Moves:
+    """The moves of a task asleep in a lock or completion wait.
+
+    Choice 0 when what it waits for is there (``take`` claims it and
+    says so); choice 1 when the wait is killable and a fatal signal is
+    pending: it returns the error (``interrupted`` is the event saying which).
+    """
+    moves = []
+    if ready:
+        got = w.copy()
+        take(got)
+        advance(k, got, t)
+        moves.append((0, got))
+    if killable and w.tasks[t][STATUS] & KILLED:
+        w.say(interrupted[0], **interrupted[1])
+        advance(k, w, t)
+        moves.append((1, w))
+    return moves

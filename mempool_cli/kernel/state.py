@@ -1,0 +1,149 @@
+"""The state layout, once: what a model state is made of and how one transition edits it.
+
+A state is a plain tuple (hashable, comparable, no objects):
+
+    (free, curr, owners, done, left, halt, tasks)
+
+``free`` is the zone's free pages; ``curr`` each pool's ``curr_nr``;
+``owners`` each lock's owner task id or -1; ``done`` each completion's
+count (``ALL`` after complete_all); ``left`` the pages each reclaimable
+entry still holds; ``halt`` is None or ``(kind, task, message key)`` once
+a panic or a violation stopped the machine; ``tasks`` one tuple per task:
+
+    (pc, frame, status, rss, handles, scopes, atomic)
+
+``frame`` is ``()`` (BOUNDARY) between two steps, or the named record of
+the kernel call the task is inside (``LockWait``, ``SlowPath``,
+``MempoolAlloc``, ...): a NamedTuple equals and hashes like the tuple of
+its fields, so a state stays a plain value. Only the kernel package reads
+this layout; the layers that explain a state ask ``KernelModel``'s
+queries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ALL",
+    "BOUNDARY",
+    "EXITED",
+    "FREED",
+    "KILLED",
+    "MEMDIE",
+    "NULL",
+    "REAPED",
+    "SKIP",
+    "UNBOUND",
+    "VICTIM",
+    "Event",
+    "State",
+    "Work",
+    "holds",
+    "set_slot",
+    "with_field",
+]
+
+State = tuple[Any, ...]
+# One thing a transition did, as data: a key and its fields (ids, numbers, op names), as
+# (name, value) pairs so an event can sit in a state (a halt's reason) and hash.
+# narration.py turns events into the words reports print; the kernel never formats.
+Event = tuple[str, tuple[tuple[str, Any], ...]]
+
+# state fields
+FREE, CURR, OWNERS, DONE, LEFT, HALT, TASKS = range(7)
+# task tuple fields
+PC, FRAME, STATUS, RSS, HANDLES, SCOPES, ATOMIC = range(7)
+# status bits
+KILLED = 1  # fatal signal pending
+MEMDIE = 2  # TIF_MEMDIE: reserve rights of the "all" era [2.4]
+VICTIM = 4  # tsk_is_oom_victim: the OOM scan aborts on it until SKIP [5.2]
+SKIP = 8  # MMF_OOM_SKIP [2.4]
+REAPED = 16  # the reaper has acted on this victim [5.4]
+EXITED = 32
+BOUNDARY: tuple[Any, ...] = ()  # the frame of a task between two steps
+ALL = -1  # completion count after complete_all
+# handle values: all tuples, so task tuples compare (symmetry sorts them)
+UNBOUND: tuple[Any, ...] = ()
+NULL = ("null",)
+FREED = ("freed",)
+
+
+def holds(value: tuple[Any, ...]) -> bool:
+    """A handle that holds memory: ``("p", order)`` or ``("e", pool)``."""
+    return len(value) == 2
+
+
+def with_field(task: tuple[Any, ...], field: int, value: Any) -> tuple[Any, ...]:
+    """``task`` with one field replaced."""
+    out = list(task)
+    out[field] = value
+    return tuple(out)
+
+
+def set_slot(values: tuple[Any, ...], i: int, value: Any) -> tuple[Any, ...]:
+    return (*values[:i], value, *values[i + 1 :])
+
+
+class Work:
+    """A mutable copy of a state while one transition is computed.
+
+    ``events`` is None in the search (nothing is recorded) and a list when a
+    report asks what a move does (``narration.describe``).
+    """
+
+    __slots__ = ("curr", "done", "events", "free", "halt", "labels", "left", "owners", "tasks")
+
+    def __init__(self, s: State, events: list[Event] | None) -> None:
+        self.free: int = s[0]
+        self.curr = list(s[1])
+        self.owners = list(s[2])
+        self.done = list(s[3])
+        self.left = list(s[4])
+        self.halt: tuple[str, int, Event] | None = s[5]
+        self.tasks: list[tuple[Any, ...]] = list(s[6])
+        self.labels: set[str] = set()
+        self.events = events
+
+    def copy(self) -> Work:
+        w = Work.__new__(Work)
+        w.free, w.halt = self.free, self.halt
+        w.curr, w.owners, w.done = list(self.curr), list(self.owners), list(self.done)
+        w.left, w.tasks = list(self.left), list(self.tasks)
+        w.labels = set(self.labels)
+        w.events = list(self.events) if self.events is not None else None
+        return w
+
+    def freeze(self) -> State:
+        return (
+            self.free,
+            tuple(self.curr),
+            tuple(self.owners),
+            tuple(self.done),
+            tuple(self.left),
+            self.halt,
+            tuple(self.tasks),
+        )
+
+    def parts(self) -> tuple[tuple[Any, ...], ...]:
+        """curr, owners, done and left as tuples (for the successor memo)."""
+        return tuple(self.curr), tuple(self.owners), tuple(self.done), tuple(self.left)
+
+    @property
+    def narrating(self) -> bool:
+        return self.events is not None
+
+    def say(self, key: str, **fields: Any) -> None:
+        """Record an event (only when narrating: the search pays nothing for it)."""
+        if self.events is not None:
+            self.events.append((key, tuple(fields.items())))
+
+    def halt_with(self, kind: str, t: int, key: str, **fields: Any) -> None:
+        """Stop the machine: ``kind`` is ``violation`` or ``panic``; the event says why."""
+        self.halt = (kind, t, (key, tuple(fields.items())))
+        self.say(kind, reason=(key, tuple(fields.items())))
+
+    def set(self, t: int, field: int, value: Any) -> None:
+        task = list(self.tasks[t])
+        task[field] = value
+        self.tasks[t] = tuple(task)

@@ -1,0 +1,406 @@
+"""The words for what the kernel model does: events, states and changes as report text.
+
+The kernel records what a move did as events (a key and its fields, ids
+and numbers: kernel/state.py); this module is the one place that turns
+them into the sentences traces and stories print, and says where a task
+is and what changed between two states. One phrase per event key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from mempool_cli.kernel.model import Action, KernelModel, State
+from mempool_cli.kernel.state import ALL, Event
+from mempool_cli.scenario import gfp as G
+
+__all__ = ["changes", "describe", "event_text", "halt_text", "summarize", "where"]
+
+
+class _Names:
+    """Resolves the ids in an event's fields to names, for task ``actor``."""
+
+    def __init__(self, model: KernelModel, actor: int) -> None:
+        self.m = model
+        self.actor = actor
+
+    def lock(self, i: int) -> str:
+        return self.m.locks[i].name
+
+    def comp(self, i: int) -> str:
+        return self.m.completions[i].name
+
+    def pool(self, i: int) -> str:
+        return self.m.pools[i].name
+
+    def task(self, i: int) -> str:
+        return self.m.info[i].name
+
+    def owner(self, i: int) -> str:
+        return "itself" if i == self.actor else self.task(i)
+
+    def handle(self, slot: int) -> str:
+        return self.m.info[self.actor].program.handles[slot]
+
+    def arg(self, op: str, i: int) -> str:
+        """The resource a step names: a completion for wait_* and complete*, else a lock."""
+        return self.comp(i) if "completion" in op or op.startswith("complete") else self.lock(i)
+
+    def what(self, value: tuple[Any, ...]) -> str:
+        if value[0] == "p":
+            return f"{1 << value[1]} page(s)"
+        return f"an element of pool {self.pool(value[1])}"
+
+    def why(self, reason: tuple[str, Any]) -> str:
+        kind, data = reason
+        if kind == "context":
+            return f"in {data} context"
+        if kind == "spinlocks":
+            return "holding spinlock " + ", ".join(self.lock(i) for i in data)
+        return "in atomic context"
+
+
+_TOOK = {
+    "free_list": "from the free list",
+    "no_watermarks": "from the reserves (ALLOC_NO_WATERMARKS)",
+    "harder_nofail": "from the ALLOC_HARDER fallback (__GFP_NOFAIL)",
+    "after_reclaim": "from the free list after reclaim",
+    "high_watermark": "at the high watermark (last attempt before OOM)",
+    "reserves_after_oom": "from the reserves after OOM (__GFP_NOFAIL)",
+}
+
+
+def _took(n: _Names, order: int, how: str, before: int, after: int) -> str:
+    pages = "page" if order == 0 else f"{1 << order} pages"
+    return f"{pages} {_TOOK[how]} ({before} -> {after} free)"
+
+
+def _exits(n: _Names, rss: int, free: int) -> str:
+    return "exits" + (f", its {rss} rss pages return ({free} free)" if rss else "")
+
+
+def _unlock_not_held(n: _Names, op: str, lock: int, owner: int) -> str:
+    name = n.lock(lock)
+    held = "free" if owner == -1 else f"held by {n.task(owner)}"
+    return f"{op}({name}) but {name} is {held}"
+
+
+def _reclaim_frees(n: _Names, pages: int, free: int, released: tuple[int, ...]) -> str:
+    names = ", ".join(n.lock(i) for i in released)
+    return f"reclaim frees {pages} page(s) ({free} free)" + (
+        f", releases {names}" if released else ""
+    )
+
+
+Phrase = Callable[..., str]
+
+# Each phrase gets the name resolver and the event's fields as keywords.
+PHRASES: dict[str, Phrase] = {
+    # sched.py
+    "exits": _exits,
+    "violation": lambda n, reason: "VIOLATION: " + _reason(n, reason),
+    "wait_interrupted_at_once": lambda n, op, arg, errno: (
+        f"{op}({n.arg(op, arg)}) -> {errno} (fatal signal pending)"
+    ),
+    # locking.py
+    "lock_acquired": lambda n, op, lock: f"{op}({n.lock(lock)}) -> acquired",
+    "mutex_sleeps": lambda n, op, lock, owner: (
+        f"{op}({n.lock(lock)}) -> sleeps, held by {n.owner(owner)}"
+    ),
+    "mutex_wakes": lambda n, lock: f"wakes, acquires {n.lock(lock)}",
+    "mutex_interrupted": lambda n, lock: (
+        f"mutex_lock_killable({n.lock(lock)}) -> -EINTR (fatal signal)"
+    ),
+    "unlocked": lambda n, op, lock: f"{op}({n.lock(lock)})",
+    "spin_spins": lambda n, lock, owner: (
+        f"spin_lock({n.lock(lock)}) -> spins, held by {n.owner(owner)}"
+    ),
+    "spin_acquires": lambda n, lock: f"acquires {n.lock(lock)}",
+    "completion_done": lambda n, op, completion: f"{op}({n.comp(completion)}) -> done",
+    "completion_sleeps": lambda n, op, completion: f"{op}({n.comp(completion)}) -> sleeps",
+    "completion_wakes": lambda n, completion: f"wakes: {n.comp(completion)} completed",
+    "completion_interrupted": lambda n, completion: (
+        f"wait_for_completion_killable({n.comp(completion)}) -> -ERESTARTSYS"
+    ),
+    "completed": lambda n, op, completion: f"{op}({n.comp(completion)})",
+    # mm/scopes.py
+    "scope": lambda n, op: f"{op}()",
+    # mm/page_alloc.py
+    "alloc_pages": lambda n, order, gfp: f"alloc_pages(order {order}, {G.format_gfp(gfp)})",
+    "took_pages": _took,
+    "nofail_loops_high_priority": lambda n: (
+        "no free page even without watermarks; __GFP_NOFAIL loops in the high-priority path"
+    ),
+    "fails_below_watermark": lambda n, free, floor: (
+        f"fails: below the watermark ({free} free, floor {floor}) and no direct reclaim"
+    ),
+    "pf_memalloc_nofail_loops": lambda n: (
+        "PF_MEMALLOC cannot reclaim; __GFP_NOFAIL loops waiting for someone else"
+    ),
+    "fails_pf_memalloc": lambda n: "fails: PF_MEMALLOC may not enter direct reclaim",
+    "fails_memdie": lambda n: "fails: TIF_MEMDIE without __GFP_NOFAIL does not loop",
+    "fails_noretry": lambda n: "fails: __GFP_NORETRY after one reclaim pass",
+    "reclaim_progress_retry": lambda n: "reclaim made progress: retry",
+    "no_progress_may_oom": lambda n: "no reclaim progress: __alloc_pages_may_oom next",
+    "fails_costly": lambda n: "fails: costly order without __GFP_RETRY_MAYFAIL",
+    "should_reclaim_retry_gives_up": lambda n, loops: (
+        f"should_reclaim_retry: {loops} loops without progress, give up"
+    ),
+    "should_reclaim_retry": lambda n, available, loops: (
+        f"should_reclaim_retry: {available} free+reclaimable pass min: retry (loop {loops})"
+    ),
+    "should_reclaim_retry_may_oom": lambda n: (
+        "should_reclaim_retry: not enough reclaimable; __alloc_pages_may_oom next"
+    ),
+    "may_oom_costly": lambda n: "may_oom: order > 3, the OOM killer would not help",
+    "may_oom_nofs_loops": lambda n: "may_oom: no __GFP_FS, no OOM kill, but keep looping",
+    "may_oom_retry_mayfail": lambda n: "may_oom: __GFP_RETRY_MAYFAIL never OOM-kills",
+    "fails_victim_had_reserves": lambda n: (
+        "fails: an OOM victim that already had its reserves does not loop"
+    ),
+    "fails_no_progress": lambda n: "fails: no progress possible",
+    "free_null": lambda n, op, handle: f"{op}({n.handle(handle)}) -> NULL, nothing to free",
+    "pages_freed": lambda n, handle, pages, free: (
+        f"free_pages({n.handle(handle)}) -> {pages} pages freed ({free} free)"
+    ),
+    # mm/vmscan.py
+    "reclaim_nothing": lambda n: "direct reclaim: nothing this gfp may reclaim",
+    "reclaim_on": lambda n, entry, pages: (
+        f"direct reclaim on reclaimable[{entry}] for {pages} page(s)"
+    ),
+    "reclaim_needs_lock": lambda n, lock, owner: (
+        f"reclaim needs {n.lock(lock)}, held by {n.owner(owner)}"
+    ),
+    "reclaim_takes_lock": lambda n, lock: f"reclaim takes {n.lock(lock)}",
+    "reclaim_waits": lambda n, completion: f"reclaim waits for {n.comp(completion)}",
+    "reclaim_already_completed": lambda n, completion: f"{n.comp(completion)} already completed",
+    "reclaim_frees": _reclaim_frees,
+    "reclaim_wakes": lambda n, completion: f"reclaim wakes: {n.comp(completion)} completed",
+    # mm/oom_kill.py
+    "oom_disabled": lambda n: "out_of_memory: the OOM killer is disabled",
+    "oom_current_dying": lambda n: (
+        "out_of_memory: current is dying, it gets the reserves instead of a new kill"
+    ),
+    "oom_nofs": lambda n: "out_of_memory: no __GFP_FS, no kill (progress reported)",
+    "oom_scan_aborts": lambda n, victims: (
+        f"out_of_memory: victim {', '.join(n.task(v) for v in victims)} has not exited, "
+        "the scan aborts"
+    ),
+    "oom_panics": lambda n: "out_of_memory: no eligible task, kernel panic",
+    "oom_kills": lambda n, victim, rss: f"out_of_memory: kills {n.task(victim)} (rss {rss})",
+    "reaps": lambda n, victim, pages, free: (
+        f"reaps {n.task(victim)}: {pages} pages freed ({free} free), MMF_OOM_SKIP"
+    ),
+    "cannot_reap_marks": lambda n, victim: (
+        f"cannot reap {n.task(victim)}, marks it MMF_OOM_SKIP anyway"
+    ),
+    "cannot_reap_gives_up": lambda n, victim: (
+        f"cannot reap {n.task(victim)}, gives up without marking it"
+    ),
+    # mm/mempool.py
+    "mempool_alloc": lambda n, pool, gfp: f"mempool_alloc({n.pool(pool)}, {G.format_gfp(gfp)})",
+    "pool_alloc": lambda n, gfp: f"pool->alloc({G.format_gfp(gfp)})",
+    "pool_wakes": lambda n, pool: f"wakes on {n.pool(pool)}->wait (refill or 5 s timeout)",
+    "pool_takes": lambda n, pool, left, capacity: (
+        f"takes an element from {n.pool(pool)} ({left}/{capacity} left)"
+    ),
+    "pool_empty_retry": lambda n, pool: (
+        f"{n.pool(pool)} empty: retry pool->alloc at once with the full mask"
+    ),
+    "pool_empty_null": lambda n, pool: f"{n.pool(pool)} empty and no direct reclaim: returns NULL",
+    "pool_sleeps": lambda n, pool: (
+        f"{n.pool(pool)} empty: sleeps on {n.pool(pool)}->wait (5 s timeout, uninterruptible)"
+    ),
+    "pool_refilled": lambda n, handle, pool, curr, capacity: (
+        f"mempool_free({n.handle(handle)}) -> back into {n.pool(pool)} ({curr}/{capacity}), "
+        "wakes waiters"
+    ),
+    "pool_full_frees": lambda n, handle, pool, free: (
+        f"mempool_free({n.handle(handle)}) -> {n.pool(pool)} full: pool->free, {free} free"
+    ),
+}
+
+# Why the machine halted: the reason event of a violation or a panic.
+REASONS: dict[str, Phrase] = {
+    "exit_holding_handle": lambda n, handle, value: (
+        f"exits still holding {n.handle(handle)} ({n.what(value)})"
+    ),
+    "exit_holding_lock": lambda n, lock: f"exits holding lock {n.lock(lock)}",
+    "sleeps_atomic": lambda n, op, arg, why: f"{op}({n.arg(op, arg)}) sleeps {n.why(why)}",
+    "unlock_not_held": _unlock_not_held,
+    "restore_without_save": lambda n, op: f"{op}() without a matching save",
+    "leak_unbound": lambda n, value: f"{n.what(value)} allocated without `as:` is leaked",
+    "leak_rebound": lambda n, handle, value: (
+        f"{n.handle(handle)} is rebound while still holding {n.what(value)} (leak)"
+    ),
+    "double_free": lambda n, op, handle: (
+        f"{op}({n.handle(handle)}): {n.handle(handle)} was already freed"
+    ),
+    "free_pages_on_element": lambda n, handle, pool: (
+        f"free_pages({n.handle(handle)}) on an element of pool {n.pool(pool)}"
+    ),
+    "mempool_free_on_pages": lambda n, handle: (
+        f"mempool_free({n.handle(handle)}) on pages from alloc_pages"
+    ),
+    "mempool_free_wrong_pool": lambda n, handle, to, came: (
+        f"mempool_free({n.handle(handle)}) to pool {n.pool(to)}, "
+        f"but it came from pool {n.pool(came)}"
+    ),
+    "alloc_may_sleep": lambda n, op, gfp, why: f"{op}({G.format_gfp(gfp)}) may sleep {n.why(why)}",
+    "reclaim_waits_under_spinlock": lambda n: "reclaim waits for completion holding a spinlock",
+    "oom_no_killable": lambda n: "out_of_memory: no killable task left",
+}
+
+
+def _reason(n: _Names, reason: Event) -> str:
+    key, fields = reason
+    return REASONS[key](n, **dict(fields))
+
+
+def event_text(model: KernelModel, actor: int, event: Event) -> str:
+    """One event of task ``actor`` (or of the reaper, ``REAPER``) as a phrase."""
+    key, fields = event
+    return PHRASES[key](_Names(model, actor), **dict(fields))
+
+
+def describe(model: KernelModel, s: State, action: Action) -> str:
+    """What ``action`` does in ``s``, in kernel words, for traces and replays."""
+    t = action[0]
+    events = model.action_events(s, action)
+    who = model.actor_name(action)
+    return f"{who}: " + "; ".join([event_text(model, t, e) for e in events] or ["(no change)"])
+
+
+def halt_text(model: KernelModel, s: State) -> str:
+    """Why the machine halted in ``s``: ``task: reason``."""
+    halt = model.halt_reason(s)
+    assert halt is not None
+    _, t, reason = halt
+    return f"{model.info[t].name}: {_reason(_Names(model, t), reason)}"
+
+
+_STATUS_WORDS = (
+    ("killed", "SIGKILL"),
+    ("memdie", "TIF_MEMDIE"),
+    ("victim", "OOM victim"),
+    ("oom_skip", "MMF_OOM_SKIP"),
+    ("exited", "exited"),
+)
+
+
+def changes(model: KernelModel, before: State, after: State) -> list[tuple[str, str]]:
+    """What differs between two states, as (thing, "old -> new") pairs for trace rows."""
+    m = model
+    out: list[tuple[str, str]] = []
+    if m.free_pages(before) != m.free_pages(after):
+        out.append(("free", f"{m.free_pages(before)} -> {m.free_pages(after)}"))
+    for i, pool in enumerate(m.pools):
+        old, new = m.curr_nr(before, i), m.curr_nr(after, i)
+        if old != new:
+            out.append((pool.name, f"{old} -> {new} of {m.pool_capacity(i)}"))
+    for i, lock in enumerate(m.locks):
+        old_owner, new_owner = m.lock_owner(before, i), m.lock_owner(after, i)
+        if old_owner != new_owner:
+            out.append((lock.name, f"{_holder(m, old_owner)} -> {_holder(m, new_owner)}"))
+    for i, comp in enumerate(m.completions):
+        old, new = m.done_count(before, i), m.done_count(after, i)
+        if old != new:
+            out.append((comp.name, f"done {_done(old)} -> {_done(new)}"))
+    for i in range(len(m.entries)):
+        old, new = m.reclaimable_left(before, i), m.reclaimable_left(after, i)
+        if old != new:
+            out.append((f"reclaimable[{i}]", f"{old} -> {new} pages"))
+    for t, info in enumerate(m.info):
+        was, now = m.task_view(before, t), m.task_view(after, t)
+        gained = [
+            word for flag, word in _STATUS_WORDS if getattr(now, flag) and not getattr(was, flag)
+        ]
+        if gained:
+            out.append((info.name, "+" + ", ".join(gained)))
+    return out
+
+
+def _holder(model: KernelModel, owner: int | None) -> str:
+    return "free" if owner is None else model.info[owner].name
+
+
+def _done(value: int) -> str:
+    return "all" if value == ALL else str(value)
+
+
+def _held_by(model: KernelModel, s: State, lock: int) -> str:
+    """Who holds a lock a task waits on; free when released since the task began to wait."""
+    owner = model.lock_owner(s, lock)
+    if owner is None:
+        return f"{model.locks[lock].name} is free (just released)"
+    return f"held by {model.info[owner].name}"
+
+
+def summarize(model: KernelModel, s: State, outcome: str) -> str:
+    """One line on what a finding's last state shows."""
+    if model.halted(s):
+        return halt_text(model, s)
+    if outcome == "depletion":
+        return f"free pages reached 0 below min {model.wmark_min}: the emergency reserves are gone"
+    if outcome == "oom-kill":
+        killed = [
+            info.name
+            for t, (info, spec) in enumerate(zip(model.info, model.scenario.tasks, strict=True))
+            if model.task_view(s, t).killed and not spec.oom_victim
+        ]
+        return "the OOM killer killed " + ", ".join(killed)
+    waiting = [
+        f"{info.name} {where(model, s, t)}"
+        for t, info in enumerate(model.info)
+        if not model.task_view(s, t).exited
+    ]
+    return "; ".join(waiting)
+
+
+def where(model: KernelModel, s: State, t: int) -> str:
+    """Where task ``t`` is in ``s``, in kernel words, e.g. 'sleeps in mutex_lock(M)'."""
+    view = model.task_view(s, t)
+    if view.exited:
+        return "has exited"
+    wait = view.wait
+    program = model.info[t].program.instrs
+    if wait is None:
+        if view.pc >= len(program):
+            return "is about to exit"
+        return f"is about to run {program[view.pc].op}"
+    if wait.kind == "mutex":
+        assert wait.resource is not None
+        # mutex_unlock wakes the waiter; it takes the mutex when it next runs
+        verb = "woken" if model.lock_owner(s, wait.resource) is None else "sleeps"
+        name = model.locks[wait.resource].name
+        return f"{verb} in mutex_lock({name}), {_held_by(model, s, wait.resource)}"
+    if wait.kind == "spinlock":
+        assert wait.resource is not None
+        name = model.locks[wait.resource].name
+        return f"spins in spin_lock({name}), {_held_by(model, s, wait.resource)}"
+    if wait.kind == "completion":
+        assert wait.resource is not None
+        return f"sleeps in wait_for_completion({model.completions[wait.resource].name})"
+    if wait.call == "alloc_pages":
+        return "loops in alloc_pages: " + _alloc_where(model, s, wait.kind, wait.resource)
+    assert wait.pool is not None
+    pool = model.pools[wait.pool].name
+    if wait.pool_sleep:
+        return f"sleeps in mempool_alloc({pool}): pool empty, waiting for an element"
+    if wait.kind in ("reclaim-lock", "reclaim-completion"):
+        return f"in mempool_alloc({pool}), pool->alloc " + _alloc_where(
+            model, s, wait.kind, wait.resource
+        )
+    return f"retries mempool_alloc({pool})"
+
+
+def _alloc_where(model: KernelModel, s: State, kind: str, resource: int | None) -> str:
+    if kind == "reclaim-lock":
+        assert resource is not None
+        name = model.locks[resource].name
+        return f"reclaim waits for {name}, {_held_by(model, s, resource)}"
+    if kind == "reclaim-completion":
+        assert resource is not None
+        return f"reclaim waits for {model.completions[resource].name}"
+    return "reclaim and retry make no progress"
