@@ -57,7 +57,8 @@ from mempool_cli.kernel.program import (
 from mempool_cli.kernel.view import TaskView, Wait
 from mempool_cli.scenario import gfp as G
 from mempool_cli.scenario.kernels import Kernel
-from mempool_cli.scenario.spec import ACQUIRING_OPS, COMPLETE_OPS, RELEASING_OPS, Scenario
+from mempool_cli.scenario.spec import Scenario
+from mempool_cli.scenario.steps import ACQUIRES, ALWAYS, COMPLETE_OPS, STEP_KINDS
 
 __all__ = ["KernelModel", "State", "TaskInfo", "TaskView", "Wait"]
 
@@ -1004,17 +1005,17 @@ class KernelModel:
             w.tasks[t] = _with(task, PC, pc)
 
     def _unwinding_skips(self, w: _Work, t: int, ins: Instr) -> bool:
-        op = ins.op
-        if op in ACQUIRING_OPS:
+        kind = STEP_KINDS[ins.op]
+        if kind.role == ACQUIRES:
             return True
-        if op not in RELEASING_OPS:
+        if kind.role == ALWAYS:
             return False  # complete / complete_all always run
-        task = w.tasks[t]
-        if op in ("mutex_unlock", "spin_unlock"):
+        task = w.tasks[t]  # a releasing step: skipped unless it releases something held
+        if kind.names == "lock":
             return bool(w.owners[ins.arg] != t)
-        if op in ("free_pages", "mempool_free"):
+        if kind.names == "handle":
             return not _holds(task[HANDLES][ins.arg])
-        return bool(task[SCOPES][_SCOPE_INDEX[op]] == 0)
+        return bool(task[SCOPES][_SCOPE_INDEX[ins.op]] == 0)
 
     def _exit(self, w: _Work, t: int) -> None:
         """do_exit: a handle or lock still held is a violation; rss returns to free."""
@@ -1767,13 +1768,11 @@ class KernelModel:
 # Which kind of shared resource a step names in ``Instr.arg``.
 _RESOURCE_KIND = {**dict.fromkeys(LOCK_OPS, "lock"), **dict.fromkeys(COMPLETION_OPS, "comp")}
 
+# A scope step -> its slot in a task's SCOPES tuple (noio, nofs, noreclaim).
 _SCOPE_INDEX = {
-    "memalloc_noio_save": 0,
-    "memalloc_noio_restore": 0,
-    "memalloc_nofs_save": 1,
-    "memalloc_nofs_restore": 1,
-    "memalloc_noreclaim_save": 2,
-    "memalloc_noreclaim_restore": 2,
+    k.name: ("noio", "nofs", "noreclaim").index(k.scope)
+    for k in STEP_KINDS.values()
+    if k.scope is not None
 }
 
 
