@@ -30,7 +30,7 @@ import networkx as nx
 from mempool_cli import narration
 from mempool_cli.kernel.model import KernelModel, State
 from mempool_cli.kernel.program import JUMP
-from mempool_cli.scenario.spec import COMPLETE_OPS
+from mempool_cli.scenario.steps import COMPLETE_OPS
 
 __all__ = ["WaitFor", "cycle_text", "waitfor_graph"]
 

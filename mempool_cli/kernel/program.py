@@ -10,19 +10,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from mempool_cli.scenario.spec import Repeat, Scenario, Span, Step, StepNode
+from mempool_cli.scenario.steps import STEP_KINDS, Names
 
 __all__ = ["COMPLETION_OPS", "JUMP", "LOCK_OPS", "Instr", "Program", "compile_program"]
 
 JUMP = "jump"
+
+
+def _arg_names(what: Names) -> frozenset[str]:
+    return frozenset(
+        kind.name
+        for kind in STEP_KINDS.values()
+        if any(arg.names == what and arg.instr == "arg" for arg in kind.args)
+    )
+
+
 # Steps whose ``Instr.arg`` is a lock id, and those whose ``arg`` is a completion id.
-LOCK_OPS = frozenset(
-    {"mutex_lock", "mutex_lock_killable", "mutex_unlock", "spin_lock", "spin_unlock"}
-)
-COMPLETION_OPS = frozenset(
-    {"wait_for_completion", "wait_for_completion_killable", "complete", "complete_all"}
-)
+LOCK_OPS = _arg_names("lock")
+COMPLETION_OPS = _arg_names("completion")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,17 +95,19 @@ def _instr(
     pools: dict[str, int],
     slot: Callable[[str | None], int],
 ) -> Instr:
-    op = step.op
-    if op in LOCK_OPS:
-        return Instr(op, arg=locks[step.target or ""], step=step)
-    if op in COMPLETION_OPS:
-        return Instr(op, arg=comps[step.target or ""], step=step)
-    if op == "alloc_pages":
-        return Instr(op, gfp=step.gfp or 0, order=step.order, bind=slot(step.bind), step=step)
-    if op == "mempool_alloc":
-        pool = pools[step.target or ""]
-        return Instr(op, pool=pool, gfp=step.gfp or 0, bind=slot(step.bind), step=step)
-    if op in ("free_pages", "mempool_free"):
-        explicit = pools[step.pool] if step.pool is not None else -1
-        return Instr(op, arg=slot(step.target), pool=explicit, step=step)
-    return Instr(op, step=step)
+    """A step's compiled form, from its row in ``steps.py``: each arg's value goes into the
+    Instr field the row names, as an id (a lock, completion or pool), a handle slot, or as is.
+    """
+    ids = {"lock": locks, "completion": comps, "pool": pools}
+    fields: dict[str, Any] = {}
+    for arg in STEP_KINDS[step.op].args:
+        value = getattr(step, arg.step)
+        if arg.instr is None or arg.instr in fields or value is None:
+            continue  # not compiled, written by another form's arg, or absent
+        if arg.names == "handle" or arg.names == "binds":
+            fields[arg.instr] = slot(value)
+        elif arg.names is not None:
+            fields[arg.instr] = ids[arg.names][value]
+        else:
+            fields[arg.instr] = value
+    return Instr(step.op, step=step, **fields)

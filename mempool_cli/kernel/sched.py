@@ -29,7 +29,7 @@ from mempool_cli.kernel.state import (
     holds,
     with_field,
 )
-from mempool_cli.scenario.spec import ACQUIRING_OPS, RELEASING_OPS
+from mempool_cli.scenario.steps import ACQUIRES, ALWAYS, STEP_KINDS
 
 __all__ = [
     "SCOPE_INDEX",
@@ -54,13 +54,11 @@ _STARTS: dict[str, StartFn] = {}
 _RESUMES: dict[type, ResumeFn] = {}
 _BLOCKED: dict[type, BlockedFn] = {}
 
+# A scope step -> its slot in a task's SCOPES tuple (noio, nofs, noreclaim).
 SCOPE_INDEX = {
-    "memalloc_noio_save": 0,
-    "memalloc_noio_restore": 0,
-    "memalloc_nofs_save": 1,
-    "memalloc_nofs_restore": 1,
-    "memalloc_noreclaim_save": 2,
-    "memalloc_noreclaim_restore": 2,
+    k.name: ("noio", "nofs", "noreclaim").index(k.scope)
+    for k in STEP_KINDS.values()
+    if k.scope is not None
 }
 
 
@@ -152,17 +150,19 @@ def settle(k: Config, w: Work, t: int) -> None:
 
 
 def _unwinding_skips(w: Work, t: int, ins: Instr) -> bool:
-    op = ins.op
-    if op in ACQUIRING_OPS:
+    """What a killed task skips: acquiring steps, and releasing steps that would release
+    nothing it holds; ``complete*`` always run (the step table's roles)."""
+    kind = STEP_KINDS[ins.op]
+    if kind.role == ACQUIRES:
         return True
-    if op not in RELEASING_OPS:
-        return False  # complete / complete_all always run
-    task = w.tasks[t]
-    if op in ("mutex_unlock", "spin_unlock"):
+    if kind.role == ALWAYS:
+        return False
+    task = w.tasks[t]  # a releasing step: skipped unless it releases something held
+    if kind.names == "lock":
         return bool(w.owners[ins.arg] != t)
-    if op in ("free_pages", "mempool_free"):
+    if kind.names == "handle":
         return not holds(task[HANDLES][ins.arg])
-    return bool(task[SCOPES][SCOPE_INDEX[op]] == 0)
+    return bool(task[SCOPES][SCOPE_INDEX[ins.op]] == 0)
 
 
 def do_exit(k: Config, w: Work, t: int) -> None:

@@ -64,6 +64,7 @@ from mempool_cli.scenario.spec import (
     StepNode,
     Task,
 )
+from mempool_cli.scenario.steps import ACQUIRES, SCOPE_OPENER, STEP_KINDS, Arg, StepKind
 
 __all__ = ["STDIN_NAME", "load_scenario", "load_text"]
 
@@ -85,31 +86,6 @@ _YAML11_BOOLS = frozenset(
 _INT = re.compile(r"[-+]?[0-9]+")
 _NAME = re.compile(S.NAME_PATTERN)
 _GFP_BITS = {**COMPOSITE, **FLAGS}
-
-_LOCK_OPS = {
-    "mutex_lock": "mutex",
-    "mutex_lock_killable": "mutex",
-    "mutex_unlock": "mutex",
-    "spin_lock": "spinlock",
-    "spin_unlock": "spinlock",
-}
-_COMPLETION_OPS = frozenset(
-    {"wait_for_completion", "wait_for_completion_killable", "complete", "complete_all"}
-)
-_LOCK_FIX = {
-    "mutex_lock": "spin_lock",
-    "mutex_lock_killable": "spin_lock",
-    "mutex_unlock": "spin_unlock",
-    "spin_lock": "mutex_lock",
-    "spin_unlock": "mutex_unlock",
-}
-# memalloc_<scope>_save / _restore -> (scope, opens?)
-_SCOPE_OPS = {
-    f"memalloc_{scope}_{verb}": (scope, verb == "save")
-    for scope in ("noio", "nofs", "noreclaim")
-    for verb in ("save", "restore")
-}
-
 
 # --- reading -----------------------------------------------------------------
 
@@ -888,62 +864,55 @@ class _Loader:
     def step(
         self, op: str, value: _At, where: Node, ctx: _TaskContext, names: _Names, depth: int
     ) -> Step:
-        span = _span(where)
-        if op in _LOCK_OPS:
-            if self.resolve(value, "lock", names.locks) and names.locks is not None:
-                kind = names.locks.get(value.value)
-                wanted = _LOCK_OPS[op]
-                if kind is not None and kind != wanted:
-                    self.error(
-                        value.node or where,
-                        f"{op} on '{value.value}', which is a {kind} (use {_LOCK_FIX[op]})",
-                    )
-            return Step(op, target=value.value, span=span)
-        if op in _COMPLETION_OPS:
-            self.resolve(value, "completion", names.completions)
-            return Step(op, target=value.value, span=span)
-        if op in _SCOPE_OPS:
-            scope, opens = _SCOPE_OPS[op]
-            if opens:
-                ctx.scopes.setdefault(scope, []).append(where)
-            elif ctx.scopes.get(scope):
-                ctx.scopes[scope].pop()
-            else:
-                inside = " in the same repeat body" if depth else ""
-                self.error(where, f"{op} without an earlier memalloc_{scope}_save{inside}")
-            return Step(op, span=span)
-        if op == "free_pages":
-            self.use(ctx, value)
-            return Step(op, target=value.value, span=span)
-        if op == "mempool_free":
-            if isinstance(value.value, str):
-                self.use(ctx, value)
-                return Step(op, target=value.value, span=span)
-            f: dict[str, _At] = value.value
-            if f["handle"].good:
-                self.use(ctx, f["handle"])
-            pool = f["pool"]
-            if pool.good:
-                self.resolve(pool, "pool", names.pools)
-            return Step(
-                op, target=f["handle"].value, pool=pool.value if pool.good else None, span=span
-            )
-        if op in ("alloc_pages", "mempool_alloc"):
-            f = value.value
-            mask, text = f["gfp"].value if f["gfp"].good else (None, None)
-            target = None
-            if op == "mempool_alloc":
-                target = f["pool"].value
-                if f["pool"].good:
-                    self.resolve(f["pool"], "pool", names.pools)
-            order = f["order"].value if "order" in f and f["order"].ok else 0
-            bind = f["as"].value if f["as"].good else None
-            if bind is not None and f["as"].node is not None:
-                ctx.bound.setdefault(bind, f["as"].node)
-            return Step(
-                op, target=target, gfp=mask, gfp_text=text, order=order, bind=bind, span=span
-            )
-        raise AssertionError(f"no builder for step {op!r}")
+        """Check and build one step from its row in ``steps.py``: its args, then its scope."""
+        kind = STEP_KINDS[op]
+        if isinstance(value.value, dict):  # the mapping form: its keys, in the row's order
+            given = [(arg, value.value[arg.key]) for arg in kind.args if arg.key is not None]
+        else:  # a name, or no value
+            given = [(arg, value) for arg in kind.args if arg.key is None]
+        fields: dict[str, Any] = {}
+        for arg, at in given:
+            if at.good:
+                self.step_arg(kind, arg, at, where, ctx, names)
+            fields[arg.step] = at.value if at.ok else arg.default
+        if kind.scope is not None:
+            self.scope_step(kind, kind.scope, where, ctx, depth)
+        if "gfp" in fields:
+            fields["gfp"], fields["gfp_text"] = fields["gfp"] or (None, None)
+        return Step(op, span=_span(where), **fields)
+
+    def step_arg(
+        self, kind: StepKind, arg: Arg, at: _At, where: Node, ctx: _TaskContext, names: _Names
+    ) -> None:
+        """The checks on one arg that need more than its value: what it names."""
+        if arg.names == "lock":
+            if self.resolve(at, "lock", names.locks) and names.locks is not None:
+                lock_kind = names.locks.get(at.value)
+                if lock_kind is not None and lock_kind not in kind.lock_kinds:
+                    use = dict(kind.instead).get(lock_kind)
+                    hint = f" (use {use})" if use else ""
+                    message = f"{kind.name} on '{at.value}', which is a {lock_kind}{hint}"
+                    self.error(at.node or where, message)
+        elif arg.names == "completion":
+            self.resolve(at, "completion", names.completions)
+        elif arg.names == "pool":
+            self.resolve(at, "pool", names.pools)
+        elif arg.names == "handle":
+            self.use(ctx, at)
+        elif arg.names == "binds" and at.value is not None and at.node is not None:
+            ctx.bound.setdefault(at.value, at.node)
+
+    def scope_step(
+        self, kind: StepKind, scope: str, where: Node, ctx: _TaskContext, depth: int
+    ) -> None:
+        """A memalloc scope opens (an acquiring step) or closes (a releasing one)."""
+        if kind.role == ACQUIRES:
+            ctx.scopes.setdefault(scope, []).append(where)
+        elif ctx.scopes.get(scope):
+            ctx.scopes[scope].pop()
+        else:
+            inside = " in the same repeat body" if depth else ""
+            self.error(where, f"{kind.name} without an earlier {SCOPE_OPENER[scope]}{inside}")
 
     def use(self, ctx: _TaskContext, handle: _At) -> None:
         if handle.value not in ctx.bound and handle.node is not None:
@@ -981,7 +950,8 @@ class _Loader:
         body = self.steps(body_at.value or [], ctx, names, depth + 1)
         for scope, opened in ctx.scopes.items():
             for save in opened:
-                self.error(save, f"memalloc_{scope}_save is not restored within its repeat body")
+                opener = SCOPE_OPENER[scope]
+                self.error(save, f"{opener} is not restored within its repeat body")
         ctx.scopes = outer
         count = times.value if times.good else (None if forever.given else 1)
         return Repeat(count, body, _span(where))
@@ -1003,7 +973,7 @@ class _Loader:
         if not ctx.forever:
             for scope, opened in ctx.scopes.items():
                 for save in opened:
-                    self.error(save, f"memalloc_{scope}_save is never restored")
+                    self.error(save, f"{SCOPE_OPENER[scope]} is never restored")
 
     def expect(self, at: _At) -> Expect | None:
         if not at.good:

@@ -2,7 +2,9 @@
 
 Every key the format knows, with its type, bounds, default and a line of
 help, is written down once here as a tree of small frozen descriptors
-(``Record``, ``MapOf``, ``ListOf``, ``Int``, ...). The loader
+(``Record``, ``MapOf``, ``ListOf``, ``Int``, ... from ``descriptors.py``);
+the step forms are made from the table of step kinds in ``steps.py``, so a
+step kind is declared there and nowhere here. The loader
 (``loader.py``) walks YAML nodes against this tree to check keys, types
 and bounds, and ``json_schema`` turns the same tree into a draft 2020-12
 JSON Schema for editors, so the two cannot drift. Rules that need more
@@ -14,12 +16,30 @@ This module does not import yaml.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any
 
+from mempool_cli.scenario.descriptors import (
+    LIMITS,
+    AnyOf,
+    Bool,
+    Choice,
+    Empty,
+    Field,
+    Gfp,
+    Int,
+    ListOf,
+    MapOf,
+    Name,
+    OneKey,
+    Record,
+    Ref,
+    Str,
+    Type,
+)
 from mempool_cli.scenario.gfp import COMPOSITE, FLAGS
 from mempool_cli.scenario.kernels import KNOBS, PRESET_NAMES
 from mempool_cli.scenario.spec import OUTCOMES
+from mempool_cli.scenario.steps import STEP_KINDS, StepKind
 
 __all__ = [
     "CONTEXTS",
@@ -59,149 +79,10 @@ LOCK_KINDS: tuple[str, ...] = ("mutex", "spinlock")
 GFP_NAMES: tuple[str, ...] = (*COMPOSITE, *FLAGS)
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Upper bounds that keep a scenario (and its state space) sane; each breach is an error."""
-
-    file_bytes: int = 1 << 20
-    yaml_depth: int = 64
-    tasks: int = 64  # after count expansion
-    count: int = 64
-    repeat_times: int = 1000
-    repeat_nesting: int = 16
-    task_steps: int = 10_000  # after unrolling repeats
-    pages: int = 1_000_000  # free, min, low, high, rss, reclaimable pages
-    min_nr: int = 1024
-    order: int = 10
-    completion_initial: int = 1000
-
-
-LIMITS = Limits()
-
-
-# --- descriptors -------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Int:
-    """An integer in ``lo..hi`` (a plain YAML scalar; booleans and quoted strings are refused)."""
-
-    lo: int
-    hi: int
-
-
-@dataclass(frozen=True, slots=True)
-class Bool:
-    """``true`` or ``false`` (YAML 1.1 ``yes``/``no``/``on``/``off`` are refused as ambiguous)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Str:
-    """Free text: any non-null scalar, taken as written."""
-
-
-@dataclass(frozen=True, slots=True)
-class Name:
-    """A name matching ``NAME_PATTERN``; ``what`` says what it names, for messages."""
-
-    what: str
-
-
-@dataclass(frozen=True, slots=True)
-class Choice:
-    """One of a fixed set of words; ``what`` names the set, for messages."""
-
-    values: tuple[str, ...]
-    what: str
-
-
-@dataclass(frozen=True, slots=True)
-class Gfp:
-    """A gfp mask expression, parsed by ``gfp.parse_gfp``."""
-
-
-@dataclass(frozen=True, slots=True)
-class Empty:
-    """No value: ``null`` or ``{}`` (the ``memalloc_*`` steps)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Ref:
-    """A named descriptor in ``DEFS``, so that steps can contain steps."""
-
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class ListOf:
-    item: Type
-
-
-@dataclass(frozen=True, slots=True)
-class MapOf:
-    """A mapping from names (or from ``key`` choices) to values of one type."""
-
-    key: Name | Choice
-    value: Type
-
-
-@dataclass(frozen=True, slots=True)
-class Field:
-    """One key of a ``Record``. ``default`` is used when the key is absent."""
-
-    key: str
-    type: Type
-    doc: str
-    default: Any = None
-    required: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """A mapping with a fixed set of keys; any other key is an error."""
-
-    what: str
-    fields: tuple[Field, ...]
-
-    def field(self, key: str) -> Field | None:
-        """The field named ``key``, or None.
-
-        >>> MEMORY.field("free").default
-        16
-        """
-        for f in self.fields:
-            if f.key == key:
-                return f
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class OneKey:
-    """A mapping with exactly one key, chosen from ``forms`` (a step)."""
-
-    what: str
-    forms: tuple[Field, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class AnyOf:
-    """One of several shapes, told apart by node kind (scalar, list, mapping)."""
-
-    options: tuple[Type, ...]
-    what: str
-
-
-Type: TypeAlias = (
-    Int | Bool | Str | Name | Choice | Gfp | Empty | Ref | ListOf | MapOf | Record | OneKey | AnyOf
-)
-
-
 # --- format v1 ---------------------------------------------------------------
 
 _PAGES = Int(0, LIMITS.pages)
-_HANDLE = Name("handle")
 _LOCK = Name("lock")
-_POOL = Name("pool")
 _COMPLETION = Name("completion")
 
 RECLAIMABLE = Record(
@@ -284,62 +165,27 @@ KERNEL = AnyOf(
     "a preset name or a {base: PRESET, knob: value} mapping",
 )
 
-_NO_VALUE = Empty()
-_GFP_FIELD = Field(
-    "gfp", Gfp(), "gfp mask expression, e.g. GFP_KERNEL | __GFP_NOFAIL", required=True
-)
-_AS_FIELD = Field("as", _HANDLE, "handle bound to the result (null on failure)")
+
+def _step_value(kind: StepKind) -> Type:
+    """The descriptor of a step kind's value, from the args of its row in ``steps.py``."""
+    whole = [arg for arg in kind.args if arg.key is None]
+    keys = [arg for arg in kind.args if arg.key is not None]
+    record = Record(
+        kind.name,
+        tuple(Field(a.key, a.type, a.doc, a.default, a.required) for a in keys if a.key),
+    )
+    if not kind.args:
+        return Empty()
+    if not keys:
+        return whole[0].type
+    if not whole:
+        return record
+    mapping = "{" + ", ".join(a.key for a in keys if a.key) + "}"
+    return AnyOf((whole[0].type, record), f"a {whole[0].names} or a {mapping} mapping")
+
 
 STEP_FORMS: tuple[Field, ...] = (
-    Field(
-        "alloc_pages",
-        Record(
-            "alloc_pages",
-            (_GFP_FIELD, Field("order", Int(0, LIMITS.order), "2^order pages", 0), _AS_FIELD),
-        ),
-        "alloc_pages(gfp, order)",
-    ),
-    Field("free_pages", _HANDLE, "__free_pages of a handle; null is a no-op"),
-    Field(
-        "mempool_alloc",
-        Record(
-            "mempool_alloc",
-            (Field("pool", _POOL, "the pool", required=True), _GFP_FIELD, _AS_FIELD),
-        ),
-        "mempool_alloc(pool, gfp)",
-    ),
-    Field(
-        "mempool_free",
-        AnyOf(
-            (
-                _HANDLE,
-                Record(
-                    "mempool_free",
-                    (
-                        Field("handle", _HANDLE, "the element to free", required=True),
-                        Field("pool", _POOL, "the pool it is returned to (default: its own)"),
-                    ),
-                ),
-            ),
-            "a handle or a {handle, pool} mapping",
-        ),
-        "mempool_free of a handle",
-    ),
-    Field("mutex_lock", _LOCK, "uninterruptible sleep on a mutex"),
-    Field("mutex_lock_killable", _LOCK, "killable sleep on a mutex"),
-    Field("mutex_unlock", _LOCK, "release a mutex"),
-    Field("spin_lock", _LOCK, "take a spinlock (atomic context until spin_unlock)"),
-    Field("spin_unlock", _LOCK, "release a spinlock"),
-    Field("wait_for_completion", _COMPLETION, "uninterruptible wait"),
-    Field("wait_for_completion_killable", _COMPLETION, "killable wait"),
-    Field("complete", _COMPLETION, "wake one waiter"),
-    Field("complete_all", _COMPLETION, "wake every waiter, for good"),
-    Field("memalloc_noio_save", _NO_VALUE, "open a NOIO scope"),
-    Field("memalloc_noio_restore", _NO_VALUE, "close a NOIO scope"),
-    Field("memalloc_nofs_save", _NO_VALUE, "open a NOFS scope"),
-    Field("memalloc_nofs_restore", _NO_VALUE, "close a NOFS scope"),
-    Field("memalloc_noreclaim_save", _NO_VALUE, "open a PF_MEMALLOC scope"),
-    Field("memalloc_noreclaim_restore", _NO_VALUE, "close a PF_MEMALLOC scope"),
+    *(Field(kind.name, _step_value(kind), kind.doc) for kind in STEP_KINDS.values()),
     Field(
         "repeat",
         Record(

@@ -13,11 +13,7 @@ from dataclasses import dataclass, field
 from mempool_cli.scenario.kernels import Kernel
 
 __all__ = [
-    "ACQUIRING_OPS",
-    "COMPLETE_OPS",
     "OUTCOMES",
-    "RELEASING_OPS",
-    "STEP_OPS",
     "Completion",
     "Expect",
     "Lock",
@@ -42,59 +38,6 @@ OUTCOMES: tuple[str, ...] = (
     "violation",
     "oom-kill",
 )
-
-# Step vocabulary of the contract's steps table.
-STEP_OPS: tuple[str, ...] = (
-    "alloc_pages",
-    "free_pages",
-    "mempool_alloc",
-    "mempool_free",
-    "mutex_lock",
-    "mutex_lock_killable",
-    "mutex_unlock",
-    "spin_lock",
-    "spin_unlock",
-    "wait_for_completion",
-    "wait_for_completion_killable",
-    "complete",
-    "complete_all",
-    "memalloc_noio_save",
-    "memalloc_noio_restore",
-    "memalloc_nofs_save",
-    "memalloc_nofs_restore",
-    "memalloc_noreclaim_save",
-    "memalloc_noreclaim_restore",
-)
-
-# How a killed task unwinds (contract, "A fatal signal ..."): acquiring steps
-# are skipped, releasing steps run if they release something held, and
-# complete* steps always run.
-ACQUIRING_OPS = frozenset(
-    {
-        "alloc_pages",
-        "mempool_alloc",
-        "mutex_lock",
-        "mutex_lock_killable",
-        "spin_lock",
-        "wait_for_completion",
-        "wait_for_completion_killable",
-        "memalloc_noio_save",
-        "memalloc_nofs_save",
-        "memalloc_noreclaim_save",
-    }
-)
-RELEASING_OPS = frozenset(
-    {
-        "free_pages",
-        "mempool_free",
-        "mutex_unlock",
-        "spin_unlock",
-        "memalloc_noio_restore",
-        "memalloc_nofs_restore",
-        "memalloc_noreclaim_restore",
-    }
-)
-COMPLETE_OPS = frozenset({"complete", "complete_all"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +104,8 @@ class Completion:
 @dataclass(frozen=True, slots=True)
 class Step:
     """One kernel step. ``target`` is the lock, completion, pool or handle it names.
+
+    Which attribute each of its YAML values fills is its kind's row in ``steps.py``.
 
     alloc_pages: gfp, order, bind.   mempool_alloc: target=pool, gfp, bind.
     free_pages / mempool_free: target=handle (``pool`` set when the file names

@@ -16,7 +16,8 @@ from mempool_cli.scenario import schema
 from mempool_cli.scenario.gfp import COMPOSITE, FLAGS, parse_gfp
 from mempool_cli.scenario.kernels import PRESETS
 from mempool_cli.scenario.loader import load_scenario, load_text
-from mempool_cli.scenario.spec import STEP_OPS, Expect, Repeat, Span, Step
+from mempool_cli.scenario.spec import Expect, Repeat, Span, Step
+from mempool_cli.scenario.steps import STEP_KINDS
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 EXAMPLE = DATA / "rientjes-2016-oom-victim.yaml"
@@ -922,7 +923,7 @@ def test_gfp_error_column_on_a_block_scalar_falls_back_to_the_value() -> None:
 
 
 def test_schema_and_spec_know_the_same_steps() -> None:
-    assert [f.key for f in schema.STEP_FORMS] == [*STEP_OPS, "repeat"]
+    assert [f.key for f in schema.STEP_FORMS] == [*STEP_KINDS, "repeat"]
 
 
 # --- robustness --------------------------------------------------------------------

@@ -16,7 +16,8 @@ from mempool_cli.scenario import schema
 from mempool_cli.scenario.gfp import COMPOSITE, FLAGS
 from mempool_cli.scenario.kernels import KNOBS, PRESET_NAMES
 from mempool_cli.scenario.loader import load_text
-from mempool_cli.scenario.spec import OUTCOMES, STEP_OPS
+from mempool_cli.scenario.spec import OUTCOMES
+from mempool_cli.scenario.steps import STEP_KINDS
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 VALID = sorted(DATA.glob("*.yaml"))
@@ -122,7 +123,7 @@ def test_vocabulary_is_offered_for_completion() -> None:
     assert outcomes == list(OUTCOMES)
     assert set(props["expect"]["anyOf"][2]["properties"]) == {*PRESET_NAMES, "default"}
     step = s["$defs"]["step"]
-    assert [next(iter(form["properties"])) for form in step["anyOf"]] == [*STEP_OPS, "repeat"]
+    assert [next(iter(form["properties"])) for form in step["anyOf"]] == [*STEP_KINDS, "repeat"]
     task = props["tasks"]["additionalProperties"]["properties"]
     assert task["flags"]["items"]["enum"] == list(schema.TASK_FLAGS)
     assert task["context"]["default"] == "process"

@@ -1,0 +1,224 @@
+"""The step kinds of the format, one row each: the one table every stage reads.
+
+A row (``StepKind``) says everything about a kind that is not its kernel
+semantics:
+
+- its YAML value, as ``args``: no arg is a step without a value (``null``
+  or ``{}``); an arg with ``key=None`` is the whole value, a name
+  (``mutex_lock: M``); args with keys are the keys of its mapping form
+  (``alloc_pages: {gfp, order, as}``); a kind may have both forms
+  (``mempool_free: H`` or ``{handle, pool}``);
+- what each arg names (``names``: a declared lock, completion or pool, a
+  handle bound earlier, or the handle an ``as:`` binds) and, for a lock,
+  which lock kinds it accepts (``lock_kinds``) and what to use instead on
+  the others (``instead``);
+- its unwinding ``role``, the contract's fatal-signal rule: a killed task
+  skips ``acquires`` steps, runs ``releases`` steps that release something
+  it holds, and runs ``always`` steps;
+- for a memalloc scope step, the ``scope`` it opens (acquires) or closes
+  (releases);
+- a one-line ``doc`` (the JSON Schema's description, for editors);
+- its compiled form: for each arg, the ``Step`` attribute the loader fills
+  (``step``) and the ``Instr`` field the compiler puts its id, handle slot
+  or value into (``instr``).
+
+``loader.py`` parses and checks a step from its row, ``schema.py`` makes
+the step's JSON Schema from it, ``kernel/program.py`` compiles it, and the
+kernel model reads ``role`` when a killed task unwinds and the compiled
+fields to find resources only one task touches. What a step *does* lives
+in the kernel file it belongs to. ``docs/model.md``, "Adding a step
+kind", says what else a new kind needs.
+
+This module does not import yaml.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mempool_cli.scenario.descriptors import LIMITS, Gfp, Int, Name, Type
+
+__all__ = [
+    "ACQUIRES",
+    "ALWAYS",
+    "COMPLETE_OPS",
+    "RELEASES",
+    "SCOPE_OPENER",
+    "STEP_KINDS",
+    "Arg",
+    "InstrField",
+    "Names",
+    "Role",
+    "StepField",
+    "StepKind",
+]
+
+Role = Literal["acquires", "releases", "always"]
+ACQUIRES: Role = "acquires"
+RELEASES: Role = "releases"
+ALWAYS: Role = "always"
+
+# What an arg's value names. "lock", "completion", "pool": a declared one (the loader
+# resolves it, the compiler turns it into its id); "handle": a handle bound earlier in
+# the task (a use); "binds": the handle the step binds (`as:`). None: a plain value.
+Names = Literal["lock", "completion", "pool", "handle", "binds"]
+# The attributes of ``spec.Step`` and the fields of ``program.Instr`` an arg can fill.
+StepField = Literal["target", "pool", "gfp", "order", "bind"]
+InstrField = Literal["arg", "pool", "gfp", "order", "bind"]
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    """One value a step carries: where the file writes it, what it names, where it goes."""
+
+    key: str | None  # its key in the mapping form; None: the step's whole value
+    type: Type  # the descriptor the loader checks it against (and the schema shows)
+    names: Names | None = None
+    step: StepField = "target"  # the Step attribute the loader fills
+    instr: InstrField | None = "arg"  # the Instr field its id / slot / value is compiled into
+    doc: str = ""  # for a key of the mapping form
+    required: bool = False
+    default: Any = None  # when the key is absent (and the schema's default)
+
+
+@dataclass(frozen=True, slots=True)
+class StepKind:
+    """One step kind; see the module docstring for what each field means."""
+
+    name: str
+    doc: str
+    role: Role
+    args: tuple[Arg, ...] = ()
+    lock_kinds: tuple[str, ...] = ()  # the lock kinds a lock arg may name
+    instead: tuple[tuple[str, str], ...] = ()  # (lock kind, the step to use on one)
+    scope: str | None = None  # the memalloc scope it opens or closes
+
+    @property
+    def names(self) -> Names | None:
+        """What the step names: the first of its args that names a lock, completion,
+        pool or handle (``binds`` does not count: binding is not naming).
+
+        >>> STEP_KINDS["mempool_alloc"].names, STEP_KINDS["alloc_pages"].names
+        ('pool', None)
+        """
+        for arg in self.args:
+            if arg.names is not None and arg.names != "binds":
+                return arg.names
+        return None
+
+
+# --- the args the kinds share --------------------------------------------------
+
+_LOCK = Arg(None, Name("lock"), names="lock")
+_COMPLETION = Arg(None, Name("completion"), names="completion")
+_HANDLE = Arg(None, Name("handle"), names="handle")
+_GFP = Arg(
+    "gfp",
+    Gfp(),
+    step="gfp",
+    instr="gfp",
+    doc="gfp mask expression, e.g. GFP_KERNEL | __GFP_NOFAIL",
+    required=True,
+)
+_AS = Arg(
+    "as",
+    Name("handle"),
+    names="binds",
+    step="bind",
+    instr="bind",
+    doc="handle bound to the result (null on failure)",
+)
+
+
+def _mutex(name: str, doc: str, role: Role, spin: str) -> StepKind:
+    return StepKind(name, doc, role, (_LOCK,), ("mutex",), (("spinlock", spin),))
+
+
+def _spin(name: str, doc: str, role: Role, mutex: str) -> StepKind:
+    return StepKind(name, doc, role, (_LOCK,), ("spinlock",), (("mutex", mutex),))
+
+
+def _scope(scope: str, what: str) -> tuple[StepKind, StepKind]:
+    return (
+        StepKind(f"memalloc_{scope}_save", f"open a {what} scope", ACQUIRES, scope=scope),
+        StepKind(f"memalloc_{scope}_restore", f"close a {what} scope", RELEASES, scope=scope),
+    )
+
+
+# --- the table: the contract's steps table, in its order -----------------------
+
+_KINDS: tuple[StepKind, ...] = (
+    StepKind(
+        "alloc_pages",
+        "alloc_pages(gfp, order)",
+        ACQUIRES,
+        (
+            _GFP,
+            Arg(
+                "order",
+                Int(0, LIMITS.order),
+                step="order",
+                instr="order",
+                doc="2^order pages",
+                default=0,
+            ),
+            _AS,
+        ),
+    ),
+    StepKind("free_pages", "__free_pages of a handle; null is a no-op", RELEASES, (_HANDLE,)),
+    StepKind(
+        "mempool_alloc",
+        "mempool_alloc(pool, gfp)",
+        ACQUIRES,
+        (
+            Arg("pool", Name("pool"), names="pool", instr="pool", doc="the pool", required=True),
+            _GFP,
+            _AS,
+        ),
+    ),
+    StepKind(
+        "mempool_free",
+        "mempool_free of a handle",
+        RELEASES,
+        (
+            _HANDLE,
+            Arg("handle", Name("handle"), names="handle", doc="the element to free", required=True),
+            Arg(
+                "pool",
+                Name("pool"),
+                names="pool",
+                step="pool",
+                instr="pool",
+                doc="the pool it is returned to (default: its own)",
+            ),
+        ),
+    ),
+    _mutex("mutex_lock", "uninterruptible sleep on a mutex", ACQUIRES, "spin_lock"),
+    _mutex("mutex_lock_killable", "killable sleep on a mutex", ACQUIRES, "spin_lock"),
+    _mutex("mutex_unlock", "release a mutex", RELEASES, "spin_unlock"),
+    _spin(
+        "spin_lock", "take a spinlock (atomic context until spin_unlock)", ACQUIRES, "mutex_lock"
+    ),
+    _spin("spin_unlock", "release a spinlock", RELEASES, "mutex_unlock"),
+    StepKind("wait_for_completion", "uninterruptible wait", ACQUIRES, (_COMPLETION,)),
+    StepKind("wait_for_completion_killable", "killable wait", ACQUIRES, (_COMPLETION,)),
+    StepKind("complete", "wake one waiter", ALWAYS, (_COMPLETION,)),
+    StepKind("complete_all", "wake every waiter, for good", ALWAYS, (_COMPLETION,)),
+    *_scope("noio", "NOIO"),
+    *_scope("nofs", "NOFS"),
+    *_scope("noreclaim", "PF_MEMALLOC"),
+)
+
+STEP_KINDS: dict[str, StepKind] = {kind.name: kind for kind in _KINDS}
+if len(STEP_KINDS) != len(_KINDS):
+    raise AssertionError("a step kind is declared twice")
+
+# Derived views, for the readers that ask one question of the whole table.
+
+# The steps that signal a completion (the wait-for graph looks for them).
+COMPLETE_OPS = frozenset(k.name for k in _KINDS if k.role == ALWAYS and k.names == "completion")
+# scope -> the step that opens it, for the loader's "without an earlier ..." messages.
+SCOPE_OPENER: dict[str, str] = {
+    k.scope: k.name for k in _KINDS if k.scope is not None and k.role == ACQUIRES
+}

@@ -1,0 +1,384 @@
+"""Tests of mempool_cli.scenario.steps: the one table of step kinds, and every reader of it.
+
+Each test builds its scenarios from the rows themselves, so a new kind is
+covered the day its row is written: the loader accepts each of its forms
+and fills the Step attributes the row names, the compiler puts each value
+in the Instr field the row names, the JSON Schema knows it, a lock step
+refuses the lock kinds its row does not list, and a killed task unwinds it
+as the contract's fatal-signal rule says for its role.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from mempool_cli.errors import ScenarioError
+from mempool_cli.kernel.model import KernelModel
+from mempool_cli.kernel.program import COMPLETION_OPS, LOCK_OPS, Instr, compile_program
+from mempool_cli.scenario import schema
+from mempool_cli.scenario.descriptors import Gfp, Int
+from mempool_cli.scenario.gfp import parse_gfp
+from mempool_cli.scenario.loader import load_text
+from mempool_cli.scenario.spec import Step
+from mempool_cli.scenario.steps import (
+    ACQUIRES,
+    ALWAYS,
+    COMPLETE_OPS,
+    RELEASES,
+    SCOPE_OPENER,
+    STEP_KINDS,
+    Arg,
+    StepKind,
+)
+
+KINDS = list(STEP_KINDS.values())
+IDS = [k.name for k in KINDS]
+
+# Every resource is declared second, after a decoy, so that a wrong id (0) or an unset
+# field (-1) cannot pass for the right one.
+LOCKS = {"M0": "mutex", "S0": "spinlock", "M": "mutex", "S": "spinlock"}
+LOCK_OF_KIND = {"mutex": "M", "spinlock": "S"}
+LOCK_ID = {"M": 2, "S": 3}
+HEADER: dict[str, Any] = {
+    "locks": LOCKS,
+    "completions": {"C0": 0, "C": 0},
+    "pools": {"P0": {"min_nr": 1}, "P": {"min_nr": 1}},
+}
+COMPLETION_ID = POOL_ID = 1
+GFP = "GFP_KERNEL"
+
+# The contract's steps table (scenario-format.md, "steps"), in its order, without `repeat`.
+CONTRACT_STEPS = (
+    "alloc_pages",
+    "free_pages",
+    "mempool_alloc",
+    "mempool_free",
+    "mutex_lock",
+    "mutex_lock_killable",
+    "mutex_unlock",
+    "spin_lock",
+    "spin_unlock",
+    "wait_for_completion",
+    "wait_for_completion_killable",
+    "complete",
+    "complete_all",
+    "memalloc_noio_save",
+    "memalloc_noio_restore",
+    "memalloc_nofs_save",
+    "memalloc_nofs_restore",
+    "memalloc_noreclaim_save",
+    "memalloc_noreclaim_restore",
+)
+
+
+# --- building scenarios from a row ---------------------------------------------
+
+
+def value_for(kind: StepKind, arg: Arg) -> Any:
+    """A valid value for ``arg``, distinct from its default."""
+    if arg.names == "lock":
+        return LOCK_OF_KIND[kind.lock_kinds[0]]
+    if arg.names in ("completion", "pool"):
+        return {"completion": "C", "pool": "P"}[arg.names]
+    if arg.names == "handle":
+        return "h"
+    if arg.names == "binds":
+        return "b"
+    if isinstance(arg.type, Gfp):
+        return GFP
+    if isinstance(arg.type, Int):
+        return arg.type.hi
+    raise AssertionError(f"no test value for {kind.name}.{arg.key}")
+
+
+def forms(kind: StepKind) -> list[tuple[str, Any, tuple[Arg, ...]]]:
+    """(form id, YAML value, the args it gives) for every form the row allows."""
+    whole = tuple(a for a in kind.args if a.key is None)
+    keyed = tuple(a for a in kind.args if a.key is not None)
+    out: list[tuple[str, Any, tuple[Arg, ...]]] = []
+    if not kind.args:
+        out.append(("no value", None, ()))
+    if whole:
+        out.append(("name", value_for(kind, whole[0]), whole))
+    if keyed:
+        out.append(("mapping", {a.key: value_for(kind, a) for a in keyed}, keyed))
+        required = tuple(a for a in keyed if a.required)
+        if required != keyed:
+            out.append(("required keys", {a.key: value_for(kind, a) for a in required}, required))
+    return out
+
+
+def closer(scope: str) -> str:
+    return next(k.name for k in KINDS if k.scope == scope and k.role == RELEASES)
+
+
+def around(kind: StepKind, args: tuple[Arg, ...]) -> tuple[list[Any], list[Any]]:
+    """The steps a valid task needs before and after one ``kind`` step."""
+    before: list[Any] = []
+    after: list[Any] = []
+    if any(a.names == "handle" for a in args):
+        before.append({"alloc_pages": {"gfp": GFP, "as": "h"}})
+    if kind.scope is not None and kind.role == RELEASES:
+        before.append({SCOPE_OPENER[kind.scope]: None})
+    if kind.scope is not None and kind.role == ACQUIRES:
+        after.append({closer(kind.scope): None})
+    return before, after
+
+
+def text_of(steps: list[Any], **task: Any) -> str:
+    data = {**HEADER, "tasks": {"t": {**task, "steps": steps}}}
+    return yaml.safe_dump(json.loads(json.dumps(data)), sort_keys=False)  # no YAML aliases
+
+
+CASES = [
+    pytest.param(kind, value, args, id=f"{kind.name}-{form}")
+    for kind in KINDS
+    for form, value, args in forms(kind)
+]
+
+
+# --- the table ---------------------------------------------------------------------
+
+
+def test_the_table_is_the_contracts_steps_table() -> None:
+    assert tuple(STEP_KINDS) == CONTRACT_STEPS
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=IDS)
+def test_rows_are_well_formed(kind: StepKind) -> None:
+    assert kind.doc and kind.role in (ACQUIRES, RELEASES, ALWAYS)
+    assert len([a for a in kind.args if a.key is None]) <= 1  # one name form at most
+    keys = [a.key for a in kind.args if a.key is not None]
+    assert len(keys) == len(set(keys))
+    for arg in kind.args:
+        assert arg.step in Step.__dataclass_fields__
+        assert arg.instr is None or arg.instr in Instr.__dataclass_fields__
+    names_lock = any(a.names == "lock" for a in kind.args)
+    assert bool(kind.lock_kinds) == names_lock
+    assert set(kind.lock_kinds) <= set(schema.LOCK_KINDS)
+    if names_lock:  # every other lock kind has a step to suggest instead
+        assert {lk for lk, _ in kind.instead} == set(schema.LOCK_KINDS) - set(kind.lock_kinds)
+    if kind.scope is not None:
+        assert kind.role in (ACQUIRES, RELEASES) and not kind.args
+        assert SCOPE_OPENER[kind.scope] in STEP_KINDS and closer(kind.scope) in STEP_KINDS
+
+
+def contract_role(name: str) -> str:
+    """The contract's fatal-signal rule, from the step's name: "it skips every remaining
+    acquiring step (`*_lock*`, `*alloc*`, `wait_*`, `*_save`) and runs only the releasing
+    steps that release something it holds (`*_unlock`, `*free*`, `*_restore`) and every
+    `complete*` step"."""
+    if name.startswith("complete"):
+        return ALWAYS
+    if name.endswith("_unlock") or "free" in name or name.endswith("_restore"):
+        return RELEASES
+    if "_lock" in name or "alloc" in name or name.startswith("wait_") or name.endswith("_save"):
+        return ACQUIRES
+    raise AssertionError(f"the contract's rule does not name {name}")
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=IDS)
+def test_the_unwinding_role_is_the_contracts_rule(kind: StepKind) -> None:
+    assert kind.role == contract_role(kind.name)
+
+
+# The contract's steps table: `mutex_*` steps take a mutex, `spin_*` steps a spinlock.
+LOCK_KIND_OF_PREFIX = {"mutex": "mutex", "spin": "spinlock"}
+
+
+@pytest.mark.parametrize(
+    "kind", [k for k in KINDS if any(a.names == "lock" for a in k.args)], ids=lambda k: k.name
+)
+def test_a_lock_step_takes_the_lock_kind_its_name_says(kind: StepKind) -> None:
+    assert kind.lock_kinds == (LOCK_KIND_OF_PREFIX[kind.name.split("_")[0]],)
+
+
+def test_derived_views() -> None:
+    assert {"complete", "complete_all"} == COMPLETE_OPS
+    assert {"mutex_lock", "mutex_lock_killable", "mutex_unlock", "spin_lock", "spin_unlock"} == (
+        LOCK_OPS
+    )
+    completions = {"wait_for_completion", "wait_for_completion_killable", *COMPLETE_OPS}
+    assert completions == COMPLETION_OPS
+    assert SCOPE_OPENER == {
+        "noio": "memalloc_noio_save",
+        "nofs": "memalloc_nofs_save",
+        "noreclaim": "memalloc_noreclaim_save",
+    }
+
+
+# --- the loader and the compiler read it -----------------------------------------
+
+
+@pytest.mark.parametrize(("kind", "value", "args"), CASES)
+def test_the_loader_accepts_every_form_and_fills_what_the_row_names(
+    kind: StepKind, value: Any, args: tuple[Arg, ...]
+) -> None:
+    before, after = around(kind, args)
+    scenario = load_text(text_of([*before, {kind.name: value}, *after]), "t.yaml")
+    step = scenario.tasks[0].steps[len(before)]
+    assert isinstance(step, Step) and step.op == kind.name
+    for arg in args:
+        if isinstance(arg.type, Gfp):
+            assert (step.gfp, step.gfp_text) == (parse_gfp(GFP), GFP)
+        else:
+            assert getattr(step, arg.step) == value_for(kind, arg)
+    for arg in set(kind.args) - set(args):  # the keys left out take their defaults
+        if all(a.step != arg.step for a in args):
+            assert getattr(step, arg.step) == arg.default
+
+
+@pytest.mark.parametrize(("kind", "value", "args"), CASES)
+def test_the_compiler_puts_each_value_where_the_row_says(
+    kind: StepKind, value: Any, args: tuple[Arg, ...]
+) -> None:
+    before, after = around(kind, args)
+    scenario = load_text(text_of([*before, {kind.name: value}, *after]), "t.yaml")
+    program = compile_program(scenario, scenario.tasks[0].steps)
+    ins = program.instrs[len(before)]
+    expected: dict[str, Any] = {}
+    for arg in args:
+        if arg.instr is None:
+            continue
+        if arg.names == "lock":
+            expected[arg.instr] = LOCK_ID[value_for(kind, arg)]
+        elif arg.names in ("completion", "pool"):
+            expected[arg.instr] = COMPLETION_ID if arg.names == "completion" else POOL_ID
+        elif arg.names in ("handle", "binds"):
+            expected[arg.instr] = program.handles.index(value_for(kind, arg))
+        elif isinstance(arg.type, Gfp):
+            expected[arg.instr] = parse_gfp(GFP)
+        else:
+            expected[arg.instr] = value_for(kind, arg)
+    blank = Instr(kind.name)
+    for name in ("arg", "pool", "gfp", "order", "bind"):
+        assert getattr(ins, name) == expected.get(name, getattr(blank, name)), name
+
+
+# What the kernel model reads of each v1 step's Instr (kernel/model.py); pinned here so
+# that a row sending a value to the wrong field fails even though the tests above follow it.
+COMPILED_FIELDS = {
+    "alloc_pages": {"gfp", "order", "bind"},
+    "free_pages": {"arg"},
+    "mempool_alloc": {"pool", "gfp", "bind"},
+    "mempool_free": {"arg", "pool"},
+    **{name: {"arg"} for name in LOCK_OPS | COMPLETION_OPS},
+    **{k.name: set() for k in KINDS if k.scope is not None},
+}
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=IDS)
+def test_the_compiled_fields_are_the_ones_the_kernel_reads(kind: StepKind) -> None:
+    assert {a.instr for a in kind.args if a.instr is not None} == COMPILED_FIELDS[kind.name]
+
+
+@pytest.mark.parametrize(
+    "kind", [k for k in KINDS if any(a.names == "lock" for a in k.args)], ids=lambda k: k.name
+)
+@pytest.mark.parametrize("lock_kind", schema.LOCK_KINDS)
+def test_a_lock_step_refuses_the_lock_kinds_its_row_does_not_list(
+    kind: StepKind, lock_kind: str
+) -> None:
+    text = yaml.safe_dump(
+        {"locks": {"L": lock_kind}, "tasks": {"t": {"steps": [{kind.name: "L"}]}}}
+    )
+    if lock_kind in kind.lock_kinds:
+        load_text(text, "t.yaml")
+        return
+    with pytest.raises(ScenarioError) as info:
+        load_text(text, "t.yaml")
+    use = dict(kind.instead)[lock_kind]
+    assert [p.message for p in info.value.problems] == [
+        f"{kind.name} on 'L', which is a {lock_kind} (use {use})"
+    ]
+    suggested = STEP_KINDS[use]  # the hint names a step that takes this lock, the same way
+    assert lock_kind in suggested.lock_kinds and suggested.role == kind.role
+
+
+# --- the schema reads it -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(schema.json_schema())
+
+
+def test_every_kind_is_in_the_schema_with_its_description() -> None:
+    forms = schema.json_schema()["$defs"]["step"]["anyOf"]
+    described = {
+        name: prop["description"] for form in forms for name, prop in form["properties"].items()
+    }
+    assert {k.name: k.doc for k in KINDS}.items() <= described.items()
+
+
+@pytest.mark.parametrize(("kind", "value", "args"), CASES)
+def test_every_form_passes_the_schema_and_a_stray_key_fails_both(
+    validator: jsonschema.Draft202012Validator, kind: StepKind, value: Any, args: tuple[Arg, ...]
+) -> None:
+    before, after = around(kind, args)
+    steps = [*before, {kind.name: value}, *after]
+    validator.validate({**HEADER, "tasks": {"t": {"steps": steps}}})
+    stray = {**value, "bogus": 1} if isinstance(value, dict) else {"bogus": 1}
+    bad = [*before, {kind.name: stray}, *after]
+    assert not validator.is_valid({**HEADER, "tasks": {"t": {"steps": bad}}})
+    with pytest.raises(ScenarioError):
+        load_text(text_of(bad), "t.yaml")
+
+
+# --- unwinding reads it ------------------------------------------------------------
+
+
+def started(steps: list[Any]) -> set[int]:
+    """The pcs a killed task (``oom_victim: true``, alone) starts, running until it exits."""
+    scenario = load_text(text_of(steps, oom_victim=True), "t.yaml")
+    m = KernelModel(scenario)
+    s = m.initial()
+    seen = {m.task_view(s, 0).pc}
+    for _ in range(200):
+        nxt = [n for (actor, _), n, _ in m.successors(s) if actor == 0]
+        if not nxt:
+            break
+        s = nxt[0]
+        seen.add(m.task_view(s, 0).pc)
+    assert m.task_view(s, 0).exited
+    return seen
+
+
+# A first step that holds what a releasing step releases (the first step of a killed
+# task is in progress at start, so it runs).
+def holder(kind: StepKind) -> Any:
+    if kind.scope is not None:
+        return {SCOPE_OPENER[kind.scope]: None}
+    if kind.names == "lock":
+        lock = LOCK_OF_KIND[kind.lock_kinds[0]]
+        take = next(
+            k.name
+            for k in KINDS
+            if k.role == ACQUIRES and k.names == "lock" and kind.lock_kinds[0] in k.lock_kinds
+        )
+        return {take: lock}
+    binds = {"free_pages": "alloc_pages", "mempool_free": "mempool_alloc"}[kind.name]
+    return {binds: {"gfp": GFP, "as": "h", **({"pool": "P"} if binds == "mempool_alloc" else {})}}
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=IDS)
+def test_a_killed_task_unwinds_each_kind_by_its_role(kind: StepKind) -> None:
+    (_, value, args), *_ = forms(kind)
+    step = {kind.name: value}
+    if kind.role in (ACQUIRES, ALWAYS):
+        _, after = around(kind, args)
+        ran = 1 in started([{"complete": "C0"}, step, *after])
+        assert ran == (kind.role == ALWAYS)
+        return
+    # A releasing step runs when it releases something held ...
+    assert 1 in started([holder(kind), step])
+    # ... and is skipped when it would release nothing.
+    if kind.scope is not None:  # a closed scope: its save was skipped
+        assert started([{"complete": "C0"}, {SCOPE_OPENER[kind.scope]: None}, step]) == {0, 3}
+    else:  # a lock not held, a handle freed already
+        assert 2 not in started([holder(kind), step, step])
