@@ -11,14 +11,24 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from mempool_cli.errors import EXIT_FAIL, EXIT_INCOMPLETE, EXIT_OK, UsageError, printable
-from mempool_cli.explore import Finding, Progress, Result, explore, outcome_sort_key
-from mempool_cli.kernel.model import REAPER, Action, KernelModel, State
+from mempool_cli.explore import (
+    Finding,
+    Progress,
+    Result,
+    TooManyStates,
+    explore,
+    hang_at,
+    hang_cycle,
+    outcome_sort_key,
+    shortest_path,
+)
+from mempool_cli.kernel.model import Action, KernelModel, State
+from mempool_cli.kernel.names import action_token, actor_of
 from mempool_cli.scenario import gfp as G
 from mempool_cli.scenario.kernels import PRESETS, Kernel
 from mempool_cli.scenario.loader import STDIN_NAME
@@ -32,9 +42,7 @@ __all__ = [
     "RunResult",
     "StoryRow",
     "TraceStep",
-    "action_token",
     "exit_status",
-    "hang_cycle",
     "kernels_for",
     "outcome_text",
     "parse_schedule",
@@ -257,15 +265,6 @@ def concrete(model: KernelModel) -> KernelModel:
     return unreduced() if unreduced is not None else model
 
 
-def action_token(model: KernelModel, action: Action) -> str:
-    """``taskB``, ``taskB#1`` for a task's second choice, ``reaper@taskC`` for the OOM reaper."""
-    t, choice = action
-    if t == REAPER:
-        return f"reaper@{model.info[choice].name}"
-    name = model.info[t].name
-    return name if choice == 0 else f"{name}#{choice}"
-
-
 def schedule_text(model: KernelModel, start: State, indices: Sequence[int]) -> tuple[str, State]:
     """Turn successor indices into the comma-separated token form users paste into ``replay``."""
     tokens = []
@@ -319,94 +318,6 @@ def trace_steps(
     return tuple(out)
 
 
-# ------------------------------------------------------------- hang cycles
-
-
-def _actor(action: Action) -> int:
-    return action[0]
-
-
-def hang_cycle(model: KernelModel, entry: State, bound: int) -> tuple[int, ...] | None:
-    """A walk from ``entry`` back to it that takes a step of every actor that can move in the hang.
-
-    ``entry`` must lie in a bottom strongly connected component (a hang):
-    every state reachable from it is in the hang, so plain BFS stays
-    inside. The walk goes greedily to the nearest step of an actor not yet
-    seen, then home by a shortest path; successors are tried in their
-    stable order, so the walk is deterministic. Returns None if the hang
-    holds more than ``bound`` states or ``entry`` is not in one, and ``()``
-    for a hang with no step at all.
-
-    >>> class Ring:  # two actors: 0 cycles 0->1->2->0, actor 1 only moves at 2
-    ...     def successors(self, s):
-    ...         out = [((0, 0), (s + 1) % 3, frozenset())]
-    ...         return out + ([((1, 0), 0, frozenset())] if s == 2 else [])
-    >>> hang_cycle(Ring(), 0, 10)  # 0 -a-> 1 -a-> 2 -b-> 0
-    (0, 0, 1)
-    """
-    actors: set[int] = set()
-    seen = {entry}
-    queue = deque([entry])
-    while queue:
-        s = queue.popleft()
-        for action, nxt, _ in model.successors(s):
-            actors.add(_actor(action))
-            if nxt not in seen:
-                if len(seen) >= bound:
-                    return None
-                seen.add(nxt)
-                queue.append(nxt)
-    if not actors:
-        return ()
-    walk: list[int] = []
-    state = entry
-    todo = set(actors)
-    while todo:
-        found = _bfs(model, state, lambda action, _nxt: _actor(action) in todo, bound)
-        if found is None:
-            return None
-        path, state = found
-        walk.extend(path)
-        s = entry
-        for i in walk:  # mark every actor the path stepped
-            action, s, _ = model.successors(s)[i]
-            todo.discard(_actor(action))
-    if state != entry:
-        found = _bfs(model, state, lambda _action, nxt: nxt == entry, bound)
-        if found is None:
-            return None
-        walk.extend(found[0])
-    return tuple(walk)
-
-
-def _bfs(
-    model: KernelModel,
-    start: State,
-    goal: Callable[[Action, State], bool],
-    bound: int,
-) -> tuple[list[int], State] | None:
-    """The shortest path of successor indices from ``start`` whose last step satisfies ``goal``."""
-    prev: dict[State, tuple[State, int] | None] = {start: None}
-    queue = deque([start])
-    while queue:
-        s = queue.popleft()
-        for k, (action, nxt, _) in enumerate(model.successors(s)):
-            if goal(action, nxt):
-                path = [k]
-                back = prev[s]
-                while back is not None:
-                    path.append(back[1])
-                    back = prev[back[0]]
-                path.reverse()
-                return path, nxt
-            if nxt not in prev:
-                if len(prev) > bound:
-                    return None
-                prev[nxt] = (s, k)
-                queue.append(nxt)
-    return None
-
-
 # --------------------------------------------------------------- findings
 
 
@@ -426,7 +337,7 @@ def _finding_report(model: KernelModel, finding: Finding) -> FindingReport:
     if finding.outcome in HANG_OUTCOMES:
         # A reduced hang of n states stands for at most n * (copies!) real ones.
         bound = max(finding.hang_size, 1) * (1 if real is model else 720)
-        walk = hang_cycle(real, end, bound)
+        walk = hang_cycle(real, end, bound, actor=actor_of)
         if walk is not None:
             cycle_indices = walk
         elif concretize is not None and real is not model:
@@ -708,21 +619,15 @@ def _knob(model: KernelModel, knob: str, value: str) -> KernelModel:
 
 
 def _finishes_step(model: KernelModel, s: State, t: int, limit: int = 64) -> bool:
-    """Whether task ``t`` alone, from ``s``, can finish its current step (``limit`` states)."""
-    seen = {s}
-    queue = deque([s])
-    while queue:
-        state = queue.popleft()
-        for action, nxt, _ in model.successors(state):
-            if action[0] != t or nxt in seen:
-                continue
-            if not model.halted(nxt) and model.task_view(nxt, t).at_boundary:
-                return True
-            if len(seen) >= limit:
-                return False
-            seen.add(nxt)
-            queue.append(nxt)
-    return False
+    """Whether task ``t`` alone, from ``s``, can finish its current step (``limit`` states).
+
+    ``s`` stands at the start of the step, so a move back to it finishes nothing.
+    """
+
+    def done(_action: Action, nxt: State) -> bool:
+        return nxt != s and not model.halted(nxt) and model.task_view(nxt, t).at_boundary
+
+    return shortest_path(model, s, done, limit, allowed=lambda a: actor_of(a) == t) is not None
 
 
 def _suggest(model: KernelModel, knob: str, value: str, note: str = "") -> str:
@@ -799,7 +704,16 @@ def replay_schedule(
         if labels - {"violation", "oom-panic"}:
             verdict = f"{', '.join(reached)} on the way; {verdict}"
         return ReplayResult(**common, reached=tuple(reached), verdict=verdict, final=True)
-    hang, size = _hang_at(model, end, bound)
+    try:
+        hang = hang_at(model, end, bound)
+    except TooManyStates:
+        verdict = (
+            f"more than {bound:,} states are reachable from here: "
+            "replay cannot tell whether this is a hang"
+        )
+        return ReplayResult(
+            **common, reached=tuple(reached), verdict=verdict, final=False, enabled=enabled
+        )
     if hang is None:
         verdict = "not in a hang: some path from here still leads out"
         if labels:
@@ -808,15 +722,7 @@ def replay_schedule(
         return ReplayResult(
             **common, reached=tuple(reached), verdict=verdict, final=False, enabled=enabled
         )
-    if hang == UNKNOWN:
-        verdict = (
-            f"more than {bound:,} states are reachable from here: "
-            "replay cannot tell whether this is a hang"
-        )
-        return ReplayResult(
-            **common, reached=tuple(reached), verdict=verdict, final=False, enabled=enabled
-        )
-    outcome = hang
+    outcome, size = hang
     from mempool_cli.analysis.waitfor import waitfor_graph
 
     graph = waitfor_graph(model, end)
@@ -835,45 +741,6 @@ def replay_schedule(
         hints=hang_hints(model, end, graph.graph, graph.cycle, graph.involved),
         enabled=enabled,
     )
-
-
-UNKNOWN = "unknown"
-
-
-def _hang_at(model: KernelModel, s: State, bound: int) -> tuple[str | None, int]:
-    """``(outcome, size)`` if ``s`` lies in a hang, ``(None, 0)`` if not, UNKNOWN past ``bound``.
-
-    ``s`` is in a hang when no final state is reachable from it and every
-    state reachable from it can get back to it (then the reachable set is
-    the bottom SCC).
-    """
-    seen: dict[State, int] = {s: 0}
-    order = [s]
-    preds: list[list[int]] = [[]]
-    head = 0
-    while head < len(order):
-        if model.is_final(order[head]):
-            return None, 0
-        for _, v, _ in model.successors(order[head]):
-            j = seen.get(v)
-            if j is None:
-                if len(order) >= bound:
-                    return UNKNOWN, 0
-                j = seen[v] = len(order)
-                order.append(v)
-                preds.append([])
-            preds[j].append(head)
-        head += 1
-    back = {0}
-    stack = [0]
-    while stack:
-        for i in preds[stack.pop()]:
-            if i not in back:
-                back.add(i)
-                stack.append(i)
-    if len(back) != len(order):
-        return None, 0
-    return model.classify_hang(order), len(order)
 
 
 # ------------------------------------------------------------- exit, JSON

@@ -132,6 +132,49 @@ def test_hang_cycle_outside_a_hang_or_past_its_limit() -> None:
     assert hang_cycle(leaving, 0, 10, actor=task_of) is None
 
 
+class Toggle:
+    """Actor 0 flips a bit (a 2-cycle), actor 1 counts to 3 (a 3-cycle): all states are one hang."""
+
+    def successors(self, s: tuple[int, int]) -> list[tuple[Any, tuple[int, int], frozenset[str]]]:
+        a, b = s
+        return [((0, 0), (1 - a, b), frozenset()), ((1, 0), (a, (b + 1) % 3), frozenset())]
+
+
+class Exit:
+    """State 0 can reach the absorbing state 1 and never come back: 0 is not in a hang."""
+
+    def successors(self, s: int) -> list[tuple[Any, int, frozenset[str]]]:
+        return [((0, 0), 1, frozenset())]
+
+
+def walk(model: Any, start: Any, indices: tuple[int, ...]) -> tuple[Any, set[int]]:
+    actors = set()
+    s = start
+    for i in indices:
+        action, s, _ = model.successors(s)[i]
+        actors.add(action[0])
+    return s, actors
+
+
+def test_toggle_cycle_steps_every_actor_and_returns() -> None:
+    cycle = hang_cycle(Toggle(), (0, 0), 6, actor=task_of)  # type: ignore[arg-type]
+    assert cycle is not None
+    end, actors = walk(Toggle(), (0, 0), cycle)
+    assert end == (0, 0)
+    assert actors == {0, 1}
+    # The explorer's shortest cycle would be actor 0 twice; this one is longer on purpose.
+    assert len(cycle) > 2
+
+
+def test_toggle_cycle_is_deterministic() -> None:
+    assert hang_cycle(Toggle(), (0, 0), 6, task_of) == hang_cycle(Toggle(), (0, 0), 6, task_of)  # type: ignore[arg-type]
+
+
+def test_toggle_bound_and_a_state_outside_a_hang() -> None:
+    assert hang_cycle(Toggle(), (0, 0), 3, task_of) is None  # type: ignore[arg-type]
+    assert hang_cycle(Exit(), 0, 10, task_of) is None  # type: ignore[arg-type]
+
+
 # --------------------------------------------------------------------- hang_at
 
 

@@ -8,9 +8,9 @@ import pytest
 
 from mempool_cli.errors import UsageError
 from mempool_cli.kernel.model import KernelModel
+from mempool_cli.kernel.names import action_token
 from mempool_cli.report import (
     HANG_OUTCOMES,
-    action_token,
     concrete,
     kernels_for,
     replay_schedule,
