@@ -9,14 +9,9 @@ from typing import Any
 import pytest
 
 from mempool_cli.kernel.model import KernelModel
-from mempool_cli.report import (
-    HANG_OUTCOMES,
-    concrete,
-    kernels_for,
-    parse_schedule,
-    run_scenario,
-)
+from mempool_cli.report import HANG_OUTCOMES
 from mempool_cli.scenario.loader import load_scenario
+from mempool_cli.verdict import concrete, kernels_for, parse_schedule, run_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = sorted((REPO / "scenarios").rglob("*.yaml"))
