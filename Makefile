@@ -23,6 +23,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check mempool_cli tests bench
 	$(BIN)/ruff format --check mempool_cli tests bench
+	$(BIN)/lint-imports
 
 type: $(STAMP)
 	$(BIN)/mypy

@@ -28,10 +28,11 @@ from mempool_cli.errors import (
 )
 from mempool_cli.explore import Progress
 from mempool_cli.parallel import default_workers, run_jobs
-from mempool_cli.report import Limits, RunResult, exit_status, kernels_for, run_scenario, to_json
+from mempool_cli.report import RunResult, exit_status, to_json
 from mempool_cli.scenario.kernels import PRESET_NAMES
 from mempool_cli.scenario.loader import load_scenario
 from mempool_cli.scenario.spec import Scenario
+from mempool_cli.verdict import Limits, kernels_for, run_scenario
 
 Echo = Callable[..., None]
 
@@ -280,7 +281,7 @@ def matrix_status(results: list[RunResult]) -> int:
 
 def replay(path: str, schedule: str, kernel_name: str | None) -> int:
     from mempool_cli import render
-    from mempool_cli.report import replay_schedule
+    from mempool_cli.verdict import replay_schedule
 
     scenario = load_scenario(path)
     kernel = kernels_for(scenario, [kernel_name] if kernel_name else [], False)[0]
@@ -300,7 +301,8 @@ def graph(
     """DOT (or svg/png via Graphviz) of a finding's wait-for graph, or of the state graph."""
     from mempool_cli.analysis import dot
     from mempool_cli.kernel.model import KernelModel
-    from mempool_cli.report import HANG_OUTCOMES, concrete, parse_schedule
+    from mempool_cli.report import HANG_OUTCOMES
+    from mempool_cli.verdict import concrete, parse_schedule
 
     refuse_overwriting(output, [path])
     scenario = load_scenario(path)

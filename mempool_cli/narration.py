@@ -11,11 +11,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mempool_cli.kernel.model import Action, KernelModel, State
+from mempool_cli.kernel.model import REAPER, Action, KernelModel, State
 from mempool_cli.kernel.state import ALL, Event
 from mempool_cli.scenario import gfp as G
 
-__all__ = ["changes", "describe", "event_text", "halt_text", "summarize", "where"]
+__all__ = [
+    "action_token",
+    "changes",
+    "describe",
+    "event_text",
+    "halt_text",
+    "summarize",
+    "where",
+]
 
 
 class _Names:
@@ -262,6 +270,16 @@ def event_text(model: KernelModel, actor: int, event: Event) -> str:
     """One event of task ``actor`` (or of the reaper, ``REAPER``) as a phrase."""
     key, fields = event
     return PHRASES[key](_Names(model, actor), **dict(fields))
+
+
+def action_token(model: KernelModel, action: Action) -> str:
+    """An action's schedule token: ``taskB``, ``taskB#1`` for a task's second choice,
+    ``reaper@taskC`` for the OOM reaper acting on taskC (what ``mpsim replay`` reads)."""
+    t, choice = action
+    if t == REAPER:
+        return f"reaper@{model.info[choice].name}"
+    name = model.info[t].name
+    return name if choice == 0 else f"{name}#{choice}"
 
 
 def describe(model: KernelModel, s: State, action: Action) -> str:

@@ -27,9 +27,10 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from mempool_cli.report import Limits, RunResult, run_scenario, unexplored
+from mempool_cli.report import RunResult
 from mempool_cli.scenario.kernels import Kernel
 from mempool_cli.scenario.spec import Scenario
+from mempool_cli.verdict import Limits, run_scenario, unexplored
 
 __all__ = ["WORKER_DIED", "default_workers", "run_jobs"]
 

@@ -11,7 +11,6 @@ import re
 import shutil
 import subprocess
 import textwrap
-from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,7 +19,10 @@ import pydot
 
 from mempool_cli import narration
 from mempool_cli.errors import EnvironmentProblem, UsageError
+from mempool_cli.explore import TooManyStates
+from mempool_cli.explore import state_graph as explore_state_graph
 from mempool_cli.kernel.model import KernelModel, State
+from mempool_cli.narration import action_token
 
 __all__ = ["MAX_DRAWN_STATES", "render_graphviz", "state_graph", "states_dot", "waitfor_dot"]
 
@@ -127,36 +129,28 @@ def _node_label(node: dict[str, Any]) -> str:
 
 
 def state_graph(model: KernelModel, limit: int = MAX_DRAWN_STATES) -> tuple[Any, list[State]]:
-    """Every reachable state by BFS, as a DiGraph over state numbers; UsageError past ``limit``.
+    """Every reachable state, as a MultiDiGraph over state numbers; UsageError past ``limit``.
 
-    Edge attribute ``token`` is the schedule token of the step (``taskB``,
-    ``reaper@taskC``); node 0 is the initial state.
+    The search is ``explore.state_graph``; this adds what a drawing needs:
+    edge attribute ``token`` is the schedule token of the step (``taskB``,
+    ``reaper@taskC``), ``labels`` its event labels; node 0 is the initial
+    state.
     """
-    from mempool_cli.report import action_token
-
-    first = model.initial()
-    ids = {first: 0}
-    states = [first]
+    try:
+        found = explore_state_graph(model, limit)
+    except TooManyStates:
+        raise UsageError(
+            f"mpsim graph --states: {model.scenario.name} under {model.kernel.name} "
+            f"has more than {limit:,} states, too many to draw; draw the wait-for "
+            "graph of a finding instead (without --states)"
+        ) from None
     g = nx.MultiDiGraph()
-    g.add_node(0)
-    queue = deque([first])
-    while queue:
-        s = queue.popleft()
-        for k, (action, nxt, labels) in enumerate(model.successors(s)):
-            j = ids.get(nxt)
-            if j is None:
-                if len(states) >= limit:
-                    raise UsageError(
-                        f"mpsim graph --states: {model.scenario.name} under {model.kernel.name} "
-                        f"has more than {limit:,} states, too many to draw; draw the wait-for "
-                        "graph of a finding instead (without --states)"
-                    )
-                j = ids[nxt] = len(states)
-                states.append(nxt)
-                g.add_node(j)
-                queue.append(nxt)
-            g.add_edge(ids[s], j, key=k, token=action_token(model, action), labels=labels)
-    return g, states
+    g.add_nodes_from(range(len(found.states)))
+    for e in found.edges:
+        g.add_edge(
+            e.source, e.target, key=e.nth, token=action_token(model, e.action), labels=e.labels
+        )
+    return g, list(found.states)
 
 
 def states_dot(

@@ -53,11 +53,18 @@ from mempool_cli.kernel.view import TaskView, Wait
 from mempool_cli.scenario.kernels import Kernel
 from mempool_cli.scenario.spec import Scenario
 
-__all__ = ["REAPER", "Action", "KernelModel", "State", "TaskInfo", "TaskView", "Wait"]
+__all__ = ["REAPER", "Action", "KernelModel", "State", "TaskInfo", "TaskView", "Wait", "actor_of"]
 
 Action = tuple[int, int]  # (task id, choice); task id REAPER for the OOM reaper
 
 REAPER = -1
+
+
+def actor_of(action: Action) -> int:
+    """The actor taking ``action``: its task id, or REAPER for every act of the OOM reaper."""
+    return action[0]
+
+
 _NO_LABELS: frozenset[str] = frozenset()
 _MEMO_LIMIT = 50_000  # shared-state entries of the successor memo before it is cleared
 

@@ -22,8 +22,9 @@ import pytest
 
 from mempool_cli import render
 from mempool_cli.analysis.dot import waitfor_dot
-from mempool_cli.report import HANG_OUTCOMES, RunResult, kernels_for, run_scenario, to_json
+from mempool_cli.report import HANG_OUTCOMES, RunResult, to_json
 from mempool_cli.scenario.loader import load_scenario
+from mempool_cli.verdict import kernels_for, run_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = REPO / "scenarios"

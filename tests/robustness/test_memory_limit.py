@@ -20,7 +20,7 @@ MIB = 1024 * 1024
 def child_baseline_mib() -> int:
     """The resident size of a child that has imported everything a search needs."""
     probe = (
-        "import mempool_cli.cli, mempool_cli.commands, mempool_cli.render, mempool_cli.report\n"
+        "import mempool_cli.cli, mempool_cli.commands, mempool_cli.render, mempool_cli.verdict\n"
         "import mempool_cli.kernel.model, mempool_cli.analysis.waitfor\n"
         "import mempool_cli.scenario.loader\n"
         "from mempool_cli.explore.search import _rss_bytes\n"

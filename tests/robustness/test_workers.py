@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from mempool_cli import commands, parallel
-from mempool_cli.report import Limits, RunResult, kernels_for, run_scenario
+from mempool_cli.report import RunResult
 from mempool_cli.scenario.kernels import PRESET_NAMES, Kernel
 from mempool_cli.scenario.loader import load_scenario
 from mempool_cli.scenario.spec import Scenario
+from mempool_cli.verdict import Limits, kernels_for, run_scenario
 from tests.property.harness import invoke
 from tests.robustness.child import SMALL
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from mempool_cli.report import kernels_for, outcome_text, run_scenario
+from mempool_cli.report import outcome_text
 from mempool_cli.scenario.loader import load_scenario
+from mempool_cli.verdict import kernels_for, run_scenario
 
 ROOT = Path(__file__).resolve().parents[2] / "scenarios"
 FILES = sorted(p for p in ROOT.rglob("*.yaml"))

@@ -15,8 +15,8 @@ from mempool_cli.analysis.dot import MAX_DRAWN_STATES, state_graph, waitfor_dot
 from mempool_cli.cli import cli
 from mempool_cli.errors import UsageError
 from mempool_cli.kernel.model import KernelModel
-from mempool_cli.report import run_scenario
 from mempool_cli.scenario.loader import load_scenario
+from mempool_cli.verdict import run_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 RIENTJES = str(REPO / "scenarios/mempool/rientjes-2016-oom-victim.yaml")

@@ -12,8 +12,9 @@ import pytest
 
 from mempool_cli import render
 from mempool_cli.explore import Progress
-from mempool_cli.report import RunResult, kernels_for, replay_schedule, run_scenario
+from mempool_cli.report import RunResult
 from mempool_cli.scenario.loader import load_scenario
+from mempool_cli.verdict import kernels_for, replay_schedule, run_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 RIENTJES = REPO / "scenarios/mempool/rientjes-2016-oom-victim.yaml"

@@ -11,15 +11,12 @@ from mempool_cli.report import (
     FindingReport,
     RunResult,
     StoryRow,
-    _fold,
-    kernels_for,
     replay_command,
-    replay_schedule,
-    run_scenario,
     sort_outcomes,
     to_json,
 )
 from mempool_cli.scenario.loader import load_scenario, load_text
+from mempool_cli.verdict import _fold, kernels_for, replay_schedule, run_scenario
 
 MEMPOOL = Path(__file__).resolve().parents[2] / "scenarios" / "mempool"
 

@@ -9,61 +9,12 @@ from typing import Any
 import pytest
 
 from mempool_cli.kernel.model import KernelModel
-from mempool_cli.report import (
-    HANG_OUTCOMES,
-    concrete,
-    hang_cycle,
-    kernels_for,
-    parse_schedule,
-    run_scenario,
-)
+from mempool_cli.report import HANG_OUTCOMES
 from mempool_cli.scenario.loader import load_scenario
+from mempool_cli.verdict import concrete, kernels_for, parse_schedule, run_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = sorted((REPO / "scenarios").rglob("*.yaml"))
-
-
-class Toggle:
-    """Actor 0 flips a bit (a 2-cycle), actor 1 counts to 3 (a 3-cycle): all states are one hang."""
-
-    def successors(self, s: tuple[int, int]) -> list[tuple[Any, tuple[int, int], frozenset[str]]]:
-        a, b = s
-        return [((0, 0), (1 - a, b), frozenset()), ((1, 0), (a, (b + 1) % 3), frozenset())]
-
-
-class Exit:
-    """State 0 can reach the absorbing state 1 and never come back: 0 is not in a hang."""
-
-    def successors(self, s: int) -> list[tuple[Any, int, frozenset[str]]]:
-        return [((0, 0), 1, frozenset())]
-
-
-def walk(model: Any, start: Any, indices: tuple[int, ...]) -> tuple[Any, set[int]]:
-    actors = set()
-    s = start
-    for i in indices:
-        action, s, _ = model.successors(s)[i]
-        actors.add(action[0])
-    return s, actors
-
-
-def test_cycle_steps_every_actor_and_returns() -> None:
-    cycle = hang_cycle(Toggle(), (0, 0), bound=6)  # type: ignore[arg-type]
-    assert cycle is not None
-    end, actors = walk(Toggle(), (0, 0), cycle)
-    assert end == (0, 0)
-    assert actors == {0, 1}
-    # The explorer's shortest cycle would be actor 0 twice; this one is longer on purpose.
-    assert len(cycle) > 2
-
-
-def test_cycle_is_deterministic() -> None:
-    assert hang_cycle(Toggle(), (0, 0), 6) == hang_cycle(Toggle(), (0, 0), 6)  # type: ignore[arg-type]
-
-
-def test_bound_and_states_outside_a_hang() -> None:
-    assert hang_cycle(Toggle(), (0, 0), bound=3) is None  # type: ignore[arg-type]
-    assert hang_cycle(Exit(), 0, bound=10) is None  # type: ignore[arg-type]
 
 
 def _hang_actors(model: KernelModel, entry: Any) -> set[int]:

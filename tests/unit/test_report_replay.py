@@ -8,15 +8,10 @@ import pytest
 
 from mempool_cli.errors import UsageError
 from mempool_cli.kernel.model import KernelModel
-from mempool_cli.report import (
-    HANG_OUTCOMES,
-    action_token,
-    concrete,
-    kernels_for,
-    replay_schedule,
-    run_scenario,
-)
+from mempool_cli.narration import action_token
+from mempool_cli.report import HANG_OUTCOMES
 from mempool_cli.scenario.loader import load_scenario
+from mempool_cli.verdict import concrete, kernels_for, replay_schedule, run_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = sorted((REPO / "scenarios").rglob("*.yaml"))

@@ -10,8 +10,8 @@ import pytest
 
 from mempool_cli.analysis.waitfor import NODE_TYPES, WaitFor, cycle_text, waitfor_graph
 from mempool_cli.kernel.model import KernelModel, State
-from mempool_cli.report import concrete, kernels_for, parse_schedule, run_scenario
 from mempool_cli.scenario.loader import load_scenario
+from mempool_cli.verdict import concrete, kernels_for, parse_schedule, run_scenario
 
 from .kernel_builders import scenario, task
 
