@@ -166,13 +166,14 @@ def schedule_text(model: KernelModel, start: State, indices: Sequence[int]) -> t
     return ",".join(tokens), state
 
 
-def parse_schedule(model: KernelModel, text: str) -> list[int]:
-    """Resolve a schedule string against the model, step by step, into successor indices.
+def parse_schedule(model: KernelModel, text: str, start: State | None = None) -> list[int]:
+    """Resolve a schedule string against the model, step by step from ``start`` (default:
+    the initial state), into successor indices.
 
     Raises UsageError naming the first token that is not enabled where it stands.
     """
     tokens = [tok.strip() for tok in text.split(",") if tok.strip()]
-    state = model.initial()
+    state = model.initial() if start is None else start
     indices = []
     for n, tok in enumerate(tokens, 1):
         succ = model.successors(state)
@@ -213,16 +214,13 @@ def trace_steps(
 
 
 def _finding_report(model: KernelModel, finding: Finding) -> FindingReport:
+    """A finding told in full. Its schedule and end state are real (explore/model.py, the
+    search keeps real states), so the unreduced model replays it as it is; the trace, the
+    story and the hang's loop are told with every move of every task."""
     real = concrete(model)
     start = real.initial()
-    indices: Sequence[int] = finding.schedule
-    end: State = finding.end_state
-    concretize = getattr(model, "concretize", None)
-    if concretize is not None and real is not model:
-        indices, end = concretize(finding.schedule)
-    elif real is model:
-        end = _walk(model, start, indices)
-    schedule, _ = schedule_text(real, start, indices)
+    schedule, end = schedule_text(model, start, finding.schedule)
+    indices: Sequence[int] = parse_schedule(real, schedule)
     trace = trace_steps(real, start, indices)
     cycle_indices: Sequence[int] = ()
     if finding.outcome in HANG_OUTCOMES:
@@ -231,10 +229,9 @@ def _finding_report(model: KernelModel, finding: Finding) -> FindingReport:
         walk = hang_cycle(real, end, bound, actor=actor_of)
         if walk is not None:
             cycle_indices = walk
-        elif concretize is not None and real is not model:
-            cycle_indices = concretize(finding.cycle, end)[0]
         else:
-            cycle_indices = finding.cycle
+            cycle_tokens, _ = schedule_text(model, end, finding.cycle)
+            cycle_indices = parse_schedule(real, cycle_tokens, end)
     cycle, _ = schedule_text(real, end, cycle_indices)
     cycle_trace = trace_steps(real, end, cycle_indices, first=len(trace) + 1)
     summary = _summary(real, end, finding.outcome, trace)

@@ -69,3 +69,17 @@ class Model(Protocol[S]):
     def classify_hang(self, states: Sequence[S]) -> str:
         """Outcome name (``'deadlock'`` or ``'livelock'``) of a hang made of these states."""
         ...
+
+
+# A model with a symmetry reduction also has (stateright's ``Representative``):
+#
+#   representative(state) -> S
+#       one state of the class of states that are the same up to a symmetry;
+#   keyed_successors: None, or a function state -> [(action, next, labels, key)]
+#       the same list as ``successors(state)`` with ``key == representative(next)``.
+#
+# The search then keys its visited set by representatives but expands, and
+# reports, real states: a schedule is a list of indices into ``successors`` of
+# real states, so it replays on the model as it is. States passed to
+# ``state_labels``, ``is_final`` and ``classify_hang`` may be representatives,
+# so those must not tell the members of a class apart.

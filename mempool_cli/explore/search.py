@@ -158,8 +158,14 @@ def explore(
         return None
 
     first = model.initial()
-    ids: dict[Any, int] = {first: 0}
-    states: list[Any] = [first]
+    # A model with a symmetry reduction gives each successor with its representative
+    # (``keyed_successors``): the visited set is keyed by representatives, while the
+    # state expanded, and every state on a schedule, is the real one (stateright's way).
+    keyed = getattr(model, "keyed_successors", None)
+    key0 = model.representative(first) if keyed is not None else first  # type: ignore[attr-defined]
+    ids: dict[Any, int] = {key0: 0}
+    states: list[Any] = [key0]  # by id: the representative (the real state when not keyed)
+    real: dict[int, Any] = {0: first} if keyed is not None else {}  # the queue's real states
     parent = array("i", [-1])  # id of the state this one was found from
     via = array("I", [0])  # index of the action that found it
     succ = array("I")  # successor ids, state after state, in action order
@@ -192,30 +198,59 @@ def explore(
             next_progress = now + PROGRESS_INTERVAL
             progress(_progress(n, len(succ), n - head, now - started))
         end = min(n, head + chunk)
+        h = head
         try:
-            for h in range(head, end):
-                for k, (_action, nxt, events) in enumerate(successors(states[h])):
-                    if events:
-                        for label in events:
-                            if label not in found:
-                                found[label] = (h, k, nxt)
-                    j = get(nxt)
-                    if j is None:
-                        if n >= limit:
-                            raise _StateLimit
-                        j = n
-                        ids[nxt] = n
-                        states_append(nxt)
-                        parent_append(h)
-                        via_append(k)
-                        n += 1
-                        labels = state_labels(nxt)
-                        if labels:
-                            for label in labels:
+            # Two copies of one loop: the common case without keys stays as fast as it was.
+            if keyed is None:
+                for h in range(head, end):
+                    for k, (_action, nxt, events) in enumerate(successors(states[h])):
+                        if events:
+                            for label in events:
                                 if label not in found:
-                                    found[label] = (j, -1, nxt)
-                    succ_append(j)
-                offsets_append(len(succ))
+                                    found[label] = (h, k, nxt)
+                        j = get(nxt)
+                        if j is None:
+                            if n >= limit:
+                                raise _StateLimit
+                            j = n
+                            ids[nxt] = n
+                            states_append(nxt)
+                            parent_append(h)
+                            via_append(k)
+                            n += 1
+                            labels = state_labels(nxt)
+                            if labels:
+                                for label in labels:
+                                    if label not in found:
+                                        found[label] = (j, -1, nxt)
+                        succ_append(j)
+                    offsets_append(len(succ))
+            else:
+                for h in range(head, end):
+                    for k, (_action, nxt, events, key) in enumerate(keyed(real[h])):
+                        if events:
+                            for label in events:
+                                if label not in found:
+                                    found[label] = (h, k, nxt)
+                        j = get(key)
+                        if j is None:
+                            if n >= limit:
+                                raise _StateLimit
+                            j = n
+                            ids[key] = n
+                            states_append(key)
+                            real[n] = nxt
+                            parent_append(h)
+                            via_append(k)
+                            n += 1
+                            labels = state_labels(nxt)
+                            if labels:
+                                for label in labels:
+                                    if label not in found:
+                                        found[label] = (j, -1, nxt)
+                        succ_append(j)
+                    offsets_append(len(succ))
+                    del real[h]
         except _StateLimit:
             # The state being expanded stays unexpanded: drop its partial successors.
             del succ[offsets[-1] :]
@@ -229,6 +264,7 @@ def explore(
         elif spent > _CHUNK_SECONDS and chunk > 1:
             chunk //= 2
     del ids  # free the state -> id map: from here on, ids are enough
+    real.clear()  # a search cut short leaves real states on its queue
 
     # The hang pass obeys the same limits, except that a search already cut
     # by the clock still gets its hangs: the pass costs a fraction of the
@@ -262,8 +298,9 @@ def explore(
         if label_finding is not None and label_finding.depth <= len(schedule):
             continue
         cycle = _cycle(offsets, succ, entry)
+        end_state = states[entry] if keyed is None else _walk(keyed, first, schedule)
         findings[outcome] = Finding(
-            outcome, schedule, cycle, states[entry], len(schedule), len(members)
+            outcome, schedule, cycle, end_state, len(schedule), len(members)
         )
 
     return Result(
@@ -280,6 +317,14 @@ def explore(
 def _progress(states: int, transitions: int, queue: int, seconds: float) -> Progress:
     rate = states / seconds if seconds > 0 else 0.0
     return Progress(states, transitions, queue, seconds, rate)
+
+
+def _walk(keyed: Callable[[Any], Any], first: Any, schedule: tuple[int, ...]) -> Any:
+    """The real state a schedule of a keyed model reaches from ``first``."""
+    state = first
+    for k in schedule:
+        state = keyed(state)[k][1]
+    return state
 
 
 def _path(parent: array[int], via: array[int], i: int) -> tuple[int, ...]:

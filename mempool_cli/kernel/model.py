@@ -17,7 +17,7 @@ a move did, as events, for narration.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 # The rooms register their steps and frames with sched on import.
@@ -25,7 +25,13 @@ from mempool_cli.kernel import locking
 from mempool_cli.kernel.config import Config, TaskInfo
 from mempool_cli.kernel.mm import mempool, oom_kill, page_alloc, scopes  # noqa: F401
 from mempool_cli.kernel.mm.internal import MAY_OOM, SPINNING, SlowPath, Stage
-from mempool_cli.kernel.reductions import PartialOrder, Symmetry, oom_reachable
+from mempool_cli.kernel.reductions import (
+    PartialOrder,
+    Symmetry,
+    oom_reachable,
+    permute,
+    unpermute,
+)
 from mempool_cli.kernel.sched import task_moves
 from mempool_cli.kernel.state import (
     ALL,
@@ -104,6 +110,10 @@ class KernelModel(Config):
         self.partial_order = (
             PartialOrder.build(self) if reduce and partial_order and not oom else None
         )
+        # explore/model.py: a symmetric model gives each successor with its representative
+        self.keyed_successors: Callable[[State], list[Any]] | None = (
+            self._keyed_successors if self.symmetry is not None else None
+        )
         self._twin: KernelModel | None = None
         # shared part of the state -> (task id, task tuple) -> that task's moves. A move
         # reads only its own task and the shared part, except out_of_memory.
@@ -135,44 +145,15 @@ class KernelModel(Config):
         """The representative of ``s`` (``s`` itself without symmetry reduction)."""
         return self.symmetry.canonical(s) if self.symmetry is not None else s
 
+    representative = canonical
+
     def unreduced(self) -> KernelModel:
-        """The same model without reductions, to name tasks truly in traces and to replay."""
+        """The same model without reductions: every move of every task, to replay and trace."""
         if self.symmetry is None and self.partial_order is None:
             return self
         if self._twin is None:
             self._twin = KernelModel(self.scenario, self.kernel, reduce=False)
         return self._twin
-
-    def concretize(
-        self, indices: Sequence[int], start: State | None = None
-    ) -> tuple[list[int], State]:
-        """Map a schedule of this (reduced) model onto the unreduced model.
-
-        Step by step, take the first real successor whose representative is
-        the reduced successor. Returns the real schedule and the real state
-        it ends in. ``start`` is a real state whose representative is where
-        the reduced schedule starts (default: the initial state).
-        """
-        twin = self.unreduced()
-        real = twin.initial() if start is None else start
-        if twin is self:
-            state = real
-            for i in indices:
-                state = self.successors(state)[i][1]
-            return list(indices), state
-        canon = self.canonical(real)
-        out = []
-        for i in indices:
-            target = self.successors(canon)[i][1]
-            for j, (_, nxt, _) in enumerate(twin.successors(real)):
-                if self.canonical(nxt) == target:
-                    out.append(j)
-                    real = nxt
-                    break
-            else:  # pragma: no cover - would mean canonical() is not a symmetry
-                raise AssertionError("reduced step has no real counterpart")
-            canon = target
-        return out, real
 
     # --------------------------------------------------------- explorer API
 
@@ -197,9 +178,39 @@ class KernelModel(Config):
             None,
             tuple(tasks),
         )
-        return self.canonical(state)
+        return state
 
     def successors(self, s: State) -> list[tuple[Action, State, frozenset[str]]]:
+        """The moves from the real state ``s`` the search takes, in a stable order.
+
+        With symmetry reduction, the moves are those of ``s``'s representative
+        (one of each run of equal copies), each applied to ``s`` itself.
+        """
+        if self.symmetry is None:
+            return self._moves(s)
+        return [(a, n, labels) for a, n, labels, _ in self._keyed_successors(s)]
+
+    def _keyed_successors(self, s: State) -> list[tuple[Action, State, frozenset[str], State]]:
+        """``successors(s)``, each with its next state's representative (explore/model.py)."""
+        sym = self.symmetry
+        assert sym is not None
+        order = sym.order(s)
+        c = s if order is None else permute(s, order)
+        out = []
+        for action, moved, labels in self._moves(c):
+            slot = action[1] if action[0] == REAPER else action[0]
+            key = sym.place(moved, slot)
+            if order is None:
+                out.append((action, moved, labels, key))
+            else:
+                real = (REAPER, order[slot]) if action[0] == REAPER else (order[slot], action[1])
+                out.append((real, unpermute(s, moved, slot, order), labels, key))
+        return out
+
+    def _moves(self, s: State) -> list[tuple[Action, State, frozenset[str]]]:
+        """The reduced moves of ``s`` (a representative, under symmetry), in task id order:
+        one local move alone, or every task's moves (one copy of each run of equal copies)
+        and the reaper's. Lock owners keep the ids of ``s``."""
         if s[5] is not None:
             return []
         out: list[tuple[Action, State, frozenset[str]]] = []
@@ -216,24 +227,23 @@ class KernelModel(Config):
             if alone is not None:
                 t, (choice, free, curr, owners, done, left, halt, mine, _) = alone
                 nxt = (free, curr, owners, done, left, halt, (*tasks[:t], mine, *tasks[t + 1 :]))
-                return [((t, choice), sym.place(nxt, t) if sym else nxt, _NO_LABELS)]
+                return [((t, choice), nxt, _NO_LABELS)]
         for t, task in enumerate(tasks):
             if sym is not None and sym.repeats_prev(s, t):
                 continue
             frame = task[FRAME]
             if type(frame) is SlowPath and frame.stage == MAY_OOM:
-                # out_of_memory reads (and may kill) every task: no memo. A symmetric model
-                # gets here too when the OOM killer is off, so the result is placed as usual.
+                # out_of_memory reads (and may kill) every task: no memo
                 for choice, w in task_moves(self, s, t, None):
                     labels = frozenset(w.labels) if w.labels else _NO_LABELS
                     nxt = w.freeze()
-                    out.append(((t, choice), sym.place(nxt, t) if sym else nxt, labels))
+                    out.append(((t, choice), nxt, labels))
                 continue
             for choice, free, curr, owners, done, left, halt, mine, labels in self._memo_moves(
                 memo, s, t
             ):
                 nxt = (free, curr, owners, done, left, halt, (*tasks[:t], mine, *tasks[t + 1 :]))
-                out.append(((t, choice), sym.place(nxt, t) if sym else nxt, labels))
+                out.append(((t, choice), nxt, labels))
         if self.reaper_mode != "none":
             for v, task in enumerate(tasks):
                 if task[STATUS] & (VICTIM | REAPED | EXITED) != VICTIM:
@@ -241,9 +251,7 @@ class KernelModel(Config):
                 if not (sym is not None and sym.repeats_prev(s, v)):
                     w = oom_kill.reap(self, s, v, None)
                     nxt = w.freeze()
-                    out.append(
-                        ((REAPER, v), sym.place(nxt, v) if sym else nxt, frozenset(w.labels))
-                    )
+                    out.append(((REAPER, v), nxt, frozenset(w.labels)))
         return out
 
     def _memo_moves(self, memo: dict[Any, Any], s: State, t: int) -> tuple[tuple[Any, ...], ...]:

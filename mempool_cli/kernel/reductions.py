@@ -19,7 +19,7 @@ from mempool_cli.kernel.sched import SCOPE_INDEX
 from mempool_cli.kernel.state import PC, State
 from mempool_cli.scenario import gfp as G
 
-__all__ = ["PartialOrder", "Symmetry", "oom_reachable"]
+__all__ = ["PartialOrder", "Symmetry", "oom_reachable", "permute", "unpermute"]
 
 # Which kind of shared resource a step names in ``Instr.arg``.
 _RESOURCE_KIND = {**dict.fromkeys(LOCK_OPS, "lock"), **dict.fromkeys(COMPLETION_OPS, "comp")}
@@ -64,21 +64,27 @@ class Symmetry:
                 prev_copy[t] = before
         self.prev_copy = tuple(prev_copy)
 
-    def canonical(self, s: State) -> State:
-        """The representative of ``s``: two states that differ only by which copy is which
-        map to one state."""
-        tasks = s[6]
+    def order(self, s: State) -> list[int] | None:
+        """The real task in each slot of ``s``'s representative, or None when ``s`` is one.
+
+        Within each group, copies sort by (their tuple, the locks they own),
+        stably, so equal copies keep their order.
+        """
         order: list[int] | None = None
         for group in self.groups:
             ranked = sorted(group, key=lambda t: rank_in(s, t))
             if ranked != list(group):
                 if order is None:
-                    order = list(range(len(tasks)))
+                    order = list(range(len(s[6])))
                 for slot, t in zip(group, ranked, strict=True):
                     order[slot] = t
-        if order is None:
-            return s
-        return permute(s, order)
+        return order
+
+    def canonical(self, s: State) -> State:
+        """The representative of ``s``: two states that differ only by which copy is which
+        map to one state."""
+        order = self.order(s)
+        return s if order is None else permute(s, order)
 
     def repeats_prev(self, s: State, t: int) -> bool:
         """Whether copy ``t`` repeats the copy before it in the canonical state ``s``.
@@ -155,6 +161,28 @@ def permute(s: State, order: list[int]) -> State:
         s[4],
         halt,
         tuple(s[6][t] for t in order),
+    )
+
+
+def unpermute(real: State, moved: State, slot: int, order: list[int]) -> State:
+    """The real state after a move that took ``permute(real, order)`` to ``moved``.
+
+    Only the task in ``slot`` and the shared part changed; lock owners and
+    the halt record are named by slot in ``moved`` and by task in the result.
+    """
+    t = order[slot]
+    tasks = real[6]
+    halt = moved[5]
+    if halt is not None:
+        halt = (halt[0], order[halt[1]], halt[2])
+    return (
+        moved[0],
+        moved[1],
+        tuple(order[o] if o >= 0 else -1 for o in moved[2]),
+        moved[3],
+        moved[4],
+        halt,
+        (*tasks[:t], moved[6][slot], *tasks[t + 1 :]),
     )
 
 

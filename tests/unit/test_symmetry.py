@@ -100,21 +100,23 @@ def test_reduction_keeps_the_outcome_set(sc: object, preset: str) -> None:
 
 @model_property()
 @given(symmetric_scenarios())
-def test_incremental_placement_equals_full_canonical_form(sc: object) -> None:
+def test_keys_are_the_representatives_of_real_successors(sc: object) -> None:
+    """From any real state, each keyed successor is a real move of the unreduced model, and its
+    key (placed incrementally) is the full canonical form of that real next state."""
     model = KernelModel(sc, PRESETS["v4.8"], partial_order=False)  # type: ignore[arg-type]
-    if not model.symmetric:
+    if model.keyed_successors is None:
         return
     full = KernelModel(sc, PRESETS["v4.8"], reduce=False)  # type: ignore[arg-type]
     frontier = [full.initial()]
     seen = set(frontier)
     while frontier and len(seen) < 3000:
         state = frontier.pop()
-        canon = model.canonical(state)
-        assert model.canonical(canon) == canon
-        # successors of the representative, placed incrementally, are representatives
-        for _, nxt, _ in model.successors(canon):
-            assert model.canonical(nxt) == nxt
-        for _, nxt, _ in full.successors(state):
+        every = {a: n for a, n, _ in full.successors(state)}
+        for action, nxt, _, key in model.keyed_successors(state):
+            assert every[action] == nxt  # the same move of the same task, unreduced
+            assert model.canonical(nxt) == key
+            assert model.canonical(key) == key
+        for nxt in every.values():
             if nxt not in seen:
                 seen.add(nxt)
                 frontier.append(nxt)
@@ -123,28 +125,46 @@ def test_incremental_placement_equals_full_canonical_form(sc: object) -> None:
 @model_property()
 @given(symmetric_scenarios(), st.sampled_from(["v4.5", "v4.8", "latest"]))
 def test_skipping_twin_copies_keeps_every_successor_class(sc: object, preset: str) -> None:
-    """The reduced successors of a representative are exactly the classes of all its moves."""
+    """The reduced successors of a real state cover exactly the classes of all its moves."""
     model = KernelModel(sc, PRESETS[preset], partial_order=False)  # type: ignore[arg-type]
-    if not model.symmetric:
+    if model.keyed_successors is None:
         return
     full = KernelModel(sc, PRESETS[preset], reduce=False)  # type: ignore[arg-type]
-    frontier = [model.initial()]
+    frontier = [full.initial()]
     seen = set(frontier)
     pruned = 0
     while frontier and len(seen) < 3000:
         state = frontier.pop()
-        reduced = model.successors(state)
+        reduced = model.keyed_successors(state)
         every = full.successors(state)
-        assert {(n, lab) for _, n, lab in reduced} == {
+        assert {(key, lab) for _, _, lab, key in reduced} == {
             (model.canonical(n), lab) for _, n, lab in every
         }
         pruned += len(every) - len(reduced)
-        for _, nxt, _ in reduced:
+        for _, nxt, _ in every:
             if nxt not in seen:
                 seen.add(nxt)
                 frontier.append(nxt)
     if len(sc.tasks[0].steps) > 0:  # type: ignore[attr-defined]
         assert pruned > 0  # the copies start equal, so the first state has twins
+
+
+@model_property()
+@given(symmetric_scenarios(), st.sampled_from(["v4.5", "v4.8", "latest"]))
+def test_reduced_schedules_replay_on_the_unreduced_model(sc: object, preset: str) -> None:
+    """Each finding's schedule is a walk of real states: the unreduced model takes the same
+    actions to the same end state, with no mapping in between."""
+    model = KernelModel(sc, PRESETS[preset])  # type: ignore[arg-type]
+    full = KernelModel(sc, PRESETS[preset], reduce=False)  # type: ignore[arg-type]
+    result = explore(model, max_states=60_000)
+    for finding in result.findings:
+        state = full.initial()
+        reduced_state = model.initial()
+        for k in finding.schedule:
+            action, reduced_state, _ = model.successors(reduced_state)[k]
+            state = {a: n for a, n, _ in full.successors(state)}[action]
+            assert state == reduced_state
+        assert state == finding.end_state
 
 
 def test_reduction_is_off_when_the_oom_killer_could_choose_between_copies() -> None:
