@@ -75,11 +75,14 @@ class Model(Protocol[S]):
 #
 #   representative(state) -> S
 #       one state of the class of states that are the same up to a symmetry;
-#   keyed_successors: None, or a function state -> [(action, next, labels, key)]
-#       the same list as ``successors(state)`` with ``key == representative(next)``.
+#   representative_successors: None, or a function rep -> [(action, next, labels)]
+#       for a representative, its ``successors`` with each next state replaced
+#       by its representative.
 #
-# The search then keys its visited set by representatives but expands, and
-# reports, real states: a schedule is a list of indices into ``successors`` of
-# real states, so it replays on the model as it is. States passed to
-# ``state_labels``, ``is_final`` and ``classify_hang`` may be representatives,
-# so those must not tell the members of a class apart.
+# The search then visits representatives only, and ``successors`` of a real
+# state must come in the order of its representative's: the k-th successor of
+# a real state stands for the k-th of its representative. A schedule found
+# among representatives then replays index by index on real states from the
+# real initial state, and the search reports the real states it reaches. States
+# passed to ``state_labels``, ``is_final`` and ``classify_hang`` may be
+# representatives, so those must not tell the members of a class apart.

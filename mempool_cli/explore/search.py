@@ -158,24 +158,22 @@ def explore(
         return None
 
     first = model.initial()
-    # A model with a symmetry reduction gives each successor with its representative
-    # (``keyed_successors``): the visited set is keyed by representatives, while the
-    # state expanded, and every state on a schedule, is the real one (stateright's way).
-    keyed = getattr(model, "keyed_successors", None)
-    key0 = model.representative(first) if keyed is not None else first  # type: ignore[attr-defined]
-    ids: dict[Any, int] = {key0: 0}
-    states: list[Any] = [key0]  # by id: the representative (the real state when not keyed)
-    real: dict[int, Any] = {0: first} if keyed is not None else {}  # the queue's real states
+    # Under a symmetry reduction the search visits representatives only (explore/model.py);
+    # the states it reports are real, rebuilt by replaying their schedules.
+    by_rep = getattr(model, "representative_successors", None)
+    start = model.representative(first) if by_rep is not None else first  # type: ignore[attr-defined]
+    ids: dict[Any, int] = {start: 0}
+    states: list[Any] = [start]
     parent = array("i", [-1])  # id of the state this one was found from
     via = array("I", [0])  # index of the action that found it
     succ = array("I")  # successor ids, state after state, in action order
     offsets = array("Q", [0])  # state i's successors are succ[offsets[i]:offsets[i + 1]]
-    # outcome -> (state id, action index or -1 for a state label, end state)
-    found: dict[str, tuple[int, int, Any]] = {}
-    for label in model.state_labels(first):
-        found[label] = (0, -1, first)
+    # outcome -> (state id, action index or -1 for a state label)
+    found: dict[str, tuple[int, int]] = {}
+    for label in model.state_labels(start):
+        found[label] = (0, -1)
 
-    successors = model.successors
+    successors = by_rep if by_rep is not None else model.successors
     state_labels = model.state_labels
     get = ids.get
     states_append = states.append
@@ -198,59 +196,30 @@ def explore(
             next_progress = now + PROGRESS_INTERVAL
             progress(_progress(n, len(succ), n - head, now - started))
         end = min(n, head + chunk)
-        h = head
         try:
-            # Two copies of one loop: the common case without keys stays as fast as it was.
-            if keyed is None:
-                for h in range(head, end):
-                    for k, (_action, nxt, events) in enumerate(successors(states[h])):
-                        if events:
-                            for label in events:
+            for h in range(head, end):
+                for k, (_action, nxt, events) in enumerate(successors(states[h])):
+                    if events:
+                        for label in events:
+                            if label not in found:
+                                found[label] = (h, k)
+                    j = get(nxt)
+                    if j is None:
+                        if n >= limit:
+                            raise _StateLimit
+                        j = n
+                        ids[nxt] = n
+                        states_append(nxt)
+                        parent_append(h)
+                        via_append(k)
+                        n += 1
+                        labels = state_labels(nxt)
+                        if labels:
+                            for label in labels:
                                 if label not in found:
-                                    found[label] = (h, k, nxt)
-                        j = get(nxt)
-                        if j is None:
-                            if n >= limit:
-                                raise _StateLimit
-                            j = n
-                            ids[nxt] = n
-                            states_append(nxt)
-                            parent_append(h)
-                            via_append(k)
-                            n += 1
-                            labels = state_labels(nxt)
-                            if labels:
-                                for label in labels:
-                                    if label not in found:
-                                        found[label] = (j, -1, nxt)
-                        succ_append(j)
-                    offsets_append(len(succ))
-            else:
-                for h in range(head, end):
-                    for k, (_action, nxt, events, key) in enumerate(keyed(real[h])):
-                        if events:
-                            for label in events:
-                                if label not in found:
-                                    found[label] = (h, k, nxt)
-                        j = get(key)
-                        if j is None:
-                            if n >= limit:
-                                raise _StateLimit
-                            j = n
-                            ids[key] = n
-                            states_append(key)
-                            real[n] = nxt
-                            parent_append(h)
-                            via_append(k)
-                            n += 1
-                            labels = state_labels(nxt)
-                            if labels:
-                                for label in labels:
-                                    if label not in found:
-                                        found[label] = (j, -1, nxt)
-                        succ_append(j)
-                    offsets_append(len(succ))
-                    del real[h]
+                                    found[label] = (j, -1)
+                    succ_append(j)
+                offsets_append(len(succ))
         except _StateLimit:
             # The state being expanded stays unexpanded: drop its partial successors.
             del succ[offsets[-1] :]
@@ -264,7 +233,6 @@ def explore(
         elif spent > _CHUNK_SECONDS and chunk > 1:
             chunk //= 2
     del ids  # free the state -> id map: from here on, ids are enough
-    real.clear()  # a search cut short leaves real states on its queue
 
     # The hang pass obeys the same limits, except that a search already cut
     # by the clock still gets its hangs: the pass costs a fraction of the
@@ -288,9 +256,17 @@ def explore(
             chosen[outcome] = (entry, members)
 
     findings: dict[str, Finding] = {}
-    for outcome, (sid, k, end_state) in found.items():
+
+    def reached(schedule: tuple[int, ...]) -> Any:
+        """The real state a schedule reaches (a representative's schedule replays as is)."""
+        state = first
+        for k in schedule:
+            state = model.successors(state)[k][1]
+        return state
+
+    for outcome, (sid, k) in found.items():
         schedule = _path(parent, via, sid) + ((k,) if k >= 0 else ())
-        findings[outcome] = Finding(outcome, schedule, (), end_state, len(schedule), 0)
+        findings[outcome] = Finding(outcome, schedule, (), reached(schedule), len(schedule), 0)
     for outcome, (entry, members) in chosen.items():
         schedule = _path(parent, via, entry)
         label_finding = findings.get(outcome)
@@ -298,7 +274,7 @@ def explore(
         if label_finding is not None and label_finding.depth <= len(schedule):
             continue
         cycle = _cycle(offsets, succ, entry)
-        end_state = states[entry] if keyed is None else _walk(keyed, first, schedule)
+        end_state = states[entry] if by_rep is None else reached(schedule)
         findings[outcome] = Finding(
             outcome, schedule, cycle, end_state, len(schedule), len(members)
         )
@@ -317,14 +293,6 @@ def explore(
 def _progress(states: int, transitions: int, queue: int, seconds: float) -> Progress:
     rate = states / seconds if seconds > 0 else 0.0
     return Progress(states, transitions, queue, seconds, rate)
-
-
-def _walk(keyed: Callable[[Any], Any], first: Any, schedule: tuple[int, ...]) -> Any:
-    """The real state a schedule of a keyed model reaches from ``first``."""
-    state = first
-    for k in schedule:
-        state = keyed(state)[k][1]
-    return state
 
 
 def _path(parent: array[int], via: array[int], i: int) -> tuple[int, ...]:

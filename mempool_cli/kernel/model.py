@@ -110,10 +110,12 @@ class KernelModel(Config):
         self.partial_order = (
             PartialOrder.build(self) if reduce and partial_order and not oom else None
         )
-        # explore/model.py: a symmetric model gives each successor with its representative
-        self.keyed_successors: Callable[[State], list[Any]] | None = (
-            self._keyed_successors if self.symmetry is not None else None
+        # explore/model.py: under symmetry the search expands representatives
+        self.representative_successors: Callable[[State], list[Any]] | None = (
+            self._representative_successors if self.symmetry is not None else None
         )
+        if self.symmetry is None:  # the search calls successors once a state: skip a frame
+            self.successors = self._moves  # type: ignore[method-assign]
         self._twin: KernelModel | None = None
         # shared part of the state -> (task id, task tuple) -> that task's moves. A move
         # reads only its own task and the shared part, except out_of_memory.
@@ -181,31 +183,35 @@ class KernelModel(Config):
         return state
 
     def successors(self, s: State) -> list[tuple[Action, State, frozenset[str]]]:
-        """The moves from the real state ``s`` the search takes, in a stable order.
+        """The moves the search takes from the real state ``s``, in a stable order.
 
-        With symmetry reduction, the moves are those of ``s``'s representative
-        (one of each run of equal copies), each applied to ``s`` itself.
+        With symmetry reduction these are the moves of ``s``'s representative
+        (one copy of each run of equal copies), each applied to ``s`` itself, in
+        the representative's order: the k-th successor of ``s`` stands for the
+        k-th of ``representative_successors(representative(s))``.
         """
-        if self.symmetry is None:
+        sym = self.symmetry
+        if sym is None:  # (__init__ binds _moves in its place then)
             return self._moves(s)
-        return [(a, n, labels) for a, n, labels, _ in self._keyed_successors(s)]
+        order = sym.order(s)
+        if order is None:
+            return self._moves(s)
+        out = []
+        for action, moved, labels in self._moves(permute(s, order)):
+            slot = action[1] if action[0] == REAPER else action[0]
+            real = (REAPER, order[slot]) if action[0] == REAPER else (order[slot], action[1])
+            out.append((real, unpermute(s, moved, slot, order), labels))
+        return out
 
-    def _keyed_successors(self, s: State) -> list[tuple[Action, State, frozenset[str], State]]:
-        """``successors(s)``, each with its next state's representative (explore/model.py)."""
+    def _representative_successors(self, s: State) -> list[tuple[Action, State, frozenset[str]]]:
+        """``successors`` of a representative with each next state made a representative
+        (explore/model.py): what the search expands under symmetry reduction."""
         sym = self.symmetry
         assert sym is not None
-        order = sym.order(s)
-        c = s if order is None else permute(s, order)
-        out = []
-        for action, moved, labels in self._moves(c):
-            slot = action[1] if action[0] == REAPER else action[0]
-            key = sym.place(moved, slot)
-            if order is None:
-                out.append((action, moved, labels, key))
-            else:
-                real = (REAPER, order[slot]) if action[0] == REAPER else (order[slot], action[1])
-                out.append((real, unpermute(s, moved, slot, order), labels, key))
-        return out
+        return [
+            (action, sym.place(moved, action[1] if action[0] == REAPER else action[0]), labels)
+            for action, moved, labels in self._moves(s)
+        ]
 
     def _moves(self, s: State) -> list[tuple[Action, State, frozenset[str]]]:
         """The reduced moves of ``s`` (a representative, under symmetry), in task id order:

@@ -100,11 +100,11 @@ def test_reduction_keeps_the_outcome_set(sc: object, preset: str) -> None:
 
 @model_property()
 @given(symmetric_scenarios())
-def test_keys_are_the_representatives_of_real_successors(sc: object) -> None:
-    """From any real state, each keyed successor is a real move of the unreduced model, and its
-    key (placed incrementally) is the full canonical form of that real next state."""
+def test_real_successors_stand_for_the_representatives_in_order(sc: object) -> None:
+    """From any real state, the k-th reduced successor is a real move of the unreduced model
+    whose next state's representative is the k-th successor of the state's representative."""
     model = KernelModel(sc, PRESETS["v4.8"], partial_order=False)  # type: ignore[arg-type]
-    if model.keyed_successors is None:
+    if model.representative_successors is None:
         return
     full = KernelModel(sc, PRESETS["v4.8"], reduce=False)  # type: ignore[arg-type]
     frontier = [full.initial()]
@@ -112,10 +112,14 @@ def test_keys_are_the_representatives_of_real_successors(sc: object) -> None:
     while frontier and len(seen) < 3000:
         state = frontier.pop()
         every = {a: n for a, n, _ in full.successors(state)}
-        for action, nxt, _, key in model.keyed_successors(state):
+        rep = model.representative(state)
+        by_rep = model.representative_successors(rep)
+        real = model.successors(state)
+        assert len(real) == len(by_rep)
+        for (action, nxt, labels), (_, rep_next, rep_labels) in zip(real, by_rep, strict=True):
             assert every[action] == nxt  # the same move of the same task, unreduced
-            assert model.canonical(nxt) == key
-            assert model.canonical(key) == key
+            assert model.representative(nxt) == rep_next and labels == rep_labels
+            assert model.representative(rep_next) == rep_next
         for nxt in every.values():
             if nxt not in seen:
                 seen.add(nxt)
@@ -125,23 +129,23 @@ def test_keys_are_the_representatives_of_real_successors(sc: object) -> None:
 @model_property()
 @given(symmetric_scenarios(), st.sampled_from(["v4.5", "v4.8", "latest"]))
 def test_skipping_twin_copies_keeps_every_successor_class(sc: object, preset: str) -> None:
-    """The reduced successors of a real state cover exactly the classes of all its moves."""
+    """The successors of a representative cover exactly the classes of all its moves."""
     model = KernelModel(sc, PRESETS[preset], partial_order=False)  # type: ignore[arg-type]
-    if model.keyed_successors is None:
+    if model.representative_successors is None:
         return
     full = KernelModel(sc, PRESETS[preset], reduce=False)  # type: ignore[arg-type]
-    frontier = [full.initial()]
+    frontier = [model.initial()]
     seen = set(frontier)
     pruned = 0
     while frontier and len(seen) < 3000:
         state = frontier.pop()
-        reduced = model.keyed_successors(state)
+        reduced = model.representative_successors(state)
         every = full.successors(state)
-        assert {(key, lab) for _, _, lab, key in reduced} == {
-            (model.canonical(n), lab) for _, n, lab in every
+        assert {(n, lab) for _, n, lab in reduced} == {
+            (model.representative(n), lab) for _, n, lab in every
         }
         pruned += len(every) - len(reduced)
-        for _, nxt, _ in every:
+        for _, nxt, _ in reduced:
             if nxt not in seen:
                 seen.add(nxt)
                 frontier.append(nxt)
