@@ -145,9 +145,12 @@ def test_a_move_taken_alone_is_a_real_local_move(sc: object) -> None:
         assert {(a, n) for a, n, _ in mine} <= {(a, n) for a, n, _ in every}
         if len(mine) == 1 and len(every) > 1:
             (t, _), nxt, labels = mine[0]
-            assert not labels and nxt[5] is None and nxt[0] == state[0]  # free, halt
-            assert nxt[6][t][0] > state[6][t][0]  # its pc rises (the cycle proviso)
-            assert all(nxt[6][u] == state[6][u] for u in range(len(state[6])) if u != t)
+            m = reduced
+            assert not labels and not m.halted(nxt) and m.free_pages(nxt) == m.free_pages(state)
+            assert m.task_view(nxt, t).pc > m.task_view(state, t).pc  # the cycle proviso
+            others = [u for u in range(len(m.info)) if u != t]
+            assert all(m.task_view(nxt, u) == m.task_view(state, u) for u in others)
+            assert all(m.scope_depths(nxt, u) == m.scope_depths(state, u) for u in others)
         for _, n, _ in mine:
             if n not in seen:
                 seen.add(n)
