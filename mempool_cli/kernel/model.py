@@ -24,7 +24,14 @@ from typing import Any
 from mempool_cli.kernel import locking
 from mempool_cli.kernel.config import Config, TaskInfo
 from mempool_cli.kernel.mm import mempool, oom_kill, page_alloc, scopes  # noqa: F401
-from mempool_cli.kernel.mm.internal import MAY_OOM, SPINNING, SlowPath, Stage
+from mempool_cli.kernel.mm.internal import (
+    MAY_OOM,
+    RECLAIM_LOCK,
+    RECLAIM_WAIT,
+    SPINNING,
+    SlowPath,
+    Stage,
+)
 from mempool_cli.kernel.reductions import (
     PartialOrder,
     Symmetry,
@@ -407,8 +414,6 @@ class KernelModel(Config):
 
     def _alloc_wait(self, frame: SlowPath, call: str, pool: int | None) -> Wait:
         """A slow path's wait: a reclaim lock or completion, else a page (spinning)."""
-        from mempool_cli.kernel.mm.internal import RECLAIM_LOCK, RECLAIM_WAIT
-
         gfp, stage = frame.gfp_mask, frame.stage
         if stage == RECLAIM_LOCK:
             lock = self.entry_locks[frame.entry][frame.lock_index]

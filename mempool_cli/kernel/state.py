@@ -129,19 +129,10 @@ class Work:
         """curr, owners, done and left as tuples (for the successor memo)."""
         return tuple(self.curr), tuple(self.owners), tuple(self.done), tuple(self.left)
 
-    @property
-    def narrating(self) -> bool:
-        return self.events is not None
-
     def say(self, key: str, **fields: Any) -> None:
-        """Record an event (only when narrating: the search pays nothing for it)."""
+        """Record an event when a report asks what a move does (the search keeps none)."""
         if self.events is not None:
             self.events.append((key, tuple(fields.items())))
-
-    def halt_with(self, kind: str, t: int, key: str, **fields: Any) -> None:
-        """Stop the machine: ``kind`` is ``violation`` or ``panic``; the event says why."""
-        self.halt = (kind, t, (key, tuple(fields.items())))
-        self.say(kind, reason=(key, tuple(fields.items())))
 
     def set(self, t: int, field: int, value: Any) -> None:
         task = list(self.tasks[t])
