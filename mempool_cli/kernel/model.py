@@ -213,17 +213,16 @@ class KernelModel(Config):
     def _representative_successors(self, s: State) -> list[tuple[Action, State, frozenset[str]]]:
         """``successors`` of a representative with each next state made a representative
         (explore/model.py): what the search expands under symmetry reduction."""
-        sym = self.symmetry
-        assert sym is not None
-        return [
-            (action, sym.place(moved, action[1] if action[0] == REAPER else action[0]), labels)
-            for action, moved, labels in self._moves(s)
-        ]
+        assert self.symmetry is not None
+        return self._moves(s, self.symmetry.place)
 
-    def _moves(self, s: State) -> list[tuple[Action, State, frozenset[str]]]:
+    def _moves(
+        self, s: State, place: Callable[[State, int], State] | None = None
+    ) -> list[tuple[Action, State, frozenset[str]]]:
         """The reduced moves of ``s`` (a representative, under symmetry), in task id order:
         one local move alone, or every task's moves (one copy of each run of equal copies)
-        and the reaper's. Lock owners keep the ids of ``s``."""
+        and the reaper's. Lock owners keep the ids of ``s``. ``place(next, t)``, when
+        given, makes each next state a representative (only task t moved)."""
         if s[5] is not None:
             return []
         out: list[tuple[Action, State, frozenset[str]]] = []
@@ -240,7 +239,7 @@ class KernelModel(Config):
             if alone is not None:
                 t, (choice, free, curr, owners, done, left, halt, mine, _) = alone
                 nxt = (free, curr, owners, done, left, halt, (*tasks[:t], mine, *tasks[t + 1 :]))
-                return [((t, choice), nxt, _NO_LABELS)]
+                return [((t, choice), place(nxt, t) if place else nxt, _NO_LABELS)]
         for t, task in enumerate(tasks):
             if sym is not None and sym.repeats_prev(s, t):
                 continue
@@ -250,13 +249,13 @@ class KernelModel(Config):
                 for choice, w in task_moves(self, s, t, None):
                     labels = frozenset(w.labels) if w.labels else _NO_LABELS
                     nxt = w.freeze()
-                    out.append(((t, choice), nxt, labels))
+                    out.append(((t, choice), place(nxt, t) if place else nxt, labels))
                 continue
             for choice, free, curr, owners, done, left, halt, mine, labels in self._memo_moves(
                 memo, s, t
             ):
                 nxt = (free, curr, owners, done, left, halt, (*tasks[:t], mine, *tasks[t + 1 :]))
-                out.append(((t, choice), nxt, labels))
+                out.append(((t, choice), place(nxt, t) if place else nxt, labels))
         if self.reaper_mode != "none":
             for v, task in enumerate(tasks):
                 if task[STATUS] & (VICTIM | REAPED | EXITED) != VICTIM:
@@ -264,7 +263,7 @@ class KernelModel(Config):
                 if not (sym is not None and sym.repeats_prev(s, v)):
                     w = oom_kill.reap(self, s, v, None)
                     nxt = w.freeze()
-                    out.append(((REAPER, v), nxt, frozenset(w.labels)))
+                    out.append(((REAPER, v), place(nxt, v) if place else nxt, frozenset(w.labels)))
         return out
 
     def _memo_moves(self, memo: dict[Any, Any], s: State, t: int) -> tuple[tuple[Any, ...], ...]:
