@@ -1,4 +1,6 @@
-"""The scenario library goes into the wheel as package data (``mempool_cli/shipped/``).
+"""The scenario library goes into the wheel as package data (``mempool_cli/shipped/``),
+with the JSON Schema its modelines name (``mempool_cli/mpsim-schema.json``: the library's
+``../../mpsim-schema.json``, as in the repository).
 
 Everything else is in pyproject.toml. The library stays at the repository
 root (``scenarios/``), where ``make run`` and the README's commands use it.
@@ -9,7 +11,8 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-LIBRARY = Path(__file__).resolve().parent / "scenarios"
+ROOT = Path(__file__).resolve().parent
+LIBRARY = ROOT / "scenarios"
 
 
 class BuildWithLibrary(build_py):  # type: ignore[misc]
@@ -23,6 +26,7 @@ class BuildWithLibrary(build_py):  # type: ignore[misc]
                 dest = target / source.relative_to(LIBRARY)
                 self.mkpath(str(dest.parent))
                 self.copy_file(str(source), str(dest))
+        self.copy_file(str(ROOT / "mpsim-schema.json"), str(target.parent / "mpsim-schema.json"))
 
 
 setup(cmdclass={"build_py": BuildWithLibrary})
