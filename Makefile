@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# yaml-language-server, for the editor tests (tests/editor): from npm, into the venv.
+NODE := $(VENV)/node
+YAML_LS := $(NODE)/node_modules/.bin/yaml-language-server
+YAML_LS_VERSION := 2.0.0
 
 .PHONY: run test lint type bench fuzz check clean
 
@@ -14,10 +18,22 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
+# npm comes from the distribution when it is missing and we may install it (root, apt);
+# without npm the editor tests skip and say so.
+$(YAML_LS): | $(BIN)/python
+	@if ! command -v npm >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
+		&& [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; fi
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --prefix $(NODE) --no-save --no-audit --no-fund --loglevel=error \
+			yaml-language-server@$(YAML_LS_VERSION) \
+		|| echo "make: npm could not install yaml-language-server; tests/editor will skip"; \
+	else echo "make: no npm; tests/editor (yaml-language-server) will skip"; fi
+
 run: $(STAMP)
 	$(BIN)/mpsim matrix scenarios/
 
-test: $(STAMP)
+test: $(STAMP) $(YAML_LS)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -39,4 +55,4 @@ fuzz: $(STAMP)
 		-p no:cacheprovider --hypothesis-show-statistics
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
