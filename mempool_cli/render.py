@@ -672,11 +672,10 @@ def _plain_story(f: FindingReport, style: Style) -> Text:
     for i, title in enumerate(titled):
         rule.append(" " * (starts[i] - len(rule.plain)) + "-" * max(len(x) for x in title))
     lines.append(rule)
-    in_loop = False
+    loop_at = None
     for row in f.story:
-        if row.loop and not in_loop:
-            lines.append(Text(" " * indent + "-" * (style.width - indent)))
-            in_loop = True
+        if row.loop and loop_at is None:
+            loop_at = len(lines)
         text = _row_text(row)
         start = starts[row.column]
         for j, (a, b) in enumerate(_lines(text, style.width, start, start)):
@@ -685,6 +684,9 @@ def _plain_story(f: FindingReport, style: Style) -> Text:
             line.append(" " * (start - len(line.plain)))
             line.append(text[a:b], style="cyan" if style.color else "")
             lines.append(line)
+    if loop_at is not None:  # the dashed line is as wide as the story's text
+        widest = max(len(line.plain) for line in lines)
+        lines.insert(loop_at, Text(" " * indent + "-" * (widest - indent)))
     return Text("\n").join(lines)
 
 
