@@ -2,9 +2,13 @@
 
 Everything here turns plain data (from report.py or the spec) into text;
 nothing here decides what a finding means. On a terminal the output has
-colours and rounded boxes; piped, or with NO_COLOR set, it is plain
-ASCII (``rich.box.ASCII``), no escape codes, and long lines are never
-wrapped mid-line, so it greps and diffs well.
+colours and rounded boxes; piped it is ASCII (``rich.box.ASCII``) with no
+escape codes; NO_COLOR and FORCE_COLOR change the colour and nothing
+else. Every line fits the width (``--width``, the terminal's, ``COLUMNS``
+or 80): prose wraps at spaces under its own indent and table cells are
+wrapped here, before rich sees them, so a word is cut only when it is
+longer than its column. ``--style plain`` draws lockdep's layout with no
+boxes, for mail.
 """
 
 from __future__ import annotations
@@ -55,7 +59,6 @@ __all__ = [
 ]
 
 PIPE_WIDTH = 80  # piped output without COLUMNS or --width
-LEGACY_WIDTH = 100  # the unwrapped layout of the first golden files (``wrap=False``)
 MIN_WIDTH = 40  # narrower than this, no report can keep its columns apart
 
 STYLES = ("boxed", "plain")
