@@ -236,6 +236,8 @@ def _cut(text: str, start: int, limit: int) -> int:
 
 # Where a wait-for cycle may break: before an edge (``-[held by]->``), never inside a node.
 WAITFOR_BREAKS = re.compile(r" (?=-\[)")
+# The statistics line keeps the search time whole (``0.01 s``): only that differs between runs.
+STATS_BREAKS = re.compile(r" (?!s(?:;|$))")
 # A report's header keeps its status with the expectation: ``(expected ok)  PASS``.
 HEADER_BREAKS = re.compile(r"(?<!\(expected) (?! ?(?:PASS|FAIL|INCOMPLETE)$)")
 
@@ -480,7 +482,7 @@ def result_parts(r: RunResult, trace: bool, style: Style) -> list[RenderableType
     parts: list[RenderableType] = [
         _para(head, style, 0, 2, HEADER_BREAKS),
         # A file name longer than the line stays whole, for copying and grep.
-        _para(Text(stats), style, 2, 4, keep=len(printable(r.file)) + 1),
+        _para(Text(stats), style, 2, 4, STATS_BREAKS, keep=len(printable(r.file)) + 1),
     ]
     for n, f in enumerate(r.findings, 1):
         parts.append(Text(""))

@@ -302,3 +302,12 @@ def test_progress_on_a_terminal_is_a_live_line_that_goes_away() -> None:
     assert "5,000 states" in err.getvalue()
     show.close()
     assert show._live is None
+
+
+def test_the_search_time_is_never_split_from_its_unit(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Only the time differs between two runs, so tests and diffs strip "N.NN s" whole.
+    monkeypatch.chdir(REPO)
+    rs = results(RIENTJES.relative_to(REPO))
+    for width in range(56, 101):
+        text = render.run_report(rs, style=render.Style(color=False, width=width))
+        assert re.search(r"\b\d+\.\d\d s$", text, re.M), width
