@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# yaml-language-server, for the editor tests (tests/editor): from npm, into the venv.
+NODE := $(VENV)/node
+YAML_LS := $(NODE)/node_modules/.bin/yaml-language-server
+YAML_LS_VERSION := 2.0.0
 
-.PHONY: run test lint type bench fuzz check clean
+.PHONY: run test lint type bench fuzz check clean graphviz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +18,31 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
+# npm comes from the distribution when it is missing and we may install it (root, apt);
+# without npm the editor tests skip and say so.
+$(YAML_LS): | $(BIN)/python
+	@if ! command -v npm >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
+		&& [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; fi
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --prefix $(NODE) --no-save --no-audit --no-fund --loglevel=error \
+			yaml-language-server@$(YAML_LS_VERSION) \
+		|| echo "make: npm could not install yaml-language-server; tests/editor will skip"; \
+	else echo "make: no npm; tests/editor (yaml-language-server) will skip"; fi
+
+# Graphviz (`dot`) for the SVG test of `mpsim graph`: from the distribution when it is
+# missing and we may install it (root, apt); without it that one test skips and says so.
+graphviz:
+	@command -v dot >/dev/null 2>&1 || { \
+		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && apt-get install -y -qq graphviz >/dev/null \
+			|| echo "make: apt-get could not install graphviz; the SVG test will skip"; \
+		else echo "make: no Graphviz (dot); the SVG test will skip"; fi; }
+
 run: $(STAMP)
 	$(BIN)/mpsim matrix scenarios/
 
-test: $(STAMP)
+test: $(STAMP) $(YAML_LS) graphviz
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -40,4 +65,4 @@ fuzz: $(STAMP)
 		-p no:cacheprovider --hypothesis-show-statistics
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -110,12 +110,20 @@ def cli() -> None:
 
 @cli.command(epilog=EPILOG_CHECK)
 @click.argument("files", nargs=-1, required=True, type=_SCENARIO_PATH)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+    help="json: an array of problems on stdout; github: GitHub Actions ::error annotations.",
+)
 @_guarded
-def check(files: tuple[str, ...]) -> None:
+def check(files: tuple[str, ...], fmt: str) -> None:
     """Validate scenario FILES without exploring them ('-' reads stdin)."""
     from mempool_cli import commands
 
-    sys.exit(commands.check(list(files), click.echo))
+    sys.exit(commands.check(list(files), click.echo, fmt))
 
 
 @cli.command(epilog="\b\nExample:\n  mpsim schema > mpsim-schema.json")
@@ -129,13 +137,38 @@ def schema() -> None:
     click.echo(json.dumps(json_schema(), indent=2, sort_keys=True))
 
 
-@cli.command(epilog="\b\nExample:\n  mpsim kernels")
-@_guarded
-def kernels() -> None:
-    """List the kernel presets and the value of each knob."""
-    from mempool_cli import render
+def _view_options(func: F) -> F:
+    func = click.option(
+        "--style",
+        type=click.Choice(["boxed", "plain"]),
+        default="boxed",
+        show_default=True,
+        help="plain: no box characters, lockdep's layout, for mail and commit messages.",
+    )(func)
+    func = click.option(
+        "--width",
+        type=click.IntRange(min=40),
+        default=None,
+        metavar="N",
+        help="Fit text in N columns [default: the terminal's width, else $COLUMNS, else 80].",
+    )(func)
+    return func
 
-    render.print_kernels()
+
+def _view(width: int | None, style: str) -> Any:
+    from mempool_cli.commands import View
+
+    return View(width, style)
+
+
+@cli.command(epilog="\b\nExample:\n  mpsim kernels --width 72")
+@_view_options
+@_guarded
+def kernels(width: int | None, style: str) -> None:
+    """List the kernel presets and the value of each knob."""
+    from mempool_cli import commands
+
+    sys.exit(commands.kernels(_view(width, style)))
 
 
 def _not_nan(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
@@ -176,6 +209,16 @@ def _limits_options(func: F) -> F:
     return func
 
 
+def _fail_on_option(func: F) -> F:
+    return click.option(
+        "--fail-on",
+        metavar="OUTCOMES",
+        default=None,
+        help="Exit 1 if any run finds one of these outcomes (comma list, e.g. deadlock,livelock), "
+        "whatever the files' `expect` says; `expect` then no longer decides the exit status.",
+    )(func)
+
+
 def _kernel_options(func: F) -> F:
     func = click.option(
         "--all-kernels", is_flag=True, help="Run under every preset (v4.5 ... latest)."
@@ -196,11 +239,17 @@ Examples:
   mpsim run scenarios/mempool/rientjes-2016-oom-victim.yaml --kernel v4.5
   mpsim run scenario.yaml --all-kernels
   mpsim run --format json scenario.yaml | jq '.[0].outcomes'
+  mpsim run scenario.yaml --style plain --width 72   # for a mail
+  mpsim run scenarios/ --fail-on deadlock,livelock
 
 \b
 Exit status: 0 every run matches its `expect` (ok without one), 1 some run
 does not, 2 usage or environment error, 3 invalid scenario, 4 a search
-limit, Ctrl-C or a killed worker cut a search short.
+limit, Ctrl-C or a killed worker cut a search short. With --fail-on: 1 if
+some run found one of those outcomes, else 4 or 0 as above.
+\b
+jsonl prints each result as its search ends, so its lines come in the
+order the searches finish; json keeps file order, then kernel order.
 """
 
 
@@ -213,10 +262,12 @@ limit, Ctrl-C or a killed worker cut a search short.
     type=click.Choice(["text", "json", "jsonl"]),
     default="text",
     show_default=True,
-    help="json: one array; jsonl: one object per line.",
+    help="json: one array, in file order; jsonl: one object per line, each as it finishes.",
 )
 @click.option("--trace", is_flag=True, help="Show every step of each finding's schedule.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report here.")
+@_fail_on_option
+@_view_options
 @_limits_options
 @_guarded
 def run(
@@ -226,6 +277,9 @@ def run(
     fmt: str,
     trace: bool,
     output: str | None,
+    fail_on: str | None,
+    width: int | None,
+    style: str,
     max_states: int | None,
     max_seconds: float | None,
     max_memory: int | None,
@@ -243,6 +297,8 @@ def run(
             trace,
             output,
             commands.limits(max_states, max_seconds, max_memory, not no_reduce),
+            _view(width, style),
+            commands.fail_on_outcomes(fail_on),
         )
     )
 
@@ -251,6 +307,11 @@ EPILOG_MATRIX = """\b
 Examples:
   mpsim matrix scenarios/
   mpsim matrix scenarios/mempool --kernel v4.5 --kernel v4.8
+  mpsim matrix scenarios/ --fail-on deadlock
+
+\b
+Exit status as for `mpsim run`: a cell whose file has no `expect` for its
+preset is expected to be ok, in both commands.
 """
 
 
@@ -267,12 +328,17 @@ Examples:
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@_fail_on_option
+@_view_options
 @_limits_options
 @_guarded
 def matrix(
     paths: tuple[str, ...],
     kernels: tuple[str, ...],
     fmt: str,
+    fail_on: str | None,
+    width: int | None,
+    style: str,
     max_states: int | None,
     max_seconds: float | None,
     max_memory: int | None,
@@ -280,8 +346,8 @@ def matrix(
 ) -> None:
     """One row per scenario, one column per kernel preset, each cell checked against `expect`.
 
-    Cells for which the file has no expectation are shown but not checked.
-    Exit 0 only if every expectation holds.
+    A cell for which the file has no expectation is marked '?' and expected
+    to be ok, as `mpsim run` does. Exit 0 only if every cell is as expected.
     """
     from mempool_cli import commands
 
@@ -291,6 +357,8 @@ def matrix(
             list(kernels),
             fmt,
             commands.limits(max_states, max_seconds, max_memory, not no_reduce),
+            _view(width, style),
+            commands.fail_on_outcomes(fail_on),
         )
     )
 
@@ -298,21 +366,30 @@ def matrix(
 EPILOG_REPLAY = """\b
 Example (the schedule comes from a report's replay line):
   mpsim replay scenario.yaml 'taskA,taskB,taskB#1,reaper@taskC' --kernel v4.8
+
+\b
+A long schedule may come in several pieces (a narrow report wraps it so);
+they are joined with commas.
 """
 
 
 @cli.command(epilog=EPILOG_REPLAY)
 @click.argument("file", type=_SCENARIO_PATH)
-@click.argument("schedule")
+@click.argument("schedule", nargs=-1, required=True)
 @click.option(
     "--kernel", "-k", "kernel", metavar="PRESET", help="Kernel preset [default: the file's]."
 )
+@_view_options
 @_guarded
-def replay(file: str, schedule: str, kernel: str | None) -> None:
+def replay(
+    file: str, schedule: tuple[str, ...], kernel: str | None, width: int | None, style: str
+) -> None:
     """Re-run SCHEDULE step by step, printing each state change and what it reaches."""
     from mempool_cli import commands
 
-    sys.exit(commands.replay(file, schedule, kernel))
+    sys.exit(
+        commands.replay(file, commands.join_schedule(list(schedule)), kernel, _view(width, style))
+    )
 
 
 EPILOG_GRAPH = """\b
@@ -325,7 +402,7 @@ Examples:
 Without --states: the wait-for graph at a deadlock or livelock (the first,
 or --finding N), its cycle in red. With --states: every state of a small
 scenario (at most 2,000), the finding's schedule in red. svg and png need
-Graphviz's `dot` on PATH.
+Graphviz's `dot` on PATH; png is never written to a terminal.
 """
 
 
@@ -374,6 +451,108 @@ def graph(
             states,
             fmt,
             commands.limits(max_states, max_seconds, max_memory, not no_reduce),
+        )
+    )
+
+
+EPILOG_LIBRARY = """\b
+Examples:
+  mpsim library
+  mpsim library run rientjes-2016-oom-victim --kernel v4.5
+  mpsim library copy weiner-2016-abba my-abba.yaml
+  mpsim matrix "$(mpsim library path)"
+"""
+
+
+@cli.group(invoke_without_command=True, epilog=EPILOG_LIBRARY)
+@_view_options
+@click.pass_context
+@_guarded
+def library(ctx: click.Context, width: int | None, style: str) -> None:
+    """The scenario library shipped with mpsim: list it, run or copy out a scenario by name."""
+    if ctx.invoked_subcommand is None:
+        from mempool_cli import commands
+
+        sys.exit(commands.library_list(_view(width, style)))
+
+
+@library.command("list")
+@_view_options
+@_guarded
+def library_list(width: int | None, style: str) -> None:
+    """List the shipped scenarios: name, topic and the first sentence of each description."""
+    from mempool_cli import commands
+
+    sys.exit(commands.library_list(_view(width, style)))
+
+
+@library.command("path")
+@click.argument("name", required=False)
+@_guarded
+def library_path(name: str | None) -> None:
+    """Print the library's directory, or the file of scenario NAME."""
+    from mempool_cli import library as lib
+
+    click.echo(str(lib.find(name).path if name else lib.library_root()))
+
+
+@library.command("copy")
+@click.argument("name")
+@click.argument("dest", required=False, type=click.Path())
+@click.option("--force", is_flag=True, help="Overwrite DEST if it exists.")
+@_guarded
+def library_copy(name: str, dest: str | None, force: bool) -> None:
+    """Copy scenario NAME to DEST (a file or a directory; default: NAME.yaml here)."""
+    from mempool_cli import commands
+
+    sys.exit(commands.library_copy(name, dest, force, click.echo))
+
+
+@library.command("run")
+@click.argument("names", nargs=-1, required=True)
+@_kernel_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "jsonl"]),
+    default="text",
+    show_default=True,
+    help="As for `mpsim run`.",
+)
+@click.option("--trace", is_flag=True, help="Show every step of each finding's schedule.")
+@_fail_on_option
+@_view_options
+@_limits_options
+@_guarded
+def library_run(
+    names: tuple[str, ...],
+    kernels: tuple[str, ...],
+    all_kernels: bool,
+    fmt: str,
+    trace: bool,
+    fail_on: str | None,
+    width: int | None,
+    style: str,
+    max_states: int | None,
+    max_seconds: float | None,
+    max_memory: int | None,
+    no_reduce: bool,
+) -> None:
+    """`mpsim run` on the shipped scenarios NAMES (exit status as for `mpsim run`)."""
+    from mempool_cli import commands
+    from mempool_cli import library as lib
+
+    sys.exit(
+        commands.run(
+            [str(lib.find(n).path) for n in names],
+            list(kernels),
+            all_kernels,
+            fmt,
+            trace,
+            None,
+            commands.limits(max_states, max_seconds, max_memory, not no_reduce),
+            _view(width, style),
+            commands.fail_on_outcomes(fail_on),
         )
     )
 

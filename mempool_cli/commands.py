@@ -7,12 +7,14 @@ the command layer stays a few lines each.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import signal
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from mempool_cli.errors import (
@@ -37,28 +39,75 @@ from mempool_cli.verdict import Limits, kernels_for, run_scenario
 Echo = Callable[..., None]
 
 
-def check(paths: list[str], echo: Echo) -> int:
+def check(paths: list[str], echo: Echo, fmt: str = "text") -> int:
     """Load every file, print every problem of every file, return the exit status.
 
     A file that cannot be read does not stop the others from being checked:
     the status is 3 if some file is invalid, else 2 if some could not be read.
+    ``fmt`` ``json`` prints one array of problems on stdout; ``github``
+    prints each problem as a GitHub Actions ``::error`` annotation.
     """
     invalid = unreadable = False
+    found: list[dict[str, Any]] = []
     for path in paths:
         try:
             scenario = load_scenario(path)
         except ScenarioError as err:
-            echo(printable(str(err)), err=True)
             invalid = True
+            for p in err.problems:
+                found.append(
+                    {
+                        "file": printable(p.path),
+                        "line": p.line,
+                        "col": p.col,
+                        "message": p.message,
+                        "kind": "invalid",
+                    }
+                )
+            if fmt == "text":
+                echo(printable(str(err)), err=True)
             continue
         except EnvironmentProblem as err:
-            echo(printable(str(err)), err=True)
             unreadable = True
+            found.append(
+                {
+                    "file": printable(path),
+                    "line": None,
+                    "col": None,
+                    "message": str(err),
+                    "kind": "unreadable",
+                }
+            )
+            if fmt == "text":
+                echo(printable(str(err)), err=True)
             continue
-        echo(printable(f"{scenario.path}: ok ({scenario.name}, {len(scenario.tasks)} tasks)"))
+        if fmt == "text":
+            echo(printable(f"{scenario.path}: ok ({scenario.name}, {len(scenario.tasks)} tasks)"))
+    if fmt == "json":
+        echo(json.dumps(found, indent=2))
+    elif fmt == "github":
+        for item in found:
+            echo(github_annotation(item))
     if invalid:
         return EXIT_INVALID
     return EnvironmentProblem.exit_code if unreadable else EXIT_OK
+
+
+def github_annotation(problem: dict[str, Any]) -> str:
+    """A problem as a GitHub Actions workflow command, escaped as the runner expects.
+
+    >>> github_annotation({"file": "a.yaml", "line": 3, "col": 7, "message": "bad: 50%"})
+    '::error file=a.yaml,line=3,col=7::bad: 50%25'
+    """
+
+    def escape(text: str, prop: bool = False) -> str:
+        text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        return text.replace(":", "%3A").replace(",", "%2C") if prop else text
+
+    where = f"file={escape(problem['file'], True)}"
+    if problem.get("line") is not None:
+        where += f",line={problem['line']},col={problem['col']}"
+    return f"::error {where}::{escape(problem['message'])}"
 
 
 def expand_paths(paths: list[str]) -> list[str]:
@@ -110,8 +159,11 @@ def run_all(
     limits: Limits,
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_result: Callable[[RunResult], None] | None = None,
 ) -> list[RunResult]:
     """Every (scenario, kernel) pair, in file order then kernel order, on every core.
+
+    ``on_result`` hears of each result as soon as it is known (completion order).
 
     A single job runs here, with progress on stderr; several run in worker
     processes (see parallel.py), which keep the output order. After a
@@ -122,8 +174,14 @@ def run_all(
     jobs = [(sc, k) for sc in scenarios for k in kernels_for(sc, kernel_names, all_kernels)]
     workers = min(default_workers(), len(jobs))
     if workers > 1:
-        return run_jobs(jobs, limits, workers, should_stop)
-    return [run_scenario(sc, k, limits, progress, should_stop) for sc, k in jobs]
+        tell = (lambda _i, r: on_result(r)) if on_result is not None else None
+        return run_jobs(jobs, limits, workers, should_stop, tell)
+    results = []
+    for sc, k in jobs:
+        results.append(run_scenario(sc, k, limits, progress, should_stop))
+        if on_result is not None:
+            on_result(results[-1])
+    return results
 
 
 # ------------------------------------------------------------ run and friends
@@ -225,6 +283,47 @@ def _exit_now() -> None:
     os._exit(EXIT_INCOMPLETE)
 
 
+@dataclass(frozen=True, slots=True)
+class View:
+    """How a text report is drawn: ``--width`` (None: the terminal's) and ``--style``."""
+
+    width: int | None = None
+    style: str = "boxed"
+
+
+def fail_on_outcomes(text: str | None) -> frozenset[str] | None:
+    """``--fail-on deadlock,livelock`` as a set of outcomes; a usage error for an unknown one.
+
+    >>> sorted(fail_on_outcomes("livelock, deadlock"))
+    ['deadlock', 'livelock']
+    """
+    if text is None:
+        return None
+    from mempool_cli.scenario.spec import OUTCOMES
+
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    known = [o for o in OUTCOMES if o != "ok"]
+    bad = [n for n in names if n not in known]
+    if bad or not names:
+        raise UsageError(
+            f"mpsim: --fail-on {text!r}: "
+            + (f"unknown outcome '{bad[0]}'; " if bad else "no outcome given; ")
+            + f"known: {', '.join(known)}"
+        )
+    return frozenset(names)
+
+
+def gate(results: list[RunResult], fail_on: frozenset[str] | None) -> int:
+    """The exit status: against each file's ``expect``, or, with ``--fail-on``, against those
+    outcomes alone (1 if some run found one, even a search cut short; else 4 if a search was
+    cut short; else 0), whatever ``expect`` says."""
+    if fail_on is None:
+        return exit_status(results)
+    if any(r.outcomes & fail_on for r in results):
+        return EXIT_FAIL
+    return EXIT_INCOMPLETE if any(not r.complete for r in results) else EXIT_OK
+
+
 def run(
     paths: list[str],
     kernel_names: list[str],
@@ -233,6 +332,8 @@ def run(
     trace: bool,
     output: str | None,
     lim: Limits,
+    view: View = View(),
+    fail_on: frozenset[str] | None = None,
 ) -> int:
     from mempool_cli import render
 
@@ -241,19 +342,40 @@ def run(
     scenarios = load_all(files)
     if not scenarios:
         raise UsageError("mpsim: no scenario files found in " + ", ".join(paths))
+    stream: Callable[[RunResult], None] | None = None
+    streamed: list[str] = []
+    if fmt == "jsonl":  # each line as its search ends, so a slow one holds up nothing
+
+        def stream(r: RunResult) -> None:
+            line = json.dumps(to_json(r), separators=(",", ":")) + "\n"
+            if output is None:
+                emit(line, None)
+            else:
+                streamed.append(line)
+
     with Stopper() as stop, render.progress_reporter() as progress:
-        results = run_all(scenarios, kernel_names, all_kernels, lim, _best_effort(progress), stop)
+        results = run_all(
+            scenarios, kernel_names, all_kernels, lim, _best_effort(progress), stop, stream
+        )
     if fmt == "text":
-        text = render.run_report(results, trace=trace, to_terminal=output is None)
+        stdout = sys.stdout if output is None else None
+        style = render.Style.for_stream(stdout or io.StringIO(), view.width, view.style)
+        emit(render.run_report(results, trace=trace, style=style), output)
     elif fmt == "json":
-        text = json.dumps([to_json(r) for r in results], indent=2) + "\n"
-    else:
-        text = "".join(json.dumps(to_json(r), separators=(",", ":")) + "\n" for r in results)
-    emit(text, output)
-    return exit_status(results)
+        emit(json.dumps([to_json(r) for r in results], indent=2) + "\n", output)
+    elif output is not None:
+        emit("".join(streamed), output)
+    return gate(results, fail_on)
 
 
-def matrix(paths: list[str], kernel_names: list[str], fmt: str, lim: Limits) -> int:
+def matrix(
+    paths: list[str],
+    kernel_names: list[str],
+    fmt: str,
+    lim: Limits,
+    view: View = View(),
+    fail_on: frozenset[str] | None = None,
+) -> int:
     from mempool_cli import render
 
     scenarios = load_all(expand_paths(paths))
@@ -265,27 +387,40 @@ def matrix(paths: list[str], kernel_names: list[str], fmt: str, lim: Limits) -> 
     if fmt == "json":
         emit(json.dumps([to_json(r) | {"trace": None} for r in results], indent=2) + "\n", None)
     else:
-        emit(render.matrix_report(results, names), None)
-    return matrix_status(results)
+        style = render.Style.for_stream(sys.stdout, view.width, view.style)
+        emit(render.matrix_report(results, names, style=style), None)
+    return gate(results, fail_on)
 
 
 def matrix_status(results: list[RunResult]) -> int:
-    """0 when every expectation the files state holds; cells without one are not checked."""
-    checked = [r for r in results if r.expected is not None]
-    if any(r.certainly_failed for r in checked):
-        return EXIT_FAIL
-    if any(not r.complete for r in results):
-        return EXIT_INCOMPLETE
-    return EXIT_OK
+    """The same rule as ``run``: a cell whose file states no expectation is expected ``ok``."""
+    return exit_status(results)
 
 
-def replay(path: str, schedule: str, kernel_name: str | None) -> int:
+def join_schedule(pieces: list[str]) -> str:
+    """A schedule given as several arguments (a report wraps a long one): one, comma-joined.
+
+    >>> join_schedule(["taskA,taskB,", "taskB#1", "reaper@taskC"])
+    'taskA,taskB,taskB#1,reaper@taskC'
+    """
+    return ",".join(p.strip(",") for p in pieces if p.strip(","))
+
+
+def replay(path: str, schedule: str, kernel_name: str | None, view: View = View()) -> int:
     from mempool_cli import render
     from mempool_cli.verdict import replay_schedule
 
     scenario = load_scenario(path)
     kernel = kernels_for(scenario, [kernel_name] if kernel_name else [], False)[0]
-    emit(render.replay_report(replay_schedule(scenario, kernel, schedule)), None)
+    style = render.Style.for_stream(sys.stdout, view.width, view.style)
+    emit(render.replay_report(replay_schedule(scenario, kernel, schedule), style=style), None)
+    return EXIT_OK
+
+
+def kernels(view: View = View()) -> int:
+    from mempool_cli import render
+
+    emit(render.kernels_report(render.Style.for_stream(sys.stdout, view.width, view.style)), None)
     return EXIT_OK
 
 
@@ -305,6 +440,11 @@ def graph(
     from mempool_cli.verdict import concrete, parse_schedule
 
     refuse_overwriting(output, [path])
+    if fmt == "png" and output is None and _stdout().isatty():
+        raise UsageError(
+            "mpsim graph: --format png is binary and stdout is a terminal; "
+            "write it with -o FILE or pipe it (| display)"
+        )
     scenario = load_scenario(path)
     kernel = kernels_for(scenario, [kernel_name] if kernel_name else [], False)[0]
     title = f"{scenario.name} under {kernel.name}"
@@ -441,3 +581,33 @@ def refuse_overwriting(output: str | None, inputs: list[str]) -> None:
         with contextlib.suppress(OSError):
             if path != "-" and os.path.samefile(output, path):
                 raise UsageError(f"mpsim: -o {output} would overwrite the scenario file {path}")
+
+
+# ---------------------------------------------------------------- library
+
+
+def library_list(view: View = View()) -> int:
+    """``mpsim library``: every shipped scenario with the first sentence of its description."""
+    from mempool_cli import library, render
+
+    style = render.Style.for_stream(sys.stdout, view.width, view.style)
+    rows = [(e.name, e.topic, e.summary) for e in library.entries()]
+    emit(render.library_report(rows, str(library.library_root()), style), None)
+    return EXIT_OK
+
+
+def library_copy(name: str, dest: str | None, force: bool, echo: Echo) -> int:
+    """Copy a shipped scenario out, its schema modeline pointing beside the copy."""
+    from mempool_cli import library
+
+    entry = library.find(name)
+    target = dest or f"{entry.name}.yaml"
+    if os.path.isdir(target):
+        target = os.path.join(target, f"{entry.name}.yaml")
+    if os.path.exists(target) and not force:
+        raise UsageError(f"mpsim library copy: {target} exists (--force overwrites it)")
+    text = library.with_local_schema(entry.path.read_text(encoding="utf-8"))
+    _write_atomically(text.encode("utf-8"), target)
+    schema = os.path.join(os.path.dirname(target), "mpsim-schema.json")
+    echo(printable(f"{target}: copied; `mpsim schema > {schema}` gives editors its schema"))
+    return EXIT_OK

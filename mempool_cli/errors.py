@@ -23,7 +23,7 @@ __all__ = [
     "printable",
 ]
 
-# Exit status of `mpsim`, as the contract (scenario-format.md) defines it.
+# Exit status of `mpsim`, as docs/format.md defines it.
 EXIT_OK = 0
 EXIT_FAIL = 1
 EXIT_USAGE = 2

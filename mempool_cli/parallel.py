@@ -120,8 +120,12 @@ def run_jobs(
     limits: Limits,
     workers: int,
     should_stop: Callable[[], bool] | None = None,
+    on_result: Callable[[int, RunResult], None] | None = None,
 ) -> list[RunResult]:
     """Run ``jobs`` on ``workers`` processes; stop all of them when ``should_stop()`` turns true.
+
+    ``on_result(index, result)`` hears of each result as it comes, in
+    completion order (``--format jsonl`` streams them).
 
     Returns one result per job, in job order. A job whose worker died
     (SIGKILL from the OOM killer, say) is incomplete with stop reason
@@ -150,18 +154,21 @@ def run_jobs(
                 running[job.conn] = job
             for conn in wait(list(running), timeout=_POLL_SECONDS):
                 job = running.pop(conn)  # type: ignore[call-overload]
-                results[job.index] = _collect(job, jobs[job.index])
+                results[job.index] = result = _collect(job, jobs[job.index])
+                if on_result is not None:
+                    on_result(job.index, result)
     finally:
         for job in running.values():
             _signal(job.process, signal.SIGKILL)
         for job in running.values():
             job.process.join()
             job.conn.close()
-    return [
-        # Never started: a search stopped before its first step says so.
-        r if r is not None else run_scenario(sc, k, limits, None, lambda: True)
-        for r, (sc, k) in zip(results, jobs, strict=True)
-    ]
+    for index, (sc, k) in enumerate(jobs):
+        if results[index] is None:  # never started: a search stopped before its first step
+            results[index] = never = run_scenario(sc, k, limits, None, lambda: True)
+            if on_result is not None:
+                on_result(index, never)
+    return [r for r in results if r is not None]
 
 
 def _start(

@@ -1,7 +1,7 @@
 """GFP flag vocabulary and the mask expression language of scenario files.
 
 Bits are symbolic; the values are the 4.4–4.8 ones from [2.1] of
-kernel-semantics.md so that a mask printed in hex reads like that era's
+docs/kernel-facts.md so that a mask printed in hex reads like that era's
 kernel. Composite masks follow the 4.4–6.2 column of [2.2].
 """
 

@@ -279,6 +279,10 @@ _GFP_OPERAND = (
 )
 _GFP_TERM = r"[~(\s]*" + _GFP_OPERAND + r"[)\s]*"
 GFP_PATTERN = rf"^\s*{_GFP_TERM}(?:[|&]\s*{_GFP_TERM})*$"
+GFP_MESSAGE = (
+    "not a gfp mask: GFP_* masks and __GFP_* flags joined by | or & ~, "
+    "e.g. GFP_NOIO | __GFP_NOFAIL (mpsim check names the unknown flag)"
+)
 
 
 def _json(value: Any) -> Any:
@@ -301,11 +305,12 @@ def _schema(t: Type) -> dict[str, Any]:
     if isinstance(t, Choice):
         return {"type": "string", "enum": list(t.values)}
     if isinstance(t, Gfp):
+        # One type list rather than anyOf: a bad mask then gets one short message.
         return {
-            "anyOf": [
-                {"type": "string", "pattern": GFP_PATTERN},
-                {"type": "integer", "minimum": 0},
-            ],
+            "type": ["string", "integer"],
+            "pattern": GFP_PATTERN,
+            "minimum": 0,
+            "patternErrorMessage": GFP_MESSAGE,
             "examples": [
                 *COMPOSITE,
                 "GFP_KERNEL | __GFP_NOFAIL",
@@ -342,18 +347,14 @@ def _schema(t: Type) -> dict[str, Any]:
             out["required"] = required
         return out
     if isinstance(t, OneKey):
+        # One object that knows every form, and at most one key of it: a misspelt or a
+        # second key is one diagnostic, and an editor offers each form once.
         return {
             "type": "object",
+            "properties": {f.key: _property(f) for f in t.forms},
+            "additionalProperties": False,
             "minProperties": 1,
             "maxProperties": 1,
-            "anyOf": [
-                {
-                    "properties": {f.key: _property(f)},
-                    "required": [f.key],
-                    "additionalProperties": False,
-                }
-                for f in t.forms
-            ],
         }
     if isinstance(t, AnyOf):
         return {"anyOf": [_schema(o) for o in t.options], "description": t.what}

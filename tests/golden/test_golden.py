@@ -83,7 +83,7 @@ def test_there_are_scenarios() -> None:
 @pytest.mark.parametrize("path", FILES, ids=str)
 def test_text_report(path: Path) -> None:
     """Every preset, the default report (no --trace)."""
-    text = render.run_report(_results(path, True), color=False, width=100)
+    text = render.run_report(_results(path, True), color=False, width=100, wrap=False)
     assert "\x1b" not in text
     _check(_golden("text", path, ".txt"), text)
 

@@ -33,7 +33,9 @@ class Run:
 
 def invoke(args: list[str], data: bytes | None = None) -> Run:
     """``mpsim ARGS`` with ``data`` on stdin; fails the test on anything outside the contract."""
-    result: Result = CliRunner().invoke(cli, args, input=data, catch_exceptions=True)
+    # Wide enough that no report line wraps: these tests read content, not layout.
+    runner = CliRunner(env={"COLUMNS": "250"})
+    result: Result = runner.invoke(cli, args, input=data, catch_exceptions=True)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise AssertionError(
             f"mpsim {' '.join(args)} raised {type(result.exception).__name__}: "

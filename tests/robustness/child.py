@@ -43,7 +43,7 @@ def slow_scenario(tasks: int = 10) -> str:
 
 def env(**extra: str) -> dict[str, str]:
     out = dict(os.environ)
-    out.pop("COLUMNS", None)
+    out["COLUMNS"] = "250"  # no report line wraps: these tests read content, not layout
     out.update({"NO_COLOR": "1", "PYTHONPATH": str(ROOT)}, **extra)
     return out
 

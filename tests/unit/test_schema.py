@@ -123,11 +123,12 @@ def test_vocabulary_is_offered_for_completion() -> None:
     assert outcomes == list(OUTCOMES)
     assert set(props["expect"]["anyOf"][2]["properties"]) == {*PRESET_NAMES, "default"}
     step = s["$defs"]["step"]
-    assert [next(iter(form["properties"])) for form in step["anyOf"]] == [*STEP_KINDS, "repeat"]
+    assert list(step["properties"]) == [*STEP_KINDS, "repeat"]  # one object, each step once
+    assert step["maxProperties"] == 1 and step["additionalProperties"] is False
     task = props["tasks"]["additionalProperties"]["properties"]
     assert task["flags"]["items"]["enum"] == list(schema.TASK_FLAGS)
     assert task["context"]["default"] == "process"
-    alloc = step["anyOf"][0]["properties"]["alloc_pages"]["properties"]
+    alloc = step["properties"]["alloc_pages"]["properties"]
     examples = alloc["gfp"]["examples"]
     assert set(COMPOSITE) <= set(examples)
     needs = props["memory"]["properties"]["reclaimable"]["items"]["properties"]["needs"]
