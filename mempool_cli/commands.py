@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import signal
+import stat
 import sys
 import tempfile
 from collections.abc import Callable
@@ -399,17 +400,28 @@ def _stdout() -> Any:
 
 
 def _write_atomically(data: bytes, output: str) -> None:
-    """A temp file beside ``output``, renamed over it: a reader never sees half a report.
+    """Write ``data`` to ``output`` without damaging whatever ``output`` is.
 
-    Whatever stops the write (a full disk, a second Ctrl-C) removes the
-    temp file and leaves an existing ``output`` as it was. The file gets
-    the mode a plain ``open`` would have given it (an existing file's
-    mode, else 0666 less the umask), not mkstemp's 0600.
+    A regular file or a new path gets a temp file beside it, renamed over
+    it: a reader never sees half a report, and whatever stops the write (a
+    full disk, a second Ctrl-C) removes the temp file and leaves an
+    existing file as it was. The file gets the mode a plain ``open`` would
+    have given it (an existing file's mode, else 0666 less the umask), not
+    mkstemp's 0600. A symlink is followed, and what it points to gets the
+    same treatment; a device, FIFO or socket is written through, never
+    replaced (a rename over ``/dev/null`` would leave a regular file there).
     """
-    target = os.path.abspath(output)
+    target = os.path.realpath(output)  # a symlink stays; what it names is written
     try:
-        mode = os.stat(target).st_mode & 0o7777
-    except OSError:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as err:
+        raise EnvironmentProblem(f"mpsim: cannot write {output}: {err.strerror}") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        _write_through(data, output, target)
+        return
+    if mode is None:
         umask = os.umask(0)
         os.umask(umask)
         mode = 0o666 & ~umask
@@ -421,7 +433,7 @@ def _write_atomically(data: bytes, output: str) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fchmod(f.fileno(), mode)
+            os.fchmod(f.fileno(), stat.S_IMODE(mode))
         os.replace(tmp, target)
     except BaseException as err:
         with contextlib.suppress(OSError):
@@ -431,8 +443,37 @@ def _write_atomically(data: bytes, output: str) -> None:
         raise
 
 
+def _write_through(data: bytes, output: str, target: str) -> None:
+    """``data`` written into the device or FIFO ``target`` itself, as a shell's ``>`` would.
+
+    No temp file and no truncation: a device has no contents to replace.
+    A write the device refuses (ENOSPC from ``/dev/full``, EPIPE from a
+    FIFO whose reader left) is the environment's error, not a bug.
+    """
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as err:
+        raise EnvironmentProblem(f"mpsim: cannot write {output}: {err.strerror}") from None
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as err:
+        raise EnvironmentProblem(f"mpsim: cannot write {output}: {err.strerror}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def check_output(output: str | None) -> None:
+    """A usage error for ``-o ''``, before any search: it names no file at all."""
+    if output == "":
+        raise UsageError("mpsim: -o needs a file name (leave -o out to print to standard output)")
+
+
 def refuse_overwriting(output: str | None, inputs: list[str]) -> None:
     """A usage error when ``-o`` names one of the scenario files: mpsim never writes those."""
+    check_output(output)
     if output is None or not os.path.exists(output):
         return
     for path in inputs:
