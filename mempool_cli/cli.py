@@ -64,6 +64,10 @@ def _guarded(func: F) -> F:
             # A Ctrl-C outside a search: nothing certain to report.
             _tell("mpsim: interrupted")
             sys.exit(EXIT_INCOMPLETE)
+        except MemoryError:
+            # Outside a search (which reports its own as a memory limit): ulimit -v.
+            _tell("mpsim: incomplete: out of memory (raise ulimit -v, or lower --max-memory)")
+            sys.exit(EXIT_INCOMPLETE)
         except BrokenPipeError:
             # The reader went away (`mpsim run ... | head`): stop quietly, and keep
             # the interpreter's final flush of stdout from failing again.
@@ -158,7 +162,8 @@ def _limits_options(func: F) -> F:
         default=None,
         metavar="MB",
         help="Stop with 'incomplete: memory limit' (exit 4) past this RSS in MiB "
-        "[default: half of the machine's RAM, or of its container's limit if lower].",
+        "[default: half of the machine's RAM, or of its container's limit if lower; at "
+        "most 80% of ulimit -v / -d].",
     )(func)
     func = click.option(
         "--max-seconds",

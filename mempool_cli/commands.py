@@ -13,6 +13,7 @@ import signal
 import stat
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -29,8 +30,16 @@ from mempool_cli.errors import (
 )
 from mempool_cli.explore import Progress
 from mempool_cli.parallel import default_workers, run_jobs
-from mempool_cli.report import Limits, RunResult, exit_status, kernels_for, run_scenario, to_json
-from mempool_cli.scenario.kernels import PRESET_NAMES
+from mempool_cli.report import (
+    Limits,
+    RunResult,
+    exit_status,
+    kernels_for,
+    run_scenario,
+    to_json,
+    unexplored,
+)
+from mempool_cli.scenario.kernels import PRESET_NAMES, Kernel
 from mempool_cli.scenario.loader import load_scenario
 from mempool_cli.scenario.spec import Scenario
 
@@ -123,7 +132,23 @@ def run_all(
     workers = min(default_workers(), len(jobs))
     if workers > 1:
         return run_jobs(jobs, limits, workers, should_stop)
-    return [run_scenario(sc, k, limits, progress, should_stop) for sc, k in jobs]
+    return [run_within_memory(sc, k, limits, progress, should_stop) for sc, k in jobs]
+
+
+def run_within_memory(
+    scenario: Scenario,
+    kernel: Kernel,
+    limits: Limits,
+    progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> RunResult:
+    """``run_scenario``; a MemoryError that escapes the search (which turns its own into a
+    partial result) makes the job ``incomplete: memory limit``, never an internal error."""
+    started = time.monotonic()
+    try:
+        return run_scenario(scenario, kernel, limits, progress, should_stop)
+    except MemoryError:
+        return unexplored(scenario, kernel, "max-memory", time.monotonic() - started)
 
 
 # ------------------------------------------------------------ run and friends
@@ -135,18 +160,37 @@ def limits(
     max_memory_mb: int | None,
     reduce: bool = True,
 ) -> Limits:
-    """Search limits; memory defaults to half of the machine's RAM, so mpsim is never OOM-killed."""
+    """Search limits; memory defaults to ``default_memory()``, so mpsim is never OOM-killed."""
     if max_memory_mb is not None:
         if max_memory_mb <= 0:
             raise UsageError("mpsim: --max-memory must be a positive number of MiB")
         memory = max_memory_mb * 1024 * 1024
     else:
-        memory = _total_ram() // 2
+        memory = default_memory()
     return Limits(max_states=max_states, max_seconds=max_seconds, max_memory=memory, reduce=reduce)
 
 
 # A container's memory limit, cgroup v2 then v1: "max" or a huge number when there is none.
 _CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
+def default_memory() -> int:
+    """The default memory limit: the smallest of half the RAM (or of the container's limit)
+    and 80 % of this process's ``ulimit -v`` / ``ulimit -d``, which Python meets as a
+    MemoryError rather than as a resident size the search can watch.
+
+    >>> 0 < default_memory() <= _total_ram() // 2
+    True
+    """
+    import resource
+
+    limits = [_total_ram() // 2]
+    for which in (resource.RLIMIT_AS, resource.RLIMIT_DATA):
+        with contextlib.suppress(OSError, ValueError):
+            soft = resource.getrlimit(which)[0]
+            if soft != resource.RLIM_INFINITY and soft > 0:
+                limits.append(soft * 4 // 5)
+    return min(limits)
 
 
 def _total_ram() -> int:
@@ -310,7 +354,7 @@ def graph(
     if states:
         model = concrete(KernelModel(scenario, kernel))
         dot.state_graph(model)  # refuses a big scenario before the search below
-    result = run_scenario(scenario, kernel, lim)
+    result = run_within_memory(scenario, kernel, lim)
     findings = result.findings
     if finding is not None and not 1 <= finding <= len(findings):
         has = f"findings 1 to {len(findings)}" if findings else "no findings"

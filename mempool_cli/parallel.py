@@ -85,7 +85,11 @@ def _on_signal(signum: int, frame: object) -> None:
 
 
 def _job(scenario: Scenario, kernel: Kernel, limits: Limits) -> RunResult:
-    return run_scenario(scenario, kernel, limits, None, _stop_requested)
+    started = time.monotonic()
+    try:
+        return run_scenario(scenario, kernel, limits, None, _stop_requested)
+    except MemoryError:  # what the search did not turn into a partial result itself
+        return unexplored(scenario, kernel, "max-memory", time.monotonic() - started)
 
 
 def _worker(

@@ -6,6 +6,7 @@ import itertools
 import threading
 import time
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -181,3 +182,36 @@ def test_the_hang_pass_obeys_the_clock_when_the_search_finished(
 
     result = explore(model, max_seconds=10.0, should_stop=should_stop)
     assert (result.complete, result.stop_reason) == (False, "max-seconds")
+
+
+class OutOfMemoryModel(GridModel):
+    """A grid whose ``successors`` raises MemoryError (as under ``ulimit -v``) after a while."""
+
+    def __init__(self, size: int, after: int) -> None:
+        super().__init__(size)
+        self.calls = 0
+        self.after = after
+
+    def successors(self, s: tuple[int, ...]) -> Any:
+        self.calls += 1
+        if self.calls > self.after:
+            raise MemoryError
+        return super().successors(s)
+
+
+def test_a_memory_error_in_the_search_is_a_memory_limit() -> None:
+    result = explore(OutOfMemoryModel(30, after=200))
+    assert (result.complete, result.stop_reason) == (False, "max-memory")
+    assert result.states > 200
+    assert result.hangs == 0  # the frontier is not a dead end
+
+
+def test_a_memory_error_in_the_hang_pass_is_a_memory_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_memory(*args: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(search, "_bottom_sccs", no_memory)
+    result = explore(GridModel(5))
+    assert (result.complete, result.stop_reason, result.states) == (False, "max-memory", 125)
