@@ -350,6 +350,10 @@ class _Loader:
             return None
         if isinstance(data, str):
             return data
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # echoing a line of it would print NULs
+            self.lines = [""]
+            self.report(0, 0, "the file is UTF-16 (it starts with a byte-order mark), not UTF-8")
+            return None
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as err:
