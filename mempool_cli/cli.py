@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import click
@@ -51,12 +52,36 @@ def _tell(message: str) -> None:
         click.echo(printable(message), err=True)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _terminated_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt, like Ctrl-C, from before any input is opened.
+
+    A FIFO with no writer blocks its reader in open(); without a handler
+    SIGTERM would kill mpsim with no word. The search's own stop flag
+    (commands.Stopper) takes over both signals while it runs.
+    """
+    try:
+        old = signal.signal(signal.SIGTERM, _interrupt)
+    except ValueError:  # not the main thread: leave signals to it
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def _guarded(func: F) -> F:
     """Turn MpsimError into its exit code, and any other exception into an internal-error line."""
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            with _terminated_as_interrupt():
+                return func(*args, **kwargs)
         except MpsimError as err:
             _tell(str(err))
             sys.exit(err.exit_code)

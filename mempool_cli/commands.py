@@ -71,20 +71,43 @@ def check(paths: list[str], echo: Echo) -> int:
 
 
 def expand_paths(paths: list[str]) -> list[str]:
-    """Files as given; a directory becomes its *.yaml / *.yml files, recursively, sorted."""
-    from pathlib import Path
+    """Files as given; a directory becomes its *.yaml / *.yml files, recursively, sorted.
 
+    A path that cannot even be looked at stays as given, for the loader to
+    name in its one-line error; a directory (or one below it) that cannot
+    be listed is that error here: "no scenario files found" would hide it.
+    """
     out: list[str] = []
     for path in paths:
-        p = Path(path)
-        if path != "-" and p.is_dir():
-            found = sorted(
-                str(f) for f in p.rglob("*") if f.suffix in (".yaml", ".yml") and f.is_file()
-            )
-            out.extend(found)
-        else:
+        try:
+            is_dir = path != "-" and stat.S_ISDIR(os.stat(path).st_mode)
+        except (OSError, ValueError):  # permission, loop, name too long, NUL: the loader says
+            is_dir = False
+        if not is_dir:
             out.append(path)
+            continue
+        found: list[str] = []
+        for top, dirs, files in os.walk(path, onerror=_unlistable):
+            dirs.sort()
+            found.extend(os.path.join(top, f) for f in files if f.endswith((".yaml", ".yml")))
+        out.extend(sorted(f for f in found if _scenario_file(f)))
     return out
+
+
+def _scenario_file(path: str) -> bool:
+    """A regular file, or one whose kind cannot be told (the loader then says why)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:  # a dangling symlink
+        return False
+    except OSError:
+        return True
+
+
+def _unlistable(err: OSError) -> None:
+    raise EnvironmentProblem(
+        f"mpsim: {err.filename}: cannot list the directory: {err.strerror or err}"
+    )
 
 
 def load_all(paths: list[str]) -> list[Scenario]:

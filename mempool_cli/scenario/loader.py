@@ -44,7 +44,7 @@ from yaml.events import (
 )
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from mempool_cli.errors import EnvironmentProblem, Problem, ScenarioError, printable
+from mempool_cli.errors import EnvironmentProblem, Incomplete, Problem, ScenarioError, printable
 from mempool_cli.scenario import schema as S
 from mempool_cli.scenario.gfp import COMPOSITE, FLAGS, GfpSyntaxError, parse_gfp
 from mempool_cli.scenario.kernels import PRESETS, Kernel
@@ -133,9 +133,13 @@ def load_scenario(path: str) -> Scenario:
 def _read_file(path: str) -> bytes:
     # One byte more than the limit is enough to know the file is too big,
     # and keeps /dev/zero or a huge file from being read whole.
+    # A FIFO is read like stdin: its open waits for a writer, and Ctrl-C or
+    # SIGTERM (which the CLI turns into KeyboardInterrupt) ends the wait.
     try:
         with open(path, "rb") as stream:
             return stream.read(S.LIMITS.file_bytes + 1)
+    except KeyboardInterrupt:
+        raise Incomplete(f"mpsim: interrupted while waiting to read {path}") from None
     except FileNotFoundError:
         raise EnvironmentProblem(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -152,6 +156,8 @@ def _read_stdin() -> bytes:
         raise EnvironmentProblem(f"{STDIN_NAME}: standard input is not available")
     try:
         data = stream.read(S.LIMITS.file_bytes + 1)
+    except KeyboardInterrupt:
+        raise Incomplete("mpsim: interrupted while waiting to read standard input") from None
     except OSError as err:
         raise EnvironmentProblem(f"{STDIN_NAME}: cannot read: {err.strerror or err}") from None
     return bytes(data)
