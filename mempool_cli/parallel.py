@@ -189,8 +189,8 @@ def run_jobs(
             job.process.join()
             job.conn.close()
     return [
-        # Never started: a search stopped before its first step says so.
-        r if r is not None else run_scenario(sc, k, limits, None, lambda: True)
+        # Never started: nothing was searched, not even the initial state.
+        r if r is not None else unexplored(sc, k, "interrupted", 0.0)
         for r, (sc, k) in zip(results, jobs, strict=True)
     ]
 
