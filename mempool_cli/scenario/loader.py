@@ -163,6 +163,15 @@ def _read_stdin() -> bytes:
     return bytes(data)
 
 
+def _long_plain_key(lines: list[str], line: int, col: int) -> bool:
+    """The error is at the ':' after a key longer than PyYAML's 1024-character limit."""
+    if not 0 <= line < len(lines):
+        return False
+    text = lines[line]
+    head = text[:col].strip().lstrip("-{[, ").strip()
+    return text[col : col + 1] == ":" and len(head) > 1024
+
+
 def load_text(text: str | bytes, path: str) -> Scenario:
     """Load a scenario from its text; ``path`` is how problems name the file.
 
@@ -420,6 +429,12 @@ class _Loader:
             if "maximum nesting depth" in str(err.problem):
                 # libyaml's own limit (1000 flow levels) can trip before ours is reached.
                 message = f"nested deeper than {S.LIMITS.yaml_depth} levels"
+            elif mark is not None and _long_plain_key(self.lines, mark.line, mark.column):
+                # PyYAML stops looking for a key's ':' after 1024 characters.
+                message = (
+                    "a key (a task, lock or pool name?) longer than 1024 characters, "
+                    "the YAML parser's limit; use a shorter name"
+                )
             elif err.context and err.context_mark is not None and err.problem_mark is not None:
                 where = err.context_mark
                 message += f" ({err.context} at line {where.line + 1}, column {where.column + 1})"

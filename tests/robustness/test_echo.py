@@ -53,3 +53,20 @@ def test_utf16_without_a_bom_prints_no_nul(tmp_path: Path) -> None:
     run = invoke(["check", str(path)])
     assert run.code == 3
     assert not RAW & set(run.stderr), repr(run.stderr)
+
+
+@pytest.mark.parametrize("quote", ["", "'"], ids=["plain", "quoted"])
+@pytest.mark.parametrize("flow", [False, True], ids=["block", "flow"])
+def test_a_task_name_over_1024_characters_says_so(tmp_path: Path, quote: str, flow: bool) -> None:
+    name = quote + "t" * 1100 + quote
+    text = (
+        f"tasks: {{{name}: {{steps: [complete: c]}}}}\n"
+        if flow
+        else f"tasks:\n  {name}:\n    steps: [complete: c]\n"
+    )
+    path = tmp_path / "long.yaml"
+    path.write_text(text + "completions: [c]\n")
+    run = invoke(["check", str(path)])
+    assert run.code == 3
+    assert "longer than 1024 characters" in run.stderr.splitlines()[0]
+    assert "mapping values are not allowed" not in run.stderr
