@@ -48,6 +48,8 @@ _CHUNK_MAX = 4096
 # The SCC pass checks limits after this many states, a few milliseconds' work.
 _SCC_CHECK_EVERY = 8192
 _DONE = 2**31 - 1  # above any Tarjan index
+# The share of --max-seconds the search itself may take; the rest is the hang pass's.
+_SEARCH_SHARE = 0.9
 # What the hang pass allocates per state before its first limit check (its
 # index, low, ptr and leaves arrays): the search stops that much short of
 # --max-memory, so a search cut by memory still has room for its hangs.
@@ -150,12 +152,15 @@ def explore(
     clock = time.monotonic
     started = clock()
     deadline = math.inf if max_seconds is None else started + max_seconds
+    # The search leaves a tenth of --max-seconds to the hang pass and the report
+    # after it, so that a run cut by the clock ends close to the time asked for.
+    search_deadline = math.inf if max_seconds is None else started + max_seconds * _SEARCH_SHARE
     limit = sys.maxsize if max_states is None else max_states
 
-    def check_limits(now: float, timed: bool = True, reserve: int = 0) -> str | None:
+    def check_limits(now: float, until: float = deadline, reserve: int = 0) -> str | None:
         if should_stop is not None and should_stop():
             return "interrupted"
-        if timed and now >= deadline:
+        if now >= until:
             return "max-seconds"
         if max_memory is not None and _rss_bytes() + reserve > max_memory:
             return "max-memory"
@@ -189,7 +194,9 @@ def explore(
     next_progress = started + PROGRESS_INTERVAL
     while head < n:
         now = clock()
-        stop_reason = check_limits(now, reserve=_HANG_PASS_BYTES * n + _growth_bytes(n))
+        stop_reason = check_limits(
+            now, search_deadline, reserve=_HANG_PASS_BYTES * n + _growth_bytes(n)
+        )
         if stop_reason is not None:
             break
         if progress is not None and now >= next_progress:
@@ -235,15 +242,12 @@ def explore(
             chunk //= 2
     del ids  # free the state -> id map: from here on, ids are enough
 
-    # The hang pass obeys the same limits, except that a search already cut
-    # by the clock still gets its hangs: the pass costs a fraction of the
-    # search that reached this far, and only the clock would stop it.
+    # The hang pass obeys the same limits; a search cut by the clock stopped
+    # at _SEARCH_SHARE of it, which leaves the pass (a fraction of the search
+    # that reached this far) time to find its hangs.
     expanded = len(offsets) - 1
-    timed = stop_reason is None
     try:
-        sccs, scc_stop = _bottom_sccs(
-            offsets, succ, expanded, n, lambda: check_limits(clock(), timed)
-        )
+        sccs, scc_stop = _bottom_sccs(offsets, succ, expanded, n, lambda: check_limits(clock()))
     except MemoryError:  # a hard limit (ulimit -v) below --max-memory
         sccs, scc_stop = [], "max-memory"
     if stop_reason is None:
