@@ -246,7 +246,13 @@ limit, Ctrl-C or a killed worker cut a search short.
     help="json: one array; jsonl: one object per line.",
 )
 @click.option("--trace", is_flag=True, help="Show every step of each finding's schedule.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report here.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the report here: a file is replaced whole (temp file and rename), a "
+    "symlink's target is written, a device or FIFO is written into.",
+)
 @_limits_options
 @_guarded
 def run(
@@ -371,7 +377,13 @@ Graphviz's `dot` on PATH.
     metavar="N",
     help="Which finding, as numbered in the report [default: the first hang].",
 )
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the graph here.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the graph here: a file is replaced whole (temp file and rename), a "
+    "symlink's target is written, a device or FIFO is written into.",
+)
 @click.option(
     "--states", is_flag=True, help="Draw the explored state graph instead of the wait-for graph."
 )
