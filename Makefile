@@ -57,11 +57,14 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 # Random examples per property test (make test runs a fixed, derandomized few hundred).
-# `make fuzz MPSIM_FUZZ_EXAMPLES=100000` for a longer run.
+# `make fuzz MPSIM_FUZZ_EXAMPLES=100000` for a longer run; FUZZ_TESTS picks the fuzzers, e.g.
+# the valid-scenario properties and the mutated invalid scenarios alone:
+# `make fuzz FUZZ_TESTS="tests/property/test_fuzz_valid.py tests/property/test_fuzz_invalid.py"`.
 MPSIM_FUZZ_EXAMPLES ?= 10000
+FUZZ_TESTS ?= tests/property
 
 fuzz: $(STAMP)
-	MPSIM_FUZZ_EXAMPLES=$(MPSIM_FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/property -q \
+	MPSIM_FUZZ_EXAMPLES=$(MPSIM_FUZZ_EXAMPLES) $(BIN)/python -m pytest $(FUZZ_TESTS) -q \
 		-p no:cacheprovider --hypothesis-show-statistics
 
 clean:

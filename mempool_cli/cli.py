@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import click
@@ -51,18 +52,46 @@ def _tell(message: str) -> None:
         click.echo(printable(message), err=True)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _terminated_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt, like Ctrl-C, from before any input is opened.
+
+    A FIFO with no writer blocks its reader in open(); without a handler
+    SIGTERM would kill mpsim with no word. The search's own stop flag
+    (commands.Stopper) takes over both signals while it runs.
+    """
+    try:
+        old = signal.signal(signal.SIGTERM, _interrupt)
+    except ValueError:  # not the main thread: leave signals to it
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def _guarded(func: F) -> F:
     """Turn MpsimError into its exit code, and any other exception into an internal-error line."""
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            with _terminated_as_interrupt():
+                return func(*args, **kwargs)
         except MpsimError as err:
             _tell(str(err))
             sys.exit(err.exit_code)
         except KeyboardInterrupt:
             # A Ctrl-C outside a search: nothing certain to report.
             _tell("mpsim: interrupted")
+            sys.exit(EXIT_INCOMPLETE)
+        except MemoryError:
+            # Outside a search (which reports its own as a memory limit): ulimit -v.
+            _tell("mpsim: incomplete: out of memory (raise ulimit -v, or lower --max-memory)")
             sys.exit(EXIT_INCOMPLETE)
         except BrokenPipeError:
             # The reader went away (`mpsim run ... | head`): stop quietly, and keep
@@ -191,7 +220,8 @@ def _limits_options(func: F) -> F:
         default=None,
         metavar="MB",
         help="Stop with 'incomplete: memory limit' (exit 4) past this RSS in MiB "
-        "[default: half of the machine's RAM, or of its container's limit if lower].",
+        "[default: half of the machine's RAM, or of its container's limit if lower; at "
+        "most 80% of ulimit -v / -d].",
     )(func)
     func = click.option(
         "--max-seconds",
@@ -265,7 +295,13 @@ order the searches finish; json keeps file order, then kernel order.
     help="json: one array, in file order; jsonl: one object per line, each as it finishes.",
 )
 @click.option("--trace", is_flag=True, help="Show every step of each finding's schedule.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report here.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the report here: a file is replaced whole (temp file and rename), a "
+    "symlink's target is written, a device or FIFO is written into.",
+)
 @_fail_on_option
 @_view_options
 @_limits_options
@@ -418,7 +454,13 @@ Graphviz's `dot` on PATH; png is never written to a terminal.
     metavar="N",
     help="Which finding, as numbered in the report [default: the first hang].",
 )
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the graph here.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the graph here: a file is replaced whole (temp file and rename), a "
+    "symlink's target is written, a device or FIFO is written into.",
+)
 @click.option(
     "--states", is_flag=True, help="Draw the explored state graph instead of the wait-for graph."
 )

@@ -11,8 +11,10 @@ import io
 import json
 import os
 import signal
+import stat
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,10 +33,10 @@ from mempool_cli.errors import (
 from mempool_cli.explore import Progress
 from mempool_cli.parallel import default_workers, run_jobs
 from mempool_cli.report import RunResult, exit_status, to_json
-from mempool_cli.scenario.kernels import PRESET_NAMES
+from mempool_cli.scenario.kernels import PRESET_NAMES, Kernel
 from mempool_cli.scenario.loader import load_scenario
 from mempool_cli.scenario.spec import Scenario
-from mempool_cli.verdict import Limits, kernels_for, run_scenario
+from mempool_cli.verdict import Limits, kernels_for, run_scenario, unexplored
 
 Echo = Callable[..., None]
 
@@ -111,20 +113,43 @@ def github_annotation(problem: dict[str, Any]) -> str:
 
 
 def expand_paths(paths: list[str]) -> list[str]:
-    """Files as given; a directory becomes its *.yaml / *.yml files, recursively, sorted."""
-    from pathlib import Path
+    """Files as given; a directory becomes its *.yaml / *.yml files, recursively, sorted.
 
+    A path that cannot even be looked at stays as given, for the loader to
+    name in its one-line error; a directory (or one below it) that cannot
+    be listed is that error here: "no scenario files found" would hide it.
+    """
     out: list[str] = []
     for path in paths:
-        p = Path(path)
-        if path != "-" and p.is_dir():
-            found = sorted(
-                str(f) for f in p.rglob("*") if f.suffix in (".yaml", ".yml") and f.is_file()
-            )
-            out.extend(found)
-        else:
+        try:
+            is_dir = path != "-" and stat.S_ISDIR(os.stat(path).st_mode)
+        except (OSError, ValueError):  # permission, loop, name too long, NUL: the loader says
+            is_dir = False
+        if not is_dir:
             out.append(path)
+            continue
+        found: list[str] = []
+        for top, dirs, files in os.walk(path, onerror=_unlistable):
+            dirs.sort()
+            found.extend(os.path.join(top, f) for f in files if f.endswith((".yaml", ".yml")))
+        out.extend(sorted(f for f in found if _scenario_file(f)))
     return out
+
+
+def _scenario_file(path: str) -> bool:
+    """A regular file, or one whose kind cannot be told (the loader then says why)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:  # a dangling symlink
+        return False
+    except OSError:
+        return True
+
+
+def _unlistable(err: OSError) -> None:
+    raise EnvironmentProblem(
+        f"mpsim: {err.filename}: cannot list the directory: {err.strerror or err}"
+    )
 
 
 def load_all(paths: list[str]) -> list[Scenario]:
@@ -178,10 +203,26 @@ def run_all(
         return run_jobs(jobs, limits, workers, should_stop, tell)
     results = []
     for sc, k in jobs:
-        results.append(run_scenario(sc, k, limits, progress, should_stop))
+        results.append(run_within_memory(sc, k, limits, progress, should_stop))
         if on_result is not None:
             on_result(results[-1])
     return results
+
+
+def run_within_memory(
+    scenario: Scenario,
+    kernel: Kernel,
+    limits: Limits,
+    progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> RunResult:
+    """``run_scenario``; a MemoryError that escapes the search (which turns its own into a
+    partial result) makes the job ``incomplete: memory limit``, never an internal error."""
+    started = time.monotonic()
+    try:
+        return run_scenario(scenario, kernel, limits, progress, should_stop)
+    except MemoryError:
+        return unexplored(scenario, kernel, "max-memory", time.monotonic() - started)
 
 
 # ------------------------------------------------------------ run and friends
@@ -193,18 +234,37 @@ def limits(
     max_memory_mb: int | None,
     reduce: bool = True,
 ) -> Limits:
-    """Search limits; memory defaults to half of the machine's RAM, so mpsim is never OOM-killed."""
+    """Search limits; memory defaults to ``default_memory()``, so mpsim is never OOM-killed."""
     if max_memory_mb is not None:
         if max_memory_mb <= 0:
             raise UsageError("mpsim: --max-memory must be a positive number of MiB")
         memory = max_memory_mb * 1024 * 1024
     else:
-        memory = _total_ram() // 2
+        memory = default_memory()
     return Limits(max_states=max_states, max_seconds=max_seconds, max_memory=memory, reduce=reduce)
 
 
 # A container's memory limit, cgroup v2 then v1: "max" or a huge number when there is none.
 _CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
+def default_memory() -> int:
+    """The default memory limit: the smallest of half the RAM (or of the container's limit)
+    and 80 % of this process's ``ulimit -v`` / ``ulimit -d``, which Python meets as a
+    MemoryError rather than as a resident size the search can watch.
+
+    >>> 0 < default_memory() <= _total_ram() // 2
+    True
+    """
+    import resource
+
+    limits = [_total_ram() // 2]
+    for which in (resource.RLIMIT_AS, resource.RLIMIT_DATA):
+        with contextlib.suppress(OSError, ValueError):
+            soft = resource.getrlimit(which)[0]
+            if soft != resource.RLIM_INFINITY and soft > 0:
+                limits.append(soft * 4 // 5)
+    return min(limits)
 
 
 def _total_ram() -> int:
@@ -451,7 +511,7 @@ def graph(
     if states:
         model = concrete(KernelModel(scenario, kernel))
         dot.state_graph(model)  # refuses a big scenario before the search below
-    result = run_scenario(scenario, kernel, lim)
+    result = run_within_memory(scenario, kernel, lim)
     findings = result.findings
     if finding is not None and not 1 <= finding <= len(findings):
         has = f"findings 1 to {len(findings)}" if findings else "no findings"
@@ -541,17 +601,28 @@ def _stdout() -> Any:
 
 
 def _write_atomically(data: bytes, output: str) -> None:
-    """A temp file beside ``output``, renamed over it: a reader never sees half a report.
+    """Write ``data`` to ``output`` without damaging whatever ``output`` is.
 
-    Whatever stops the write (a full disk, a second Ctrl-C) removes the
-    temp file and leaves an existing ``output`` as it was. The file gets
-    the mode a plain ``open`` would have given it (an existing file's
-    mode, else 0666 less the umask), not mkstemp's 0600.
+    A regular file or a new path gets a temp file beside it, renamed over
+    it: a reader never sees half a report, and whatever stops the write (a
+    full disk, a second Ctrl-C) removes the temp file and leaves an
+    existing file as it was. The file gets the mode a plain ``open`` would
+    have given it (an existing file's mode, else 0666 less the umask), not
+    mkstemp's 0600. A symlink is followed, and what it points to gets the
+    same treatment; a device, FIFO or socket is written through, never
+    replaced (a rename over ``/dev/null`` would leave a regular file there).
     """
-    target = os.path.abspath(output)
+    target = os.path.realpath(output)  # a symlink stays; what it names is written
     try:
-        mode = os.stat(target).st_mode & 0o7777
-    except OSError:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as err:
+        raise EnvironmentProblem(f"mpsim: cannot write {output}: {err.strerror}") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        _write_through(data, output, target)
+        return
+    if mode is None:
         umask = os.umask(0)
         os.umask(umask)
         mode = 0o666 & ~umask
@@ -563,7 +634,7 @@ def _write_atomically(data: bytes, output: str) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fchmod(f.fileno(), mode)
+            os.fchmod(f.fileno(), stat.S_IMODE(mode))
         os.replace(tmp, target)
     except BaseException as err:
         with contextlib.suppress(OSError):
@@ -573,8 +644,37 @@ def _write_atomically(data: bytes, output: str) -> None:
         raise
 
 
+def _write_through(data: bytes, output: str, target: str) -> None:
+    """``data`` written into the device or FIFO ``target`` itself, as a shell's ``>`` would.
+
+    No temp file and no truncation: a device has no contents to replace.
+    A write the device refuses (ENOSPC from ``/dev/full``, EPIPE from a
+    FIFO whose reader left) is the environment's error, not a bug.
+    """
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as err:
+        raise EnvironmentProblem(f"mpsim: cannot write {output}: {err.strerror}") from None
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as err:
+        raise EnvironmentProblem(f"mpsim: cannot write {output}: {err.strerror}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def check_output(output: str | None) -> None:
+    """A usage error for ``-o ''``, before any search: it names no file at all."""
+    if output == "":
+        raise UsageError("mpsim: -o needs a file name (leave -o out to print to standard output)")
+
+
 def refuse_overwriting(output: str | None, inputs: list[str]) -> None:
     """A usage error when ``-o`` names one of the scenario files: mpsim never writes those."""
+    check_output(output)
     if output is None or not os.path.exists(output):
         return
     for path in inputs:

@@ -90,11 +90,36 @@ class Problem:
           - x: 1
             ^
         """
-        head = f"{self.path}:{self.line}:{self.col}: error: {self.message}"
+        head = f"{self.path}:{self.line}:{self.col}: error: {escaped(self.message)}"
         if not self.source_line:
             return head
         line, col = _window(self.source_line, max(self.col - 1, 0))
         return f"{head}\n{line}\n{' ' * col}^"
+
+
+def escaped(text: str) -> str:
+    r"""``text`` with every control or format character written as an escape, never raw.
+
+    A source line is echoed to a terminal: an ESC or BEL would be obeyed
+    (an OSC sequence can set the window title, or worse), a NUL or a line
+    separator would garble the caret line.
+
+    >>> escaped("a\x1b]0;x\x07 \x00\x7f \u2028 \u202e é")
+    'a\\x1b]0;x\\x07 \\x00\\x7f \\u2028 \\u202e é'
+    """
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if char.isprintable() or char == " ":
+            out.append(char)
+        elif ord(char) < 0x100:
+            out.append(f"\\x{ord(char):02x}")
+        elif ord(char) < 0x10000:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(f"\\U{ord(char):08x}")
+    return "".join(out)
 
 
 _WINDOW = 100
@@ -110,9 +135,11 @@ def _window(line: str, col: int) -> tuple[str, int]:
     >>> text, at = _window("a" * 300 + "B" + "c" * 300, 300)
     >>> text[at], len(text) <= _WINDOW + 6
     ('B', True)
+    >>> _window("a" + chr(0) + "b", 2)
+    ('a\\\\x00b', 5)
     """
-    expanded_col = len(line[:col].expandtabs())
-    text = line.expandtabs()
+    expanded_col = len(escaped(line[:col].expandtabs()))
+    text = escaped(line.expandtabs())
     if len(text) <= _WINDOW:
         return text, expanded_col
     start = max(0, min(expanded_col - _WINDOW // 2, len(text) - _WINDOW))

@@ -11,6 +11,11 @@ one worker dies and fails every job in it.)
 A worker turns SIGINT/SIGTERM into its own stop flag, so Ctrl-C (which
 reaches the whole process group) or a forwarded signal ends every search
 within a second with an "interrupted" result instead of a traceback.
+
+A worker dies with its parent, however the parent dies (SIGKILL, SIGHUP,
+a crash): on Linux the kernel sends it SIGKILL (``PR_SET_PDEATHSIG``),
+and everywhere its stop poll also notices that its parent changed. A
+search nobody will read must not go on eating its share of the memory.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -42,6 +48,9 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _POLL_SECONDS = 0.2
 
 _stop_reason: list[str] = []
+# The parent's pid as the worker saw it at its start; 0 outside a worker.
+_parent_pid = 0
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def default_workers() -> int:
@@ -53,7 +62,23 @@ def default_workers() -> int:
 
 
 def _stop_requested() -> bool:
+    if _parent_pid and os.getppid() != _parent_pid:  # orphaned: nobody waits for this answer
+        os._exit(1)
     return bool(_stop_reason)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask the kernel for SIGKILL when the parent dies; exit now if it already has."""
+    global _parent_pid
+    _parent_pid = parent
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # it died before the prctl took hold
+        os._exit(1)
 
 
 def _on_signal(signum: int, frame: object) -> None:
@@ -61,11 +86,18 @@ def _on_signal(signum: int, frame: object) -> None:
 
 
 def _job(scenario: Scenario, kernel: Kernel, limits: Limits) -> RunResult:
-    return run_scenario(scenario, kernel, limits, None, _stop_requested)
+    started = time.monotonic()
+    try:
+        return run_scenario(scenario, kernel, limits, None, _stop_requested)
+    except MemoryError:  # what the search did not turn into a partial result itself
+        return unexplored(scenario, kernel, "max-memory", time.monotonic() - started)
 
 
-def _worker(conn: Connection, scenario: Scenario, kernel: Kernel, limits: Limits) -> None:
+def _worker(
+    conn: Connection, parent: int, scenario: Scenario, kernel: Kernel, limits: Limits
+) -> None:
     """One job in a child process; its result (or the exception it raised) goes to ``conn``."""
+    _die_with_parent(parent)
     _stop_reason.clear()
     for sig in _SIGNALS:
         signal.signal(sig, _on_signal)
@@ -164,8 +196,8 @@ def run_jobs(
             job.process.join()
             job.conn.close()
     for index, (sc, k) in enumerate(jobs):
-        if results[index] is None:  # never started: a search stopped before its first step
-            results[index] = never = run_scenario(sc, k, limits, None, lambda: True)
+        if results[index] is None:  # never started: nothing was searched, not even the start
+            results[index] = never = unexplored(sc, k, "interrupted", 0.0)
             if on_result is not None:
                 on_result(index, never)
     return [r for r in results if r is not None]
@@ -176,7 +208,9 @@ def _start(
 ) -> _Running:
     receive, send = context.Pipe(duplex=False)
     process = context.Process(
-        target=_worker, args=(send, scenario, kernel, limits), name=f"mpsim-job-{index}"
+        target=_worker,
+        args=(send, os.getpid(), scenario, kernel, limits),
+        name=f"mpsim-job-{index}",
     )
     try:
         with _signals_blocked():

@@ -63,9 +63,9 @@ class MpsimFailure(Exception):
 
 class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
-        from mempool_cli.verdict import kernels_for
         from mempool_cli.scenario.kernels import PRESET_NAMES
         from mempool_cli.scenario.loader import load_scenario
+        from mempool_cli.verdict import kernels_for
 
         scenario = load_scenario(str(self.path))
         names = self.config.getoption("mpsim_kernel") or list(PRESET_NAMES)

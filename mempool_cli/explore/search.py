@@ -48,6 +48,12 @@ _CHUNK_MAX = 4096
 # The SCC pass checks limits after this many states, a few milliseconds' work.
 _SCC_CHECK_EVERY = 8192
 _DONE = 2**31 - 1  # above any Tarjan index
+# The share of --max-seconds the search itself may take; the rest is the hang pass's.
+_SEARCH_SHARE = 0.9
+# What the hang pass allocates per state before its first limit check (its
+# index, low, ptr and leaves arrays): the search stops that much short of
+# --max-memory, so a search cut by memory still has room for its hangs.
+_HANG_PASS_BYTES = 4 + 4 + 8 + 1
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -146,14 +152,17 @@ def explore(
     clock = time.monotonic
     started = clock()
     deadline = math.inf if max_seconds is None else started + max_seconds
+    # The search leaves a tenth of --max-seconds to the hang pass and the report
+    # after it, so that a run cut by the clock ends close to the time asked for.
+    search_deadline = math.inf if max_seconds is None else started + max_seconds * _SEARCH_SHARE
     limit = sys.maxsize if max_states is None else max_states
 
-    def check_limits(now: float, timed: bool = True) -> str | None:
+    def check_limits(now: float, until: float = deadline, reserve: int = 0) -> str | None:
         if should_stop is not None and should_stop():
             return "interrupted"
-        if timed and now >= deadline:
+        if now >= until:
             return "max-seconds"
-        if max_memory is not None and _rss_bytes() > max_memory:
+        if max_memory is not None and _rss_bytes() + reserve > max_memory:
             return "max-memory"
         return None
 
@@ -189,7 +198,9 @@ def explore(
     next_progress = started + PROGRESS_INTERVAL
     while head < n:
         now = clock()
-        stop_reason = check_limits(now)
+        stop_reason = check_limits(
+            now, search_deadline, reserve=_HANG_PASS_BYTES * n + _growth_bytes(n)
+        )
         if stop_reason is not None:
             break
         if progress is not None and now >= next_progress:
@@ -220,11 +231,12 @@ def explore(
                                     found[label] = (j, -1)
                     succ_append(j)
                 offsets_append(len(succ))
-        except _StateLimit:
-            # The state being expanded stays unexpanded: drop its partial successors.
-            del succ[offsets[-1] :]
+        except (_StateLimit, MemoryError) as stop:
+            # The state being expanded stays unexpanded: drop its partial successors
+            # (and, after a MemoryError, whatever half of a new state got stored).
+            del succ[offsets[-1] :], states[n:], parent[n:], via[n:]
             head = len(offsets) - 1
-            stop_reason = "max-states"
+            stop_reason = "max-states" if isinstance(stop, _StateLimit) else "max-memory"
             break
         head = end
         spent = clock() - now
@@ -234,12 +246,14 @@ def explore(
             chunk //= 2
     del ids  # free the state -> id map: from here on, ids are enough
 
-    # The hang pass obeys the same limits, except that a search already cut
-    # by the clock still gets its hangs: the pass costs a fraction of the
-    # search that reached this far, and only the clock would stop it.
+    # The hang pass obeys the same limits; a search cut by the clock stopped
+    # at _SEARCH_SHARE of it, which leaves the pass (a fraction of the search
+    # that reached this far) time to find its hangs.
     expanded = len(offsets) - 1
-    timed = stop_reason is None
-    sccs, scc_stop = _bottom_sccs(offsets, succ, expanded, n, lambda: check_limits(clock(), timed))
+    try:
+        sccs, scc_stop = _bottom_sccs(offsets, succ, expanded, n, lambda: check_limits(clock()))
+    except MemoryError:  # a hard limit (ulimit -v) below --max-memory
+        sccs, scc_stop = [], "max-memory"
     if stop_reason is None:
         stop_reason = scc_stop
 
@@ -380,6 +394,12 @@ def _bottom_sccs(
                     counter += 1
                     stack.append(w)
                     work.append(w)
+                    budget -= 1  # a long descent grows the stacks: it counts too
+                    if not budget:
+                        budget = _SCC_CHECK_EVERY
+                        reason = check()
+                        if reason is not None:
+                            return out, reason
                     break
                 if iw < lv:  # on the stack: same SCC as some caller
                     lv = iw
@@ -412,6 +432,27 @@ def _bottom_sccs(
                     if reason is not None:
                         return out, reason
     return out, None
+
+
+def _growth_bytes(n: int) -> int:
+    """What the state -> id map will briefly need when it next grows, if that is near.
+
+    A dict of ``n`` keys grows, at 2/3 full, into a table twice its size, and
+    holds both tables while it copies: about 36 bytes a state at once
+    (CPython 3.11's layout: 4-byte index slots, 24-byte entries). Reserved
+    only in the last stretch before the growth, so the search stops short
+    of it instead of crossing the memory limit inside it.
+
+    >>> _growth_bytes(1000), _growth_bytes(1360) > 0
+    (0, True)
+    """
+    size = 8
+    while size * 2 // 3 <= n:
+        size *= 2
+    usable = size * 2 // 3
+    if n < usable - usable // 8:
+        return 0
+    return 4 * 2 * size + 24 * usable
 
 
 def _rss_bytes() -> int:

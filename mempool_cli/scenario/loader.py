@@ -44,7 +44,7 @@ from yaml.events import (
 )
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from mempool_cli.errors import EnvironmentProblem, Problem, ScenarioError, printable
+from mempool_cli.errors import EnvironmentProblem, Incomplete, Problem, ScenarioError, printable
 from mempool_cli.scenario import schema as S
 from mempool_cli.scenario.gfp import COMPOSITE, FLAGS, GfpSyntaxError, parse_gfp
 from mempool_cli.scenario.kernels import PRESETS, Kernel
@@ -109,9 +109,13 @@ def load_scenario(path: str) -> Scenario:
 def _read_file(path: str) -> bytes:
     # One byte more than the limit is enough to know the file is too big,
     # and keeps /dev/zero or a huge file from being read whole.
+    # A FIFO is read like stdin: its open waits for a writer, and Ctrl-C or
+    # SIGTERM (which the CLI turns into KeyboardInterrupt) ends the wait.
     try:
         with open(path, "rb") as stream:
             return stream.read(S.LIMITS.file_bytes + 1)
+    except KeyboardInterrupt:
+        raise Incomplete(f"mpsim: interrupted while waiting to read {path}") from None
     except FileNotFoundError:
         raise EnvironmentProblem(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -128,9 +132,20 @@ def _read_stdin() -> bytes:
         raise EnvironmentProblem(f"{STDIN_NAME}: standard input is not available")
     try:
         data = stream.read(S.LIMITS.file_bytes + 1)
+    except KeyboardInterrupt:
+        raise Incomplete("mpsim: interrupted while waiting to read standard input") from None
     except OSError as err:
         raise EnvironmentProblem(f"{STDIN_NAME}: cannot read: {err.strerror or err}") from None
     return bytes(data)
+
+
+def _long_plain_key(lines: list[str], line: int, col: int) -> bool:
+    """The error is at the ':' after a key longer than PyYAML's 1024-character limit."""
+    if not 0 <= line < len(lines):
+        return False
+    text = lines[line]
+    head = text[:col].strip().lstrip("-{[, ").strip()
+    return text[col : col + 1] == ":" and len(head) > 1024
 
 
 def load_text(text: str | bytes, path: str) -> Scenario:
@@ -326,6 +341,10 @@ class _Loader:
             return None
         if isinstance(data, str):
             return data
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # echoing a line of it would print NULs
+            self.lines = [""]
+            self.report(0, 0, "the file is UTF-16 (it starts with a byte-order mark), not UTF-8")
+            return None
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as err:
@@ -386,6 +405,12 @@ class _Loader:
             if "maximum nesting depth" in str(err.problem):
                 # libyaml's own limit (1000 flow levels) can trip before ours is reached.
                 message = f"nested deeper than {S.LIMITS.yaml_depth} levels"
+            elif mark is not None and _long_plain_key(self.lines, mark.line, mark.column):
+                # PyYAML stops looking for a key's ':' after 1024 characters.
+                message = (
+                    "a key (a task, lock or pool name?) longer than 1024 characters, "
+                    "the YAML parser's limit; use a shorter name"
+                )
             elif err.context and err.context_mark is not None and err.problem_mark is not None:
                 where = err.context_mark
                 message += f" ({err.context} at line {where.line + 1}, column {where.column + 1})"

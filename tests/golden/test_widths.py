@@ -20,9 +20,9 @@ import pytest
 
 from mempool_cli import render
 from mempool_cli.report import RunResult
-from mempool_cli.verdict import kernels_for, replay_schedule, run_scenario
 from mempool_cli.scenario.kernels import PRESET_NAMES
 from mempool_cli.scenario.loader import load_scenario
+from mempool_cli.verdict import kernels_for, replay_schedule, run_scenario
 from tests.golden.test_golden import FILES, GOLDEN, REPO, _check
 
 WIDTHS = (72, 80, 200)

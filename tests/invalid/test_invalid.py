@@ -15,6 +15,7 @@ import yaml
 from click.testing import CliRunner
 
 from mempool_cli.cli import cli
+from mempool_cli.errors import escaped
 
 HERE = Path(__file__).resolve().parent
 VALID = HERE.parent / "data" / "rientjes-2016-oom-victim.yaml"
@@ -195,9 +196,10 @@ def test_each_problem_shows_its_line_and_caret(name: str) -> None:
                 original = source[line_no - 1].rstrip("\r")
                 shown, caret = lines[i + 1], lines[i + 2]
                 assert caret.strip() == "^"
-                if len(original) <= 100 and "\t" not in original:
-                    assert shown == original
-                    assert caret == " " * (col - 1) + "^"
+                if len(escaped(original)) <= 100 and "\t" not in original:
+                    # control characters go out escaped, the caret under the escape
+                    assert shown == escaped(original)
+                    assert caret == " " * len(escaped(original[: col - 1])) + "^"
                 elif col <= len(original):
                     # long lines are cut to a window around the column: the caret
                     # still points at the character LINE:COL names

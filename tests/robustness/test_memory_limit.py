@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import resource
 import subprocess
 import sys
 import time
@@ -106,3 +108,79 @@ def test_a_container_memory_limit_caps_the_default(
     cgroup.write_text(limit)
     monkeypatch.setattr(commands, "_CGROUP_LIMITS", (str(tmp_path / "absent"), str(cgroup)))
     assert commands._total_ram() == (1024 * MIB if capped else machine)
+
+
+def under_ulimit_v(mib: int, *args: str) -> subprocess.CompletedProcess[str]:
+    """``mpsim ARGS`` with its address space capped (``ulimit -v``), as a careful admin runs it."""
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (mib * MIB, mib * MIB))
+
+    return subprocess.run(
+        [sys.executable, "-m", "mempool_cli", *args],
+        capture_output=True, text=True, env=env(), cwd=ROOT, timeout=300, check=False,
+        preexec_fn=cap,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "extra", [[], ["--max-memory", "100000"]], ids=["default-limit", "limit-above-ulimit"]
+)
+@pytest.mark.parametrize("command", ["run", "graph"])
+def test_a_search_under_ulimit_v_ends_as_a_memory_limit(
+    tmp_path: Path, extra: list[str], command: str
+) -> None:
+    """Without --max-memory the default stays under 80 % of the cap; with one above the cap, the
+    MemoryError the search meets is the same memory limit, with the partial report."""
+    path = tmp_path / "slow.yaml"
+    path.write_text(slow_scenario())
+    fmt = ["--format", "json"] if command == "run" else []
+    done = under_ulimit_v(200, command, str(path), *fmt, *extra)
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr, done.stderr
+    assert done.returncode == 4, done.stderr
+    if command == "graph":
+        assert "the search stopped early (max-memory)" in done.stderr
+    else:
+        (report,) = json.loads(done.stdout)
+        assert (report["status"], report["stop_reason"]) == ("incomplete", "max-memory")
+        assert report["stats"]["states"] > 1000  # the partial report of a search that ran
+
+
+def test_the_default_limit_is_80_percent_of_ulimit_v_or_d(monkeypatch: pytest.MonkeyPatch) -> None:
+    caps = {resource.RLIMIT_AS: 1000 * MIB, resource.RLIMIT_DATA: 500 * MIB}
+    infinite = (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (caps.get(which, 0),) * 2)
+    assert commands.default_memory() == min(400 * MIB, commands._total_ram() // 2)
+    monkeypatch.setattr(resource, "getrlimit", lambda which: infinite)
+    assert commands.default_memory() == commands._total_ram() // 2
+
+
+# The child's own high-water mark, read as it exits: a child's ru_maxrss would also count
+# the pytest process it was forked from (Linux keeps the larger across exec).
+PEAK_PROBE = (
+    "import atexit, sys\n"
+    "def peak():\n"
+    "    for line in open('/proc/self/status'):\n"
+    "        if line.startswith('VmHWM:'):\n"
+    "            sys.stderr.write('peak ' + line.split()[1] + '\\n')\n"
+    "atexit.register(peak)\n"
+    "from mempool_cli.cli import main\n"
+    "sys.argv = ['mpsim', *sys.argv[1:]]\n"
+    "main()\n"
+)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux's /proc")
+def test_the_peak_resident_size_stays_within_the_limit(tmp_path: Path) -> None:
+    """The search stops short enough of --max-memory that its state map's next growth and the
+    hang pass after the stop fit under it (they overshot it by 8 % here before)."""
+    path = tmp_path / "slow.yaml"
+    path.write_text(slow_scenario())
+    limit = 150
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_PROBE, "run", str(path), "--max-memory", str(limit)],
+        capture_output=True, text=True, env=env(), cwd=ROOT, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 4, done.stderr
+    peak = int(done.stderr.rsplit("peak ", 1)[1]) * 1024  # VmHWM is in kB
+    assert peak < limit * MIB * 1.03, f"peak {peak / MIB:.1f} MiB for --max-memory {limit}"

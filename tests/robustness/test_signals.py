@@ -118,3 +118,16 @@ def test_a_second_ctrl_c_stops_at_once_without_a_traceback(slow_file: Path) -> N
         assert "interrupted" in err
         assert "Traceback" not in err and "internal error" not in err
         assert time.monotonic() - sent < GRACE
+
+
+def test_jobs_never_started_count_no_state(slow_file: Path) -> None:
+    code, out, err, _ = interrupt(
+        ["run", str(slow_file), "--all-kernels", "--format", "json"], signal.SIGINT
+    )
+    assert code == 4, err
+    reports = json.loads(out)
+    assert all(r["stop_reason"] == "interrupted" for r in reports)
+    counts = [r["stats"]["states"] for r in reports]
+    # Two at most were searching when the signal came (one per core); the others never
+    # started and searched nothing, not even their initial state.
+    assert 1 not in counts and counts.count(0) >= len(reports) - 2, counts

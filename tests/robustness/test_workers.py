@@ -7,6 +7,7 @@ OOM killer would.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -23,7 +24,7 @@ from mempool_cli.scenario.loader import load_scenario
 from mempool_cli.scenario.spec import Scenario
 from mempool_cli.verdict import Limits, kernels_for, run_scenario
 from tests.property.harness import invoke
-from tests.robustness.child import SMALL
+from tests.robustness.child import SMALL, mpsim_popen, slow_scenario
 
 REAL_JOB = parallel._job
 # The kernel whose job's worker is killed: neither the first nor the last job.
@@ -137,3 +138,63 @@ def test_a_bug_in_a_worker_is_an_error_and_stops_the_others(
     for pid in (int(p.name) for p in tmp_path.iterdir()):
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(c) for c in f.read().split()]
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting for init to reap it."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs Linux's /proc")
+@pytest.mark.skipif(parallel.default_workers() < 2, reason="one core: no worker processes")
+@pytest.mark.parametrize("command", ["run", "matrix"])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGHUP], ids=["SIGKILL", "SIGHUP"])
+def test_workers_die_with_their_parent(tmp_path: Path, command: str, sig: int) -> None:
+    slow = tmp_path / "slow.yaml"
+    slow.write_text(slow_scenario())
+    extra = ["--kernel", "v4.5", "--kernel", "v4.8"] if command == "run" else []
+    proc = mpsim_popen(command, str(slow), *extra, session=True)
+    try:
+        deadline = time.monotonic() + 30
+        workers: list[int] = []
+        while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+            workers = children(proc.pid)
+        assert len(workers) >= 2, proc.communicate()
+        os.kill(proc.pid, sig)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 10  # "within a few seconds", on a loaded machine
+        while any(alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [w for w in workers if alive(w)], "workers outlived their parent"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+
+
+def test_a_worker_whose_parent_changed_exits_at_its_next_poll(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Where PR_SET_PDEATHSIG is not to be had, the stop poll is the worker's way out.
+    exits: list[int] = []
+
+    def fake_exit(code: int) -> None:
+        exits.append(code)
+
+    monkeypatch.setattr(parallel.os, "_exit", fake_exit)
+    monkeypatch.setattr(parallel, "_parent_pid", os.getppid())
+    parallel._stop_requested()
+    assert exits == []
+    monkeypatch.setattr(parallel, "_parent_pid", os.getppid() + 1)
+    parallel._stop_requested()
+    assert exits == [1]

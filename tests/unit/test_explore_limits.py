@@ -6,6 +6,7 @@ import itertools
 import threading
 import time
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -128,7 +129,8 @@ def test_max_seconds_on_a_slow_model_stops_on_time() -> None:
     result = explore(model, max_seconds=0.3)
     elapsed = time.monotonic() - started
     assert result.stop_reason == "max-seconds"
-    assert 0.3 <= elapsed < 1.0
+    # The search takes its share of the time; the hang pass may take the rest.
+    assert 0.3 * search._SEARCH_SHARE <= elapsed < 1.0
 
 
 def test_progress_is_reported_not_printed(
@@ -181,3 +183,65 @@ def test_the_hang_pass_obeys_the_clock_when_the_search_finished(
 
     result = explore(model, max_seconds=10.0, should_stop=should_stop)
     assert (result.complete, result.stop_reason) == (False, "max-seconds")
+
+
+class OutOfMemoryModel(GridModel):
+    """A grid whose ``successors`` raises MemoryError (as under ``ulimit -v``) after a while."""
+
+    def __init__(self, size: int, after: int) -> None:
+        super().__init__(size)
+        self.calls = 0
+        self.after = after
+
+    def successors(self, s: tuple[int, ...]) -> Any:
+        self.calls += 1
+        if self.calls > self.after:
+            raise MemoryError
+        return super().successors(s)
+
+
+def test_a_memory_error_in_the_search_is_a_memory_limit() -> None:
+    result = explore(OutOfMemoryModel(30, after=200))
+    assert (result.complete, result.stop_reason) == (False, "max-memory")
+    assert result.states > 200
+    assert result.hangs == 0  # the frontier is not a dead end
+
+
+def test_a_memory_error_in_the_hang_pass_is_a_memory_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_memory(*args: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(search, "_bottom_sccs", no_memory)
+    result = explore(GridModel(5))
+    assert (result.complete, result.stop_reason, result.states) == (False, "max-memory", 125)
+
+
+def test_a_search_cut_by_the_clock_ends_by_the_time_asked_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A fake clock: each expansion and each hang-pass check costs 10 ms. The search stops
+    # early enough (and the hang pass obeys the clock) for the whole to end at max_seconds.
+    clock = [0.0]
+    monkeypatch.setattr(search, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(search, "_SCC_CHECK_EVERY", 1)
+
+    class Ticking(GridModel):
+        def successors(self, s: tuple[int, ...]) -> Any:
+            clock[0] += 0.01
+            return super().successors(s)
+
+    real_bottom_sccs = search._bottom_sccs
+
+    def ticking_sccs(offsets: Any, succ: Any, expanded: int, found: int, check: Any) -> Any:
+        def tick() -> Any:
+            clock[0] += 0.01
+            return check()
+
+        return real_bottom_sccs(offsets, succ, expanded, found, tick)
+
+    monkeypatch.setattr(search, "_bottom_sccs", ticking_sccs)
+    result = explore(Ticking(10), max_seconds=5.0)
+    assert result.stop_reason == "max-seconds"
+    assert result.seconds <= 5.0 + 0.02, result.seconds
