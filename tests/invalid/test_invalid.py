@@ -21,7 +21,7 @@ VALID = HERE.parent / "data" / "rientjes-2016-oom-victim.yaml"
 NAME_RULE = "a name matches [A-Za-z_][A-Za-z0-9_.-]*"
 KNOWN_TOP_KEYS = (
     "known keys: mpsim, name, description, references, kernel, memory, oom, pools, locks, "
-    "completions, tasks, expect"
+    "completions, functions, tasks, expect"
 )
 ALIAS = "YAML aliases ('*{}') are not allowed; write the value out"
 

@@ -123,7 +123,10 @@ def test_vocabulary_is_offered_for_completion() -> None:
     assert outcomes == list(OUTCOMES)
     assert set(props["expect"]["anyOf"][2]["properties"]) == {*PRESET_NAMES, "default"}
     step = s["$defs"]["step"]
-    assert [next(iter(form["properties"])) for form in step["anyOf"]] == [*STEP_KINDS, "repeat"]
+    *mappings, word = step["anyOf"]
+    control = ["repeat", "loop", "break", "continue", "if", "call"]
+    assert [next(iter(form["properties"])) for form in mappings] == [*STEP_KINDS, *control]
+    assert word["enum"] == ["break", "continue"]  # `- break` written as a bare word
     task = props["tasks"]["additionalProperties"]["properties"]
     assert task["flags"]["items"]["enum"] == list(schema.TASK_FLAGS)
     assert task["context"]["default"] == "process"

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mempool_cli.verdict import Limits, replay_schedule, run_scenario
 from mempool_cli.scenario.kernels import PRESETS
 from mempool_cli.scenario.loader import load_text
 from mempool_cli.scenario.spec import Scenario, Task
+from mempool_cli.verdict import Limits, replay_schedule, run_scenario
 
 from .kernel_builders import model_property, scenario, step
 
