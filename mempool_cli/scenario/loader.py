@@ -846,6 +846,8 @@ class _Loader:
                 continue
             ctx = _TaskContext(name, daemon=True, events=[], function=name)
             body_at: _At = entry.value["steps"]
+            if body_at.good and not body_at.value:
+                self.error(body_at.key or entry.key, f"function '{name}' needs at least one step")
             body = self.steps(body_at.value or [], ctx, names, 0)
             for scope, opened in ctx.scopes.items():
                 for save in opened:
@@ -1065,6 +1067,14 @@ class _Loader:
             for save in opened:
                 self.error(save, f"{SCOPE_OPENER[scope]} is not restored within its loop body")
         ctx.scopes = outer
+        bodies = {name: f.spec.body for name, f in self.function_table.items()}
+        first = _first_round(body, bodies, ())
+        if isinstance(first, Continue):
+            self.report(
+                first.span.line - 1,
+                first.span.col - 1,
+                "'continue' before any step of its loop: the loop would go round running nothing",
+            )
         return Loop(body, _span(where))
 
     def call(self, value: _At, where: Node, ctx: _TaskContext) -> Call | None:
@@ -1305,6 +1315,26 @@ def _declared_completions(at: _At) -> set[str] | None:
 
 def _did_you_mean_exact(suggestion: str | None) -> str:
     return f" (did you mean '{suggestion}'?)" if suggestion else ""
+
+
+def _first_round(
+    steps: tuple[StepNode, ...], functions: dict[str, tuple[StepNode, ...]], chain: tuple[str, ...]
+) -> StepNode | None:
+    """What a pass through ``steps`` meets first: a step (or an ``if``, a move of its own),
+    a ``break``, a ``continue``, or None when it runs out without meeting any of them."""
+    for node in steps:
+        if isinstance(node, Step | If | Break | Continue):
+            return node
+        body: tuple[StepNode, ...] = ()
+        if isinstance(node, Repeat | Loop):
+            body = node.body
+        elif isinstance(node, Call) and node.function not in chain:
+            body = functions.get(node.function, ())
+            chain = (*chain, node.function)
+        first = _first_round(body, functions, chain)
+        if first is not None:
+            return first
+    return None
 
 
 def _unrolled(
