@@ -48,6 +48,11 @@ class _Names:
     def owner(self, i: int) -> str:
         return "itself" if i == self.actor else self.task(i)
 
+    def entry(self, e: int) -> str:
+        """A reclaimable entry: its ``name:``, else its index."""
+        name = self.m.entries[e].name
+        return f"reclaimable {name}" if name else f"reclaimable[{e}]"
+
     def handle(self, slot: int) -> str:
         return self.m.info[self.actor].program.handles[slot]
 
@@ -101,6 +106,11 @@ def _reclaim_frees(n: _Names, pages: int, free: int, released: tuple[int, ...]) 
     )
 
 
+def _branch(n: _Names, cond: str, arg: int, taken: bool) -> str:
+    what = f"held: {n.lock(arg)}" if cond == "held" else f"{cond}: {n.handle(arg)}"
+    return f"if ({what}) -> {'true, then' if taken else 'false, else'}"
+
+
 Phrase = Callable[..., str]
 
 # Each phrase gets the name resolver and the event's fields as keywords.
@@ -111,6 +121,11 @@ PHRASES: dict[str, Phrase] = {
     "wait_interrupted_at_once": lambda n, op, arg, errno: (
         f"{op}({n.arg(op, arg)}) -> {errno} (fatal signal pending)"
     ),
+    "on_fail": lambda n, op, how: (
+        f"on_fail: retry {op}" if how == "retry" else "on_fail: runs its steps"
+    ),
+    "unwinds": lambda n: "on_fail unwind: gives back what it holds, newest first, and exits",
+    "branch": _branch,
     # locking.py
     "lock_acquired": lambda n, op, lock: f"{op}({n.lock(lock)}) -> acquired",
     "mutex_sleeps": lambda n, op, lock, owner: (
@@ -125,6 +140,11 @@ PHRASES: dict[str, Phrase] = {
         f"spin_lock({n.lock(lock)}) -> spins, held by {n.owner(owner)}"
     ),
     "spin_acquires": lambda n, lock: f"acquires {n.lock(lock)}",
+    "trylock_takes": lambda n, op, lock: f"{op}({n.lock(lock)}) -> 1, acquired",
+    "trylock_fails": lambda n, op, lock, owner: (
+        f"{op}({n.lock(lock)}) -> 0, held by {n.owner(owner)}"
+    ),
+    "unwind_unlocks": lambda n, lock: f"unwind: unlocks {n.lock(lock)}",
     "completion_done": lambda n, op, completion: f"{op}({n.comp(completion)}) -> done",
     "completion_sleeps": lambda n, op, completion: f"{op}({n.comp(completion)}) -> sleeps",
     "completion_wakes": lambda n, completion: f"wakes: {n.comp(completion)} completed",
@@ -134,6 +154,9 @@ PHRASES: dict[str, Phrase] = {
     "completed": lambda n, op, completion: f"{op}({n.comp(completion)})",
     # mm/scopes.py
     "scope": lambda n, op: f"{op}()",
+    "unwind_restores": lambda n, scope: (
+        f"unwind: memalloc_{('noio', 'nofs', 'noreclaim')[scope]}_restore()"
+    ),
     # mm/page_alloc.py
     "alloc_pages": lambda n, order, gfp: f"alloc_pages(order {order}, {G.format_gfp(gfp)})",
     "took_pages": _took,
@@ -172,11 +195,16 @@ PHRASES: dict[str, Phrase] = {
     "pages_freed": lambda n, handle, pages, free: (
         f"free_pages({n.handle(handle)}) -> {pages} pages freed ({free} free)"
     ),
+    "unwind_frees": lambda n, handle, free: f"unwind: free_pages({n.handle(handle)}) ({free} free)",
+    "unwind_returns": lambda n, handle: f"unwind: mempool_free({n.handle(handle)})",
     # mm/vmscan.py
     "reclaim_nothing": lambda n: "direct reclaim: nothing this gfp may reclaim",
-    "reclaim_on": lambda n, entry, pages: (
-        f"direct reclaim on reclaimable[{entry}] for {pages} page(s)"
+    "reclaim_on": lambda n, entry, pages: f"direct reclaim on {n.entry(entry)} for {pages} page(s)",
+    "reclaim_trylock_fails": lambda n, entry, lock, owner: (
+        f"{n.entry(entry)}: mutex_trylock({n.lock(lock)}) fails, held by {n.owner(owner)}: "
+        "no progress"
     ),
+    "reclaim_trylock_takes": lambda n, lock: f"reclaim trylocks {n.lock(lock)}",
     "reclaim_needs_lock": lambda n, lock, owner: (
         f"reclaim needs {n.lock(lock)}, held by {n.owner(owner)}"
     ),
@@ -386,7 +414,14 @@ def where(model: KernelModel, s: State, t: int) -> str:
     if wait is None:
         if view.pc >= len(program):
             return "is about to exit"
-        return f"is about to run {program[view.pc].op}"
+        ins = program[view.pc]
+        if ins.op.endswith("_trylock") and model.lock_owner(s, ins.arg) not in (None, t):
+            how = "retries" if ins.fail == view.pc else "tries"
+            name = model.locks[ins.arg].name
+            return f"{how} {ins.op}({name}), {_held_by(model, s, ins.arg)}"
+        if view.pc in model.info[t].program.spin_pcs:
+            return f"goes round a loop, about to run {ins.op}"
+        return f"is about to run {ins.op}"
     if wait.kind == "mutex":
         assert wait.resource is not None
         # mutex_unlock wakes the waiter; it takes the mutex when it next runs

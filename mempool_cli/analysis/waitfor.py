@@ -15,8 +15,10 @@ Edge types: ``waits_for`` (task -> lock, completion or pool),
 (lock -> owner), ``element_held_by`` (pool -> task holding an element),
 ``completed_by`` (completion -> task that can still complete it),
 ``rss_on_exit`` / ``pages_held_by`` (memory -> task whose exit or free
-returns pages), ``oom_blocked_by`` (memory -> a victim's mark), and
-``cleared_by`` (the mark -> the victim, whose exit clears it).
+returns pages), ``oom_blocked_by`` (memory -> a victim's mark),
+``cleared_by`` (the mark -> the victim, whose exit clears it), and
+``trylock_retry`` (a task going round a retry or a loop at a trylock -> the
+lock, held by another task: a trylock retry loop; revision 2).
 """
 
 from __future__ import annotations
@@ -186,6 +188,9 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
         me = add_task(t)
         wait = view.wait
         if wait is None:
+            lock = _retried_trylock(model, s, t, view.pc)
+            if lock is not None:
+                g.add_edge(me, add_lock(lock), type="trylock_retry", label="retries trylock of")
             continue
         res = wait.resource
         if res is None:  # a page: the allocator loops until memory grows
@@ -216,6 +221,19 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
 
 _WAIT_EDGE = {"type": "waits_for", "label": "waits for"}
 _RECLAIM_EDGE = {"type": "reclaim_waits_for", "label": "reclaim waits for"}
+
+
+def _retried_trylock(model: KernelModel, s: State, t: int, pc: int) -> int | None:
+    """The lock of the trylock task ``t`` stands at, when it goes round to it again (a retry
+    or a loop) and another task holds the lock; else None."""
+    program = model.info[t].program
+    if pc >= len(program.instrs) or pc not in program.spin_pcs:
+        return None
+    ins = program.instrs[pc]
+    if not ins.op.endswith("_trylock"):
+        return None
+    owner = model.lock_owner(s, ins.arg)
+    return ins.arg if owner is not None and owner != t else None
 
 
 def _will_complete(model: KernelModel, s: State, t: int, pc: int, comp: int) -> bool:
@@ -286,6 +304,8 @@ def _clause(g: Any, u: str, v: str) -> str:
         return f"{un['label']} {verb} mempool_alloc({vn['label']})"
     if kind == "waits_for":
         return f"{un['label']} waits for {node_title(g, v)}"
+    if kind == "trylock_retry":
+        return f"{un['label']} retries a trylock of {node_title(g, v)} in a loop, never sleeping"
     if kind == "reclaim_waits_for":
         return f"{un['label']}'s direct reclaim waits for {node_title(g, v)}"
     if kind == "needs_memory":

@@ -8,7 +8,7 @@ each task's compiled program and traits, and the preset's knobs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mempool_cli.kernel.program import JUMP, Instr, Program, compile_program
 from mempool_cli.scenario.kernels import Kernel
@@ -34,6 +34,7 @@ class TaskInfo:
     pf_memalloc: bool
     pf_noio: bool
     pf_nofs: bool
+    tracks_order: bool = False  # its task tuple has ``taken`` (it can unwind): state.ORDER
 
 
 class Config:
@@ -51,6 +52,9 @@ class Config:
         self.entries = mem.reclaimable
         self.lock_ids = {lock.name: i for i, lock in enumerate(scenario.locks)}
         self.entry_locks = tuple(tuple(self.lock_ids[n] for n in e.locks) for e in self.entries)
+        self.entry_trylocks = tuple(
+            tuple(self.lock_ids[n] for n in e.trylocks) for e in self.entries
+        )
         comp_ids = {c.name: i for i, c in enumerate(scenario.completions)}
         self.entry_waits = tuple(comp_ids[e.waits] if e.waits else -1 for e in self.entries)
         self.info: tuple[TaskInfo, ...] = tuple(
@@ -69,6 +73,7 @@ class Config:
             )
             for t in scenario.tasks
         )
+        self.info = tuple(replace(info, tracks_order=info.program.unwinds) for info in self.info)
         self.initial_rss = tuple(t.rss for t in scenario.tasks)
         self.total_pages = (
             mem.free

@@ -7,6 +7,13 @@ never asleep, so it is no deadlock's sleeper but holds its CPU. A
 completion is a count ``done`` that ``complete`` raises and a wait
 consumes; ``complete_all`` makes every wait pass for ever (contract,
 steps; [1.6] for where the block layer uses them).
+
+``mutex_trylock`` and ``spin_trylock`` (revision 2; kernel/locking/mutex.c
+``mutex_trylock`` -> ``__mutex_trylock``, include/linux/spinlock.h
+``spin_trylock`` -> ``queued_spin_trylock``) take the lock when it is free
+and otherwise return 0 at once, never sleeping or spinning: the step fails
+and its ``on_fail`` runs [9.1]. A trylock of a lock the task holds itself
+fails too (the owner field is set; no recursion check).
 """
 
 from __future__ import annotations
@@ -20,8 +27,12 @@ from mempool_cli.kernel.sched import (
     advance,
     blocks,
     cannot_sleep,
+    fail,
+    gave_back,
+    releases,
     resumes,
     starts,
+    took,
     violation,
     wake_or_interrupt,
 )
@@ -62,6 +73,7 @@ def mutex_lock(k: Config, w: Work, t: int, ins: Instr) -> Moves:
     owner = w.owners[ins.arg]
     if owner == -1:
         w.owners[ins.arg] = t
+        took(w, t, "lock", ins.arg)
         w.say("lock_acquired", op=ins.op, lock=ins.arg)
         advance(k, w, t)
     else:
@@ -81,6 +93,7 @@ def _mutex_wakes(k: Config, w: Work, t: int, frame: LockWait) -> Moves:
 
     def take(got: Work) -> None:
         got.owners[lock] = t
+        took(got, t, "lock", lock)
         got.say("mutex_wakes", lock=lock)
 
     return wake_or_interrupt(
@@ -102,9 +115,40 @@ def unlock(k: Config, w: Work, t: int, ins: Instr) -> Moves:
         violation(w, t, "unlock_not_held", op=ins.op, lock=ins.arg, owner=owner)
         return [(0, w)]
     w.owners[ins.arg] = -1
+    gave_back(w, t, "lock", ins.arg)
     if ins.op == "spin_unlock":
         w.set(t, ATOMIC, w.tasks[t][ATOMIC] - 1)
     w.say("unlocked", op=ins.op, lock=ins.arg)
+    advance(k, w, t)
+    return [(0, w)]
+
+
+@releases("lock")
+def unwind_unlock(k: Config, w: Work, t: int, lock: int) -> None:
+    """``on_fail: unwind`` drops a lock the task holds (mutex_unlock / spin_unlock)."""
+    w.owners[lock] = -1
+    gave_back(w, t, "lock", lock)
+    if k.locks[lock].kind == "spinlock":
+        w.set(t, ATOMIC, w.tasks[t][ATOMIC] - 1)
+    w.say("unwind_unlocks", lock=lock)
+
+
+# --------------------------------------------------------------- trylocks
+
+
+@starts("mutex_trylock", "spin_trylock")
+def trylock(k: Config, w: Work, t: int, ins: Instr) -> Moves:
+    """mutex_trylock / spin_trylock: 1 and the lock when it is free, else 0 at once [9.1]."""
+    owner = w.owners[ins.arg]
+    if owner != -1:
+        w.say("trylock_fails", op=ins.op, lock=ins.arg, owner=owner)
+        fail(k, w, t)
+        return [(0, w)]
+    w.owners[ins.arg] = t
+    took(w, t, "lock", ins.arg)
+    if ins.op == "spin_trylock":
+        w.set(t, ATOMIC, w.tasks[t][ATOMIC] + 1)
+    w.say("trylock_takes", op=ins.op, lock=ins.arg)
     advance(k, w, t)
     return [(0, w)]
 
@@ -117,6 +161,7 @@ def spin_lock(k: Config, w: Work, t: int, ins: Instr) -> Moves:
     owner = w.owners[ins.arg]
     if owner == -1:
         w.owners[ins.arg] = t
+        took(w, t, "lock", ins.arg)
         w.set(t, ATOMIC, w.tasks[t][ATOMIC] + 1)
         w.say("lock_acquired", op=ins.op, lock=ins.arg)
         advance(k, w, t)
@@ -137,6 +182,7 @@ def _spin_acquires(k: Config, w: Work, t: int, frame: SpinWait) -> Moves:
     if w.owners[lock] != -1:
         return []
     w.owners[lock] = t
+    took(w, t, "lock", lock)
     w.set(t, ATOMIC, w.tasks[t][ATOMIC] + 1)
     w.say("spin_acquires", lock=lock)
     advance(k, w, t)

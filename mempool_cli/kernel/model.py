@@ -177,7 +177,10 @@ class KernelModel(Config):
         for t, spec in enumerate(self.scenario.tasks):
             status = (KILLED | MEMDIE | VICTIM) if spec.oom_victim else 0
             handles = (UNBOUND,) * len(self.info[t].program.handles)
-            tasks.append((0, BOUNDARY, status, spec.rss, handles, (0, 0, 0), 0))
+            task: tuple[Any, ...] = (0, BOUNDARY, status, spec.rss, handles, (0, 0, 0), 0)
+            if self.info[t].tracks_order:  # what it takes, in order, for on_fail: unwind
+                task = (*task, ())
+            tasks.append(task)
         state = (
             self.scenario.memory.free,
             curr,
@@ -307,18 +310,53 @@ class KernelModel(Config):
         )
 
     def classify_hang(self, states: Sequence[State]) -> str:
-        """``livelock`` if some task loops in the page allocator's slow path, else ``deadlock``.
+        """``livelock`` if some task spins, else ``deadlock``.
 
         Per the contract's Outcomes: mutex, completion and mempool waits
-        (including mempool's timed retry) are asleep; the reclaim / OOM /
-        retry loop of a plain ``alloc_pages`` is spinning.
+        (including mempool's timed retry) are asleep, and so is a spinlock
+        busy-wait for this purpose; the reclaim / OOM / retry loop of a plain
+        ``alloc_pages`` is spinning, and so is a task going round a ``loop``
+        or an ``on_fail: retry`` without sleeping (``spinning_tasks``).
         """
         for s in states:
             for task in s[6]:
                 frame = task[FRAME]
                 if type(frame) is SlowPath and frame.stage in SPINNING:
                     return "livelock"
-        return "deadlock"
+        return "livelock" if self.loop_spinners(states) else "deadlock"
+
+    def loop_spinners(self, states: Sequence[State]) -> tuple[int, ...]:
+        """The tasks that go round a ``loop`` or an ``on_fail: retry`` in the hang ``states``
+        (a bottom SCC) without sleeping (docs/model.md, "Spinning in a loop").
+
+        Such a task stands at a step boundary inside a loop body or at a retry
+        step in some state of the hang (at a boundary it always has a move, and
+        in a bottom SCC every move stays in the hang, so it goes round), and is
+        asleep in none: not in a mutex, completion or mempool wait, nor in a
+        reclaim lock or completion wait.
+        """
+        out = []
+        for t, info in enumerate(self.info):
+            pcs = info.program.spin_pcs
+            if not pcs:
+                continue
+            at_loop, asleep = False, False
+            for s in states:
+                task = s[6][t]
+                frame = task[FRAME]
+                if task[STATUS] & EXITED:
+                    asleep = True
+                elif not frame:
+                    at_loop = at_loop or task[PC] in pcs
+                elif type(frame) is not locking.SpinWait and not (
+                    type(frame) is SlowPath and frame.stage in SPINNING
+                ):
+                    asleep = True
+                if asleep:
+                    break
+            if at_loop and not asleep:
+                out.append(t)
+        return tuple(out)
 
     # ---------------------------------------------------------- queries
     # What the reporting layers may ask about a state; pure, no formatting.

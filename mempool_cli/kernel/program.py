@@ -1,23 +1,61 @@
 """Compile a task's step tree into a flat program the model can index with a pc.
 
-``repeat: {times: N}`` is unrolled (the loader bounds the result), and
-``repeat: {forever: true}`` becomes its body followed by a jump back, so a
-task's position is one small int and a state stays a plain value.
+``repeat: {times: N}`` is unrolled (the loader bounds the result; a handle
+name with ``{i}`` gets the pass number), and ``repeat: {forever: true}``
+becomes its body followed by a jump back, so a task's position is one small
+int and a state stays a plain value. Revision 2's control flow is jumps too:
+
+- ``loop``: its body, then a jump back to its start; ``break`` jumps past
+  that back jump, ``continue`` to the start. A back jump carries ``leave``,
+  the loop's exit, where a killed task goes instead (it leaves loops as it
+  leaves a forever loop, docs/model.md);
+- ``if``: an ``IF`` instruction (a move of its own: a branch is a choice a
+  schedule names) whose ``orelse`` is the pc of the else arm, the then arm,
+  a jump over the else arm, the else arm;
+- a step's ``on_fail`` is its ``fail`` field: ``NO_FAIL`` (version 1: go on),
+  ``UNWIND``, its own pc (``retry``), or the pc of its list, compiled right
+  after the step behind a jump that the success path takes;
+- ``call: NAME`` is the function's body, inlined.
+
 Names become small integer ids here; the model never looks a name up.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from mempool_cli.scenario.spec import Repeat, Scenario, Span, Step, StepNode
+from mempool_cli.scenario.spec import (
+    Break,
+    Call,
+    Continue,
+    If,
+    Loop,
+    Repeat,
+    Scenario,
+    Span,
+    Step,
+    StepNode,
+)
 from mempool_cli.scenario.steps import STEP_KINDS, Names
 
-__all__ = ["COMPLETION_OPS", "JUMP", "LOCK_OPS", "Instr", "Program", "compile_program"]
+__all__ = [
+    "COMPLETION_OPS",
+    "IF",
+    "JUMP",
+    "LOCK_OPS",
+    "NO_FAIL",
+    "UNWIND",
+    "Instr",
+    "Program",
+    "compile_program",
+]
 
 JUMP = "jump"
+IF = "if"
+NO_FAIL = -1  # a step without on_fail: a failure goes on as in version 1
+UNWIND = -2  # on_fail: unwind
 
 
 def _arg_names(what: Names) -> frozenset[str]:
@@ -44,16 +82,27 @@ class Instr:
     order: int = 0
     bind: int = -1  # handle slot written by alloc_pages / mempool_alloc
     step: Step | None = None  # the source step, for reports
+    fail: int = NO_FAIL  # on_fail: NO_FAIL, UNWIND, or the pc to go to (its own: retry)
+    leave: int = -1  # a loop's back jump: where a killed task goes instead (the exit)
+    cond: str = ""  # IF: the condition kind (null, not_null, held); arg is its slot / lock
+    orelse: int = -1  # IF: the pc of the else arm (or past the then arm)
+    span_of: Span | None = None  # a control instruction's source position
 
     @property
     def span(self) -> Span:
-        return self.step.span if self.step is not None else Span(0, 0)
+        if self.step is not None:
+            return self.step.span
+        return self.span_of if self.span_of is not None else Span(0, 0)
 
 
 @dataclass(frozen=True, slots=True)
 class Program:
     instrs: tuple[Instr, ...]
     handles: tuple[str, ...]  # slot -> handle name
+    # pcs where a task that moves without sleeping goes round (inside a `loop`, or a step
+    # with on_fail: retry): such a task is spinning (contract, "Failure and control flow")
+    spin_pcs: frozenset[int] = frozenset()
+    unwinds: bool = False  # some step has on_fail: unwind (the task tracks what it takes)
 
 
 def compile_program(scenario: Scenario, steps: tuple[StepNode, ...]) -> Program:
@@ -61,12 +110,18 @@ def compile_program(scenario: Scenario, steps: tuple[StepNode, ...]) -> Program:
     locks = {lock.name: i for i, lock in enumerate(scenario.locks)}
     comps = {c.name: i for i, c in enumerate(scenario.completions)}
     pools = {p.name: i for i, p in enumerate(scenario.pools)}
+    functions = {f.name: f.body for f in scenario.functions}
     handles: dict[str, int] = {}
     out: list[Instr] = []
+    passes: list[int] = []  # the pass number of each enclosing repeat: {i} is the last
+    loops: list[tuple[int, list[int]]] = []  # (start, pcs of jumps to patch with its exit)
+    spin: set[int] = set()
 
     def slot(name: str | None) -> int:
         if name is None:
             return -1
+        if passes and "{i}" in name:
+            name = name.replace("{i}", str(passes[-1]))
         return handles.setdefault(name, len(handles))
 
     def emit(node: StepNode) -> None:
@@ -75,17 +130,82 @@ def compile_program(scenario: Scenario, steps: tuple[StepNode, ...]) -> Program:
                 start = len(out)
                 for child in node.body:
                     emit(child)
-                out.append(Instr(JUMP, arg=start))
+                out.append(Instr(JUMP, arg=start, leave=len(out) + 1))
             else:
-                for _ in range(node.times):
+                for i in range(node.times):
+                    passes.append(i)
                     for child in node.body:
                         emit(child)
+                    passes.pop()
             return
-        out.append(_instr(node, locks, comps, pools, slot))
+        if isinstance(node, Loop):
+            start = len(out)
+            loops.append((start, []))
+            for child in node.body:
+                emit(child)
+            out.append(Instr(JUMP, arg=start, span_of=node.span))  # the back jump
+            _, jumps = loops.pop()
+            end = len(out)
+            spin.update(range(start, end))
+            for pc in (*jumps, end - 1):
+                if out[pc].arg == start:  # continue, or the back jump: a killed task leaves
+                    out[pc] = replace(out[pc], leave=end)
+                else:  # break
+                    out[pc] = replace(out[pc], arg=end)
+            return
+        if isinstance(node, Break | Continue):
+            start, jumps = loops[-1]
+            jumps.append(len(out))
+            # a break's target is patched to the exit; a continue jumps back (leave: exit)
+            out.append(
+                Instr(JUMP, arg=start if isinstance(node, Continue) else -1, span_of=node.span)
+            )
+            return
+        if isinstance(node, If):
+            cond = node.cond
+            target = locks[cond.target] if cond.kind == "held" else slot(cond.target)
+            at = len(out)
+            out.append(Instr(IF, arg=target, cond=cond.kind, span_of=node.span))
+            for child in node.then:
+                emit(child)
+            skip = len(out)
+            if node.orelse:
+                out.append(Instr(JUMP, arg=-1, span_of=node.span))
+            out[at] = replace(out[at], orelse=len(out))
+            for child in node.orelse:
+                emit(child)
+            if node.orelse:
+                out[skip] = replace(out[skip], arg=len(out))
+            return
+        if isinstance(node, Call):
+            for child in functions[node.function]:
+                emit(child)
+            return
+        at = len(out)
+        ins = _instr(node, locks, comps, pools, slot)
+        on_fail = node.on_fail
+        if on_fail == "retry":
+            out.append(replace(ins, fail=at))
+            spin.add(at)
+        elif on_fail == "unwind":
+            out.append(replace(ins, fail=UNWIND))
+        elif isinstance(on_fail, tuple) and on_fail:
+            out.append(replace(ins, fail=at + 2))
+            out.append(Instr(JUMP, arg=-1, span_of=node.span))
+            for child in on_fail:
+                emit(child)
+            out[at + 1] = replace(out[at + 1], arg=len(out))
+        else:
+            out.append(ins)
 
     for node in steps:
         emit(node)
-    return Program(tuple(out), tuple(sorted(handles, key=handles.__getitem__)))
+    return Program(
+        tuple(out),
+        tuple(sorted(handles, key=handles.__getitem__)),
+        frozenset(spin),
+        any(ins.fail == UNWIND for ins in out),
+    )
 
 
 def _instr(

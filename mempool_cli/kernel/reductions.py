@@ -14,7 +14,7 @@ from itertools import pairwise
 from typing import Any
 
 from mempool_cli.kernel.config import Config
-from mempool_cli.kernel.program import COMPLETION_OPS, LOCK_OPS
+from mempool_cli.kernel.program import COMPLETION_OPS, IF, LOCK_OPS, UNWIND
 from mempool_cli.kernel.sched import SCOPE_INDEX
 from mempool_cli.kernel.state import PC, State
 from mempool_cli.scenario import gfp as G
@@ -204,8 +204,11 @@ class PartialOrder:
     def build(k: Config) -> PartialOrder | None:
         """Per task, the pcs of steps that read and write nothing another task can see.
 
-        Such a step (a memalloc scope, or a lock or completion no other task
-        and no reclaimable entry names) is independent of every other move.
+        Such a step (a memalloc scope, a lock or completion step, trylocks
+        included, whose lock or completion no other task and no reclaimable
+        entry names, or an ``if``: whether a handle is null or the task holds
+        a lock only the task itself can change) is independent of every other
+        move.
         None when no task has one.
         """
         users: dict[tuple[str, int], set[int]] = {}
@@ -214,7 +217,7 @@ class PartialOrder:
                 kind = _RESOURCE_KIND.get(ins.op)
                 if kind is not None:
                     users.setdefault((kind, ins.arg), set()).add(t)
-        for locks in k.entry_locks:
+        for locks in (*k.entry_locks, *k.entry_trylocks):
             for lock in locks:
                 users.setdefault(("lock", lock), set()).add(-1)
         for comp in k.entry_waits:
@@ -225,7 +228,11 @@ class PartialOrder:
             pcs = set()
             for pc, ins in enumerate(info.program.instrs):
                 kind = _RESOURCE_KIND.get(ins.op)
-                if ins.op in SCOPE_INDEX or (kind is not None and users[(kind, ins.arg)] == {t}):
+                if ins.fail == UNWIND:
+                    continue  # its failure gives back everything, shared locks and pages too
+                private = kind is not None and users[(kind, ins.arg)] == {t}
+                # an `if` tests what only t can change: its handles, the locks it holds
+                if ins.op in SCOPE_INDEX or ins.op == IF or private:
                     pcs.add(pc)
             out.append(frozenset(pcs))
         return PartialOrder(tuple(out)) if any(out) else None

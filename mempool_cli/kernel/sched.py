@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mempool_cli.kernel.config import Config
-from mempool_cli.kernel.program import JUMP, Instr
+from mempool_cli.kernel.program import IF, JUMP, NO_FAIL, UNWIND, Instr
 from mempool_cli.kernel.state import (
     ATOMIC,
     BOUNDARY,
@@ -20,6 +20,8 @@ from mempool_cli.kernel.state import (
     FRAME,
     HANDLES,
     KILLED,
+    NULL,
+    ORDER,
     PC,
     RSS,
     SCOPES,
@@ -39,9 +41,13 @@ __all__ = [
     "bind",
     "blocks",
     "cannot_sleep",
+    "fail",
+    "gave_back",
+    "releases",
     "resumes",
     "starts",
     "task_moves",
+    "took",
     "violation",
 ]
 
@@ -53,6 +59,8 @@ BlockedFn = Callable[[Config, State, tuple[Any, ...], Any], bool]
 _STARTS: dict[str, StartFn] = {}
 _RESUMES: dict[type, ResumeFn] = {}
 _BLOCKED: dict[type, BlockedFn] = {}
+ReleaseFn = Callable[[Config, Work, int, int], None]
+_RELEASES: dict[str, ReleaseFn] = {}
 
 # A scope step -> its slot in a task's SCOPES tuple (noio, nofs, noreclaim).
 SCOPE_INDEX = {
@@ -93,6 +101,17 @@ def blocks(frame: type) -> Callable[[BlockedFn], BlockedFn]:
     return register
 
 
+def releases(kind: str) -> Callable[[ReleaseFn], ReleaseFn]:
+    """Register how ``on_fail: unwind`` gives back one thing of ``kind`` (``lock``,
+    ``pages``, ``element``, ``scope``) the task holds (a decorator)."""
+
+    def register(fn: ReleaseFn) -> ReleaseFn:
+        _RELEASES[kind] = fn
+        return fn
+
+    return register
+
+
 def task_moves(k: Config, s: State, t: int, events: list[Any] | None) -> Moves:
     """Every move task ``t`` can make in ``s``, each as (choice, Work)."""
     task = s[6][t]
@@ -127,7 +146,9 @@ def settle(k: Config, w: Work, t: int) -> None:
 
     A killed task skips acquiring steps and releasing steps that would
     release nothing it holds; complete* steps still run. A forever loop
-    is left at its back edge once the task is killed (docs/model.md).
+    or a ``loop`` is left at its back edge (or a ``continue``) once the task
+    is killed (docs/model.md); forward jumps (``break``, past an ``else``
+    arm or an ``on_fail`` list) are taken as they are.
     """
     task = w.tasks[t]
     program = k.info[t].program.instrs
@@ -137,7 +158,9 @@ def settle(k: Config, w: Work, t: int) -> None:
     while pc < len(program):
         ins = program[pc]
         if ins.op == JUMP:
-            pc = pc + 1 if killed else ins.arg
+            pc = ins.leave if killed and ins.leave >= 0 else ins.arg
+        elif ins.op == IF:
+            break  # a branch is a move of its own, killed or not
         elif killed and _unwinding_skips(w, t, ins):
             pc += 1
         else:
@@ -163,6 +186,80 @@ def _unwinding_skips(w: Work, t: int, ins: Instr) -> bool:
     if kind.names == "handle":
         return not holds(task[HANDLES][ins.arg])
     return bool(task[SCOPES][SCOPE_INDEX[ins.op]] == 0)
+
+
+def fail(k: Config, w: Work, t: int) -> None:
+    """A failing step failed (revision 2, "Failure and control flow"): go on after it
+    (no ``on_fail``), run it again (``retry``), run its ``on_fail`` list, or unwind."""
+    task = w.tasks[t]
+    ins = k.info[t].program.instrs[task[PC]]
+    if ins.fail == NO_FAIL:
+        advance(k, w, t)
+    elif ins.fail == UNWIND:
+        unwind(k, w, t)
+    else:
+        w.say("on_fail", op=ins.op, how="retry" if ins.fail == task[PC] else "steps")
+        w.tasks[t] = with_field(with_field(task, FRAME, BOUNDARY), PC, ins.fail)
+        settle(k, w, t)
+
+
+def unwind(k: Config, w: Work, t: int) -> None:
+    """``on_fail: unwind``: give back at once, newest first, everything the task holds,
+    then exit (the error path's ``goto out_unlock; ... return err``)."""
+    w.say("unwinds")
+    task = w.tasks[t]
+    taken = task[ORDER] if len(task) > ORDER else ()
+    for kind, what in reversed(taken):
+        if kind == "handle":
+            value = w.tasks[t][HANDLES][what]
+            kind = "pages" if value[0] == "p" else "element"
+        _RELEASES[kind](k, w, t, what)
+    task = with_field(w.tasks[t], FRAME, BOUNDARY)
+    if len(task) > ORDER:
+        task = with_field(task, ORDER, ())
+    w.tasks[t] = with_field(task, PC, len(k.info[t].program.instrs))
+    do_exit(k, w, t)
+
+
+def took(w: Work, t: int, kind: str, what: int) -> None:
+    """Task ``t`` now holds ``what`` (a lock id, handle slot or scope index); tracked only
+    in tasks that can unwind."""
+    task = w.tasks[t]
+    if len(task) > ORDER:
+        w.tasks[t] = with_field(task, ORDER, (*task[ORDER], (kind, what)))
+
+
+def gave_back(w: Work, t: int, kind: str, what: int) -> None:
+    """Task ``t`` released ``what``: the newest matching entry goes from its ``taken``."""
+    task = w.tasks[t]
+    if len(task) > ORDER:
+        taken = task[ORDER]
+        for i in range(len(taken) - 1, -1, -1):
+            if taken[i] == (kind, what):
+                w.tasks[t] = with_field(task, ORDER, (*taken[:i], *taken[i + 1 :]))
+                return
+
+
+@starts(IF)
+def branch(k: Config, w: Work, t: int, ins: Instr) -> Moves:
+    """``if``: test the condition on the task's own handles or locks and go to an arm.
+
+    ``null: H`` holds when H is null or was never bound; ``held: L`` when the task owns L.
+    Counter conditions will be one more case here.
+    """
+    if ins.cond == "held":
+        holds_it = w.owners[ins.arg] == t
+    else:
+        value = w.tasks[t][HANDLES][ins.arg]
+        is_null = value == NULL or not value
+        holds_it = is_null if ins.cond == "null" else not is_null
+    w.say("branch", cond=ins.cond, arg=ins.arg, taken=holds_it)
+    if holds_it:
+        advance(k, w, t)
+    else:
+        w.tasks[t] = with_field(w.tasks[t], PC, ins.orelse)
+        settle(k, w, t)
+    return [(0, w)]
 
 
 def do_exit(k: Config, w: Work, t: int) -> None:
@@ -193,6 +290,8 @@ def bind(k: Config, w: Work, t: int, slot: int, value: Any) -> bool:
         violation(w, t, "leak_rebound", handle=slot, value=handles[slot])
         return False
     w.set(t, HANDLES, (*handles[:slot], value, *handles[slot + 1 :]))
+    if holds(value):
+        took(w, t, "handle", slot)
     return True
 
 
@@ -228,7 +327,7 @@ def cannot_sleep(
         return True
     if killable and w.tasks[t][STATUS] & KILLED:
         w.say("wait_interrupted_at_once", op=ins.op, arg=resource, errno=errno)
-        advance(k, w, t)
+        fail(k, w, t)
         return True
     return False
 
@@ -256,6 +355,6 @@ def wake_or_interrupt(
         moves.append((0, got))
     if killable and w.tasks[t][STATUS] & KILLED:
         w.say(interrupted[0], **interrupted[1])
-        advance(k, w, t)
+        fail(k, w, t)
         moves.append((1, w))
     return moves

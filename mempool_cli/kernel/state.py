@@ -12,6 +12,11 @@ a panic or a violation stopped the machine; ``tasks`` one tuple per task:
 
     (pc, frame, status, rss, handles, scopes, atomic)
 
+and, only for a task whose program has an ``on_fail: unwind`` (so that every
+other scenario keeps exactly its states), an eighth field ``taken``: what it
+holds in the order it took it, ``("lock", id)``, ``("handle", slot)``,
+``("scope", index)``, for unwinding in reverse order.
+
 ``frame`` is ``()`` (BOUNDARY) between two steps, or the named record of
 the kernel call the task is inside (``LockWait``, ``SlowPath``,
 ``MempoolAlloc``, ...): a NamedTuple equals and hashes like the tuple of
@@ -32,6 +37,7 @@ __all__ = [
     "KILLED",
     "MEMDIE",
     "NULL",
+    "ORDER",
     "REAPED",
     "SKIP",
     "UNBOUND",
@@ -54,6 +60,7 @@ Event = tuple[str, tuple[tuple[str, Any], ...]]
 FREE, CURR, OWNERS, DONE, LEFT, HALT, TASKS = range(7)
 # task tuple fields
 PC, FRAME, STATUS, RSS, HANDLES, SCOPES, ATOMIC = range(7)
+ORDER = 7  # ``taken``, present only in tasks that can unwind (see above)
 # status bits
 KILLED = 1  # fatal signal pending
 MEMDIE = 2  # TIF_MEMDIE: reserve rights of the "all" era [2.4]

@@ -151,10 +151,12 @@ class Record:
 
 @dataclass(frozen=True, slots=True)
 class OneKey:
-    """A mapping with exactly one key, chosen from ``forms`` (a step)."""
+    """A mapping with exactly one key, chosen from ``forms`` (a step); the forms named in
+    ``bare`` (valueless, such as ``break``) may also be written as the bare word."""
 
     what: str
     forms: tuple[Field, ...]
+    bare: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

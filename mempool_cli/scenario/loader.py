@@ -50,10 +50,18 @@ from mempool_cli.scenario.gfp import COMPOSITE, FLAGS, GfpSyntaxError, parse_gfp
 from mempool_cli.scenario.kernels import PRESETS, Kernel
 from mempool_cli.scenario.spec import (
     NO_SPAN,
+    Break,
+    Call,
     Completion,
+    Cond,
+    Continue,
     Expect,
+    Function,
+    If,
     Lock,
+    Loop,
     Memory,
+    OnFail,
     Oom,
     Pool,
     Reclaimable,
@@ -199,7 +207,12 @@ class _At:
 
 @dataclass(slots=True)
 class _TaskContext:
-    """What the walk over one task's steps has seen so far, in program order."""
+    """What the walk over one task's steps (or one function's) has seen so far, in order.
+
+    ``events`` records, for a function body, the handle uses and binds and the calls in
+    program order, so that each ``call:`` replays them in its caller's context (the
+    handles are the caller's).
+    """
 
     name: str
     daemon: bool
@@ -207,6 +220,20 @@ class _TaskContext:
     pending: list[tuple[str, Node]] = field(default_factory=list)  # uses before any `as:`
     scopes: dict[str, list[Node]] = field(default_factory=dict)  # scope -> open *_save steps
     forever: bool = False
+    loops: int = 0  # how many `loop`s the walk is inside (break / continue need one)
+    passes: list[int | None] = field(default_factory=list)  # enclosing repeats' `times`
+    events: list[tuple[str, str, Node]] | None = None  # a function body's uses, binds, calls
+    function: str | None = None  # the function whose body this is
+
+
+@dataclass(slots=True)
+class _Function:
+    """A parsed top-level function: its steps and what its body does with handles."""
+
+    spec: Function
+    key: Node
+    events: list[tuple[str, str, Node]]
+    forever: bool
 
 
 def _span(node: Node) -> Span:
@@ -296,6 +323,9 @@ class _Loader:
         self.problems: list[Problem] = []
         # Nodes already reported (aliases, tagged values): never looked into.
         self.poisoned: set[int] = set()
+        # The declared functions (names, then parsed bodies), for `call:` steps.
+        self.known_functions: set[str] = set()
+        self.function_table: dict[str, _Function] = {}
 
     # problems
 
@@ -518,7 +548,7 @@ class _Loader:
         if isinstance(t, S.Str):
             return _At(text, node, key)
         if isinstance(t, S.Name):
-            if _NAME.fullmatch(text):
+            if _NAME.fullmatch(text.replace("{i}", "i") if t.what == "handle" else text):
                 return _At(text, node, key)
             self.error(node, f"invalid {t.what} name {text!r}: a name matches {S.NAME_PATTERN}")
             return None
@@ -634,6 +664,8 @@ class _Loader:
         return _At(out, node, key)
 
     def one_key(self, node: Node, t: S.OneKey) -> _At | None:
+        if isinstance(node, ScalarNode) and _is_plain(node) and node.value in t.bare:
+            return _At((node.value, _At(None, node, node)), node, node)  # `- break`
         if not isinstance(node, MappingNode) or not node.value:
             got = _describe(node)
             self.error(
@@ -682,7 +714,8 @@ class _Loader:
             pools=None if declared_pools is None else set(declared_pools),
         )
         kernel, kernel_span, kernel_knobs = self.kernel(top["kernel"])
-        tasks = self.tasks(top["tasks"], names)
+        functions = self.functions(top["functions"], names)
+        tasks = self.tasks(top["tasks"], names, functions)
         stem = printable(Path(self.path).stem) if self.path != STDIN_NAME else "stdin"
         return Scenario(
             path=self.path,
@@ -701,6 +734,7 @@ class _Loader:
             kernel_span=kernel_span,
             kernel_knobs=kernel_knobs,
             source=self.text,
+            functions=tuple(f.spec for f in functions.values()),
         )
 
     def fields(self, at: _At, record: S.Record) -> dict[str, _At]:
@@ -752,7 +786,7 @@ class _Loader:
         needs = 0
         for flag in f["needs"].value or ():
             needs |= _GFP_BITS[flag.value]
-        for lock in f["locks"].value or ():
+        for lock in (*(f["locks"].value or ()), *(f["trylocks"].value or ())):
             self.resolve(lock, "lock", names.locks)
         waits = f["waits"]
         if waits.good:
@@ -763,6 +797,8 @@ class _Loader:
             locks=tuple(lock.value for lock in f["locks"].value or ()),
             waits=waits.value if waits.good else None,
             span=_span(at.node) if at.node is not None else NO_SPAN,
+            name=f["name"].value if f["name"].good else None,
+            trylocks=tuple(lock.value for lock in f["trylocks"].value or ()),
         )
 
     def oom(self, at: _At) -> Oom:
@@ -820,7 +856,56 @@ class _Loader:
             self.error(at.node, f"unknown {what} '{at.value}'{hint}")
         return False
 
-    def tasks(self, at: _At, names: _Names) -> tuple[Task, ...]:
+    def functions(self, at: _At, names: _Names) -> dict[str, _Function]:
+        """The top-level ``functions:`` (revision 2), each body walked once on its own.
+
+        A body's handle uses and binds are checked where it is called (in the caller's
+        context); its scopes balance within it and ``break`` needs a loop within it.
+        Recursion through ``call`` is reported here, with the chain.
+        """
+        entries: dict[str, _At] = at.value if at.good else {}
+        self.known_functions = set(entries)
+        out: dict[str, _Function] = {}
+        for name, entry in entries.items():
+            if not entry.ok or entry.key is None:
+                continue
+            ctx = _TaskContext(name, daemon=True, events=[], function=name)
+            body_at: _At = entry.value["steps"]
+            if body_at.good and not body_at.value:
+                self.error(body_at.key or entry.key, f"function '{name}' needs at least one step")
+            body = self.steps(body_at.value or [], ctx, names, 0)
+            for scope, opened in ctx.scopes.items():
+                for save in opened:
+                    opener = SCOPE_OPENER[scope]
+                    self.error(save, f"{opener} is not restored within function '{name}'")
+            events = ctx.events if ctx.events is not None else []
+            out[name] = _Function(
+                Function(name, body, _span(entry.key)), entry.key, events, ctx.forever
+            )
+        self.recursion(out)
+        return out
+
+    def recursion(self, functions: dict[str, _Function]) -> None:
+        """Report each cycle of ``call`` steps once, at the call that closes it."""
+        reported: set[frozenset[str]] = set()
+
+        def walk(name: str, chain: list[str]) -> None:
+            for kind, callee, node in functions[name].events:
+                if kind != "call" or callee not in functions:
+                    continue
+                if callee in chain:
+                    cycle = [*chain[chain.index(callee) :], callee]
+                    if frozenset(cycle) not in reported:
+                        reported.add(frozenset(cycle))
+                        path = " -> ".join(cycle)
+                        self.error(node, f"recursion through call: {path}")
+                    continue
+                walk(callee, [*chain, callee])
+
+        for name in functions:
+            walk(name, [name])
+
+    def tasks(self, at: _At, names: _Names, functions: dict[str, _Function]) -> tuple[Task, ...]:
         if not at.good:
             return ()
         entries: dict[str, _At] = at.value
@@ -828,6 +913,8 @@ class _Loader:
             self.error(at.key or at.node, "'tasks' must declare at least one task")
         out: list[Task] = []
         total = 0
+        self.function_table = functions
+        bodies = {name: f.spec.body for name, f in functions.items()}
         for name, entry in entries.items():
             if not entry.ok or entry.key is None:
                 continue
@@ -836,7 +923,7 @@ class _Loader:
             ctx = _TaskContext(name, daemon)
             steps = self.steps(f["steps"].value or [], ctx, names, 0)
             self.finish(ctx)
-            unrolled = _unrolled(steps)
+            unrolled = _unrolled(steps, bodies)
             if unrolled > S.LIMITS.task_steps:
                 self.error(
                     entry.key,
@@ -877,14 +964,29 @@ class _Loader:
             where = item.key
             if value is None or where is None:
                 continue  # its value was reported already
-            if op == "repeat":
-                loop = self.repeat(value, where, ctx, names, depth)
-                if loop is not None:
-                    out.append(loop)
-                continue
-            step = self.step(op, value, where, ctx, names, depth)
-            out.append(step)
+            node = self.control(op, value, where, ctx, names, depth)
+            if node is not None:
+                out.append(node)
         return tuple(out)
+
+    def control(
+        self, op: str, value: _At, where: Node, ctx: _TaskContext, names: _Names, depth: int
+    ) -> StepNode | None:
+        """One item of a step list: a control-flow form, or a step of the table."""
+        if op == "repeat":
+            return self.repeat(value, where, ctx, names, depth)
+        if op == "loop":
+            return self.loop(value, where, ctx, names, depth)
+        if op in ("break", "continue"):
+            if not ctx.loops:
+                inside = f" in function '{ctx.function}'" if ctx.function else ""
+                self.error(where, f"'{op}' outside a loop{inside}")
+            return Break(_span(where)) if op == "break" else Continue(_span(where))
+        if op == "if":
+            return self.branch(value, where, ctx, names, depth)
+        if op == "call":
+            return self.call(value, where, ctx)
+        return self.step(op, value, where, ctx, names, depth)
 
     def step(
         self, op: str, value: _At, where: Node, ctx: _TaskContext, names: _Names, depth: int
@@ -896,15 +998,145 @@ class _Loader:
         else:  # a name, or no value
             given = [(arg, value) for arg in kind.args if arg.key is None]
         fields: dict[str, Any] = {}
+        on_fail: OnFail = None
         for arg, at in given:
+            if arg.key == "on_fail":
+                on_fail = self.on_fail(at, ctx, names, depth)
+                continue
             if at.good:
                 self.step_arg(kind, arg, at, where, ctx, names)
             fields[arg.step] = at.value if at.ok else arg.default
+        if (
+            kind.must_handle
+            and on_fail is None
+            and not (isinstance(value.value, dict) and value.value["on_fail"].given)
+        ):
+            target = fields.get("target") or "L"
+            when = (kind.fails or "it fails").split(" (")[0]
+            self.error(
+                where,
+                f"{op} without 'on_fail': say what happens when {when}, e.g. "
+                f"'{op}: {{lock: {target}, on_fail: [...] | retry | unwind}}'",
+            )
         if kind.scope is not None:
             self.scope_step(kind, kind.scope, where, ctx, depth)
         if "gfp" in fields:
             fields["gfp"], fields["gfp_text"] = fields["gfp"] or (None, None)
-        return Step(op, span=_span(where), **fields)
+        return Step(op, span=_span(where), on_fail=on_fail, **fields)
+
+    def on_fail(self, at: _At, ctx: _TaskContext, names: _Names, depth: int) -> OnFail:
+        """``on_fail``: a word (``retry``, ``unwind``), or a list of steps walked as a branch."""
+        if not at.good:
+            return None
+        if isinstance(at.value, str):
+            return str(at.value)
+        return self.branch_body(at.value, ctx, names, depth)
+
+    def branch_body(
+        self, items: list[_At], ctx: _TaskContext, names: _Names, depth: int
+    ) -> tuple[StepNode, ...]:
+        """A branch (an ``if`` arm, an ``on_fail`` list): walked with a copy of the open
+        scopes, so it may close a scope opened before it (an error path restores and
+        leaves), and the path after the branch goes on with the scopes it had
+        (docs/model.md, "Scopes in branches")."""
+        outer = ctx.scopes
+        ctx.scopes = {scope: list(opened) for scope, opened in outer.items()}
+        body = self.steps(items, ctx, names, depth)
+        ctx.scopes = outer
+        return body
+
+    def branch(
+        self, value: _At, where: Node, ctx: _TaskContext, names: _Names, depth: int
+    ) -> If | None:
+        """``if: {COND, then, else}``: exactly one condition, naming a handle or a lock."""
+        f: dict[str, _At] = value.value
+        conds = [(key, f[key]) for key, _, _ in S.IF_CONDITIONS if f[key].given]
+        if not conds:
+            keys = ", ".join(key for key, _, _ in S.IF_CONDITIONS)
+            self.error(where, f"an 'if' needs a condition: one of {keys}")
+        for key, at in conds[1:]:
+            self.error(at.key or where, f"an 'if' has one condition; '{key}' is a second")
+        cond: Cond | None = None
+        if conds:
+            key, at = conds[0]
+            what = dict((k, w) for k, w, _ in S.IF_CONDITIONS)[key]
+            if at.good:
+                if what == "handle":
+                    self.use(ctx, at)
+                else:
+                    self.resolve(at, "lock", names.locks)
+                cond = Cond(key, at.value)
+        then = self.branch_body(f["then"].value or [], ctx, names, depth)
+        orelse = self.branch_body(f["else"].value or [], ctx, names, depth)
+        if cond is None:
+            return None
+        return If(cond, then, orelse, _span(where))
+
+    def loop(
+        self, value: _At, where: Node, ctx: _TaskContext, names: _Names, depth: int
+    ) -> Loop | None:
+        """``loop: {steps}``: its scopes balance within the body, like a repeat's."""
+        if depth + 1 > S.LIMITS.repeat_nesting:
+            self.error(
+                where, f"loops nested {depth + 1} deep; the limit is {S.LIMITS.repeat_nesting}"
+            )
+            return None
+        body_at: _At = value.value["steps"]
+        if body_at.good and not body_at.value and isinstance(body_at.node, SequenceNode):
+            self.error(body_at.key or where, "a loop needs at least one step")
+        outer, ctx.scopes = ctx.scopes, {}
+        ctx.loops += 1
+        body = self.steps(body_at.value or [], ctx, names, depth + 1)
+        ctx.loops -= 1
+        for scope, opened in ctx.scopes.items():
+            for save in opened:
+                self.error(save, f"{SCOPE_OPENER[scope]} is not restored within its loop body")
+        ctx.scopes = outer
+        bodies = {name: f.spec.body for name, f in self.function_table.items()}
+        first = _first_round(body, bodies, ())
+        if isinstance(first, Continue):
+            self.report(
+                first.span.line - 1,
+                first.span.col - 1,
+                "'continue' before any step of its loop: the loop would go round running nothing",
+            )
+        return Loop(body, _span(where))
+
+    def call(self, value: _At, where: Node, ctx: _TaskContext) -> Call | None:
+        """``call: NAME``: the function must exist; its body's handle uses and binds happen
+        here, in the caller's context."""
+        if not value.good:
+            return None
+        name = value.value
+        known = self.known_functions
+        if name not in known:
+            hint = _did_you_mean(name, known) or (
+                f" (declared: {', '.join(sorted(known))})"
+                if known
+                else " (no 'functions:' are declared)"
+            )
+            self.error(value.node or where, f"unknown function '{name}'{hint}")
+            return None
+        if ctx.events is not None:
+            ctx.events.append(("call", name, value.node or where))
+        else:
+            self.replay(ctx, name, [], value.node or where)
+        return Call(name, _span(where))
+
+    def replay(self, ctx: _TaskContext, name: str, chain: list[str], where: Node) -> None:
+        """Apply function ``name``'s handle uses and binds (and its calls') to ``ctx``."""
+        fn = self.function_table.get(name)
+        if fn is None or name in chain:
+            return  # declared but invalid, or recursion (reported with the function)
+        if fn.forever and not ctx.daemon:
+            self.error(where, f"function '{name}' loops forever; only a daemon task may call it")
+        for kind, what, node in fn.events:
+            if kind == "call":
+                self.replay(ctx, what, [*chain, name], where)
+            elif kind == "use":
+                self.use(ctx, _At(what, node))
+            else:
+                self.bind(ctx, what, node)
 
     def step_arg(
         self, kind: StepKind, arg: Arg, at: _At, where: Node, ctx: _TaskContext, names: _Names
@@ -925,7 +1157,7 @@ class _Loader:
         elif arg.names == "handle":
             self.use(ctx, at)
         elif arg.names == "binds" and at.value is not None and at.node is not None:
-            ctx.bound.setdefault(at.value, at.node)
+            self.bind(ctx, at.value, at.node)
 
     def scope_step(
         self, kind: StepKind, scope: str, where: Node, ctx: _TaskContext, depth: int
@@ -937,11 +1169,44 @@ class _Loader:
             ctx.scopes[scope].pop()
         else:
             inside = " in the same repeat body" if depth else ""
+            if ctx.function is not None:
+                inside = f" in function '{ctx.function}'"
             self.error(where, f"{kind.name} without an earlier {SCOPE_OPENER[scope]}{inside}")
 
+    def per_pass(self, ctx: _TaskContext, name: str, node: Node) -> list[str] | None:
+        """The names a handle stands for: ``bio{i}`` inside ``repeat: {times: N}`` is
+        bio0 ... bio{N-1}; None (after reporting) for ``{i}`` outside such a repeat."""
+        if "{i}" not in name:
+            return [name]
+        if ctx.events is not None:
+            return [name]  # a function body: checked where it is called
+        times = ctx.passes[-1] if ctx.passes else None
+        if times is None:
+            self.error(
+                node,
+                f"handle '{name}' uses '{{i}}' outside a 'repeat: {{times: N}}': "
+                "'{i}' is the pass number of the innermost repeat",
+            )
+            return None
+        return [name, *(name.replace("{i}", str(i)) for i in range(times))]
+
     def use(self, ctx: _TaskContext, handle: _At) -> None:
-        if handle.value not in ctx.bound and handle.node is not None:
+        if handle.node is None:
+            return
+        if ctx.events is not None:
+            ctx.events.append(("use", handle.value, handle.node))
+            return
+        if self.per_pass(ctx, handle.value, handle.node) is None:
+            return
+        if handle.value not in ctx.bound:
             ctx.pending.append((handle.value, handle.node))
+
+    def bind(self, ctx: _TaskContext, name: str, node: Node) -> None:
+        if ctx.events is not None:
+            ctx.events.append(("bind", name, node))
+            return
+        for each in self.per_pass(ctx, name, node) or ():
+            ctx.bound.setdefault(each, node)
 
     def repeat(
         self, value: _At, where: Node, ctx: _TaskContext, names: _Names, depth: int
@@ -972,7 +1237,9 @@ class _Loader:
         if body_at.good and not body_at.value and isinstance(body_at.node, SequenceNode):
             self.error(body_at.key or where, "a repeat needs at least one step")
         outer, ctx.scopes = ctx.scopes, {}
+        ctx.passes.append(times.value if times.good else None)
         body = self.steps(body_at.value or [], ctx, names, depth + 1)
+        ctx.passes.pop()
         for scope, opened in ctx.scopes.items():
             for save in opened:
                 opener = SCOPE_OPENER[scope]
@@ -983,7 +1250,11 @@ class _Loader:
 
     def finish(self, ctx: _TaskContext) -> None:
         """Report what the walk of one task's steps left unresolved."""
+        seen: set[int] = set()
         for name, node in ctx.pending:
+            if id(node) in seen:
+                continue  # a function body's use, replayed by a second call
+            seen.add(id(node))
             if name in ctx.bound:
                 line = ctx.bound[name].start_mark.line + 1
                 self.error(
@@ -1071,12 +1342,49 @@ def _did_you_mean_exact(suggestion: str | None) -> str:
     return f" (did you mean '{suggestion}'?)" if suggestion else ""
 
 
-def _unrolled(steps: tuple[StepNode, ...]) -> int:
-    """How many steps a task runs with every repeat unrolled (a forever body counts once)."""
+def _first_round(
+    steps: tuple[StepNode, ...], functions: dict[str, tuple[StepNode, ...]], chain: tuple[str, ...]
+) -> StepNode | None:
+    """What a pass through ``steps`` meets first: a step (or an ``if``, a move of its own),
+    a ``break``, a ``continue``, or None when it runs out without meeting any of them."""
+    for node in steps:
+        if isinstance(node, Step | If | Break | Continue):
+            return node
+        body: tuple[StepNode, ...] = ()
+        if isinstance(node, Repeat | Loop):
+            body = node.body
+        elif isinstance(node, Call) and node.function not in chain:
+            body = functions.get(node.function, ())
+            chain = (*chain, node.function)
+        first = _first_round(body, functions, chain)
+        if first is not None:
+            return first
+    return None
+
+
+def _unrolled(
+    steps: tuple[StepNode, ...],
+    functions: dict[str, tuple[StepNode, ...]],
+    chain: tuple[str, ...] = (),
+) -> int:
+    """How many steps a task's program holds with every repeat unrolled and every call
+    inlined (a forever or loop body counts once, an ``if`` both arms, an ``on_fail`` list
+    with its step)."""
     total = 0
     for node in steps:
         if isinstance(node, Repeat):
-            total += (node.times or 1) * _unrolled(node.body)
+            total += (node.times or 1) * _unrolled(node.body, functions, chain)
+        elif isinstance(node, Loop):
+            total += 1 + _unrolled(node.body, functions, chain)
+        elif isinstance(node, If):
+            total += 2 + _unrolled(node.then, functions, chain)
+            total += _unrolled(node.orelse, functions, chain)
+        elif isinstance(node, Call):
+            if node.function in functions and node.function not in chain:
+                body = functions[node.function]
+                total += _unrolled(body, functions, (*chain, node.function))
+        elif isinstance(node, Step) and isinstance(node.on_fail, tuple):
+            total += 2 + _unrolled(node.on_fail, functions, chain)
         else:
             total += 1
     return total

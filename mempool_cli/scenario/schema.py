@@ -97,6 +97,14 @@ RECLAIMABLE = Record(
         ),
         Field("locks", ListOf(_LOCK), "locks the reclaimer takes, in order", ()),
         Field("waits", _COMPLETION, "completion the reclaimer waits for (swap-out, writeback)"),
+        Field("name", Name("reclaimable entry"), "what reports call this entry"),
+        Field(
+            "trylocks",
+            ListOf(_LOCK),
+            "locks the reclaimer must take at once (a shrinker's mutex_trylock), "
+            "else this entry gives no progress on this pass",
+            (),
+        ),
     ),
 )
 
@@ -184,6 +192,15 @@ def _step_value(kind: StepKind) -> Type:
     return AnyOf((whole[0].type, record), f"a {whole[0].names} or a {mapping} mapping")
 
 
+# The conditions of an `if` (revision 2), each a key of its mapping naming what it tests.
+# Counter conditions (`counter: C` with eq/ne/lt/ge) will join this table with counters.
+IF_CONDITIONS: tuple[tuple[str, str, str], ...] = (
+    ("null", "handle", "the handle is null (its allocation failed, or it was never bound)"),
+    ("not_null", "handle", "the handle is not null"),
+    ("held", "lock", "the task holds the lock"),
+)
+_STEPS = ListOf(Ref("step"))
+
 STEP_FORMS: tuple[Field, ...] = (
     *(Field(kind.name, _step_value(kind), kind.doc) for kind in STEP_KINDS.values()),
     Field(
@@ -198,9 +215,29 @@ STEP_FORMS: tuple[Field, ...] = (
         ),
         "a loop: {times: N, steps} or {forever: true, steps}",
     ),
+    Field(
+        "loop",
+        Record("loop", (Field("steps", _STEPS, "the body", required=True),)),
+        "repeat the steps until a break",
+    ),
+    Field("break", Empty(), "leave the innermost loop"),
+    Field("continue", Empty(), "go back to the first step of the innermost loop"),
+    Field(
+        "if",
+        Record(
+            "if",
+            (
+                *(Field(key, Name(what), doc) for key, what, doc in IF_CONDITIONS),
+                Field("then", _STEPS, "the steps run when the condition holds", required=True),
+                Field("else", _STEPS, "the steps run when it does not", ()),
+            ),
+        ),
+        "run one branch: {null: H | not_null: H | held: L, then: [...], else: [...]}",
+    ),
+    Field("call", Name("function"), "run a function's steps as if written here"),
 )
 
-STEP = OneKey("step", STEP_FORMS)
+STEP = OneKey("step", STEP_FORMS, bare=("break", "continue"))
 
 TASK = Record(
     "task",
@@ -218,6 +255,10 @@ TASK = Record(
         Field("mm_reapable", Bool(), "false: the OOM reaper cannot free this task's memory", True),
         Field("daemon", Bool(), "need not finish; may loop forever", False),
     ),
+)
+
+FUNCTION = Record(
+    "function", (Field("steps", ListOf(Ref("step")), "the steps 'call:' runs", required=True),)
 )
 
 _OUTCOME = Choice(OUTCOMES, "outcome")
@@ -255,6 +296,12 @@ SCENARIO = Record(
             {},
         ),
         Field("completions", COMPLETIONS, "struct completion objects", {}),
+        Field(
+            "functions",
+            MapOf(Name("function"), FUNCTION),
+            "named step lists that 'call:' runs in place",
+            {},
+        ),
         Field("tasks", MapOf(Name("task"), TASK), "the tasks, at least one", required=True),
         Field("expect", EXPECT, "what the scenario must show"),
     ),
@@ -349,12 +396,22 @@ def _schema(t: Type) -> dict[str, Any]:
     if isinstance(t, OneKey):
         # One object that knows every form, and at most one key of it: a misspelt or a
         # second key is one diagnostic, and an editor offers each form once.
-        return {
+        one: dict[str, Any] = {
             "type": "object",
             "properties": {f.key: _property(f) for f in t.forms},
             "additionalProperties": False,
             "minProperties": 1,
             "maxProperties": 1,
+        }
+        if not t.bare:
+            return one
+        # A step with no value may be written as a bare word (`- break`): still one schema,
+        # whose object keywords do not apply to a string, and a string must be such a word.
+        return {
+            **one,
+            "type": ["object", "string"],
+            "if": {"type": "string"},
+            "then": {"enum": list(t.bare), "description": "a step with no value"},
         }
     if isinstance(t, AnyOf):
         return {"anyOf": [_schema(o) for o in t.options], "description": t.what}

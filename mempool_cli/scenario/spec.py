@@ -1,4 +1,4 @@
-"""Immutable, typed objects for a parsed scenario (format v1).
+"""Immutable, typed objects for a parsed scenario (format v1, with revision 2's additions).
 
 The loader builds these from YAML; the kernel model reads them. Every
 object that came from the file keeps its ``Span`` so later stages can
@@ -14,10 +14,18 @@ from mempool_cli.scenario.kernels import Kernel
 
 __all__ = [
     "OUTCOMES",
+    "Break",
+    "Call",
     "Completion",
+    "Cond",
+    "Continue",
     "Expect",
+    "Function",
+    "If",
     "Lock",
+    "Loop",
     "Memory",
+    "OnFail",
     "Oom",
     "Pool",
     "Reclaimable",
@@ -60,6 +68,8 @@ class Reclaimable:
     locks: tuple[str, ...] = ()
     waits: str | None = None
     span: Span = NO_SPAN
+    name: str | None = None  # revision 2: reports use it
+    trylocks: tuple[str, ...] = ()  # revision 2: taken at once or the pass makes no progress
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +130,9 @@ class Step:
     bind: str | None = None  # the `as:` handle
     pool: str | None = None  # mempool_free {handle, pool}: the pool the element is returned to
     span: Span = NO_SPAN
+    # revision 2: what a failing step does when it fails: None (version 1: go on),
+    # "retry", "unwind", or the steps to run before going on
+    on_fail: OnFail = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +144,66 @@ class Repeat:
     span: Span = NO_SPAN
 
 
-StepNode = Step | Repeat
+@dataclass(frozen=True, slots=True)
+class Loop:
+    """``loop: {steps}``: the body again and again until a ``break`` (revision 2)."""
+
+    body: tuple[StepNode, ...]
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True, slots=True)
+class Break:
+    """``break``: leave the innermost ``loop``."""
+
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True, slots=True)
+class Continue:
+    """``continue``: back to the first step of the innermost ``loop``."""
+
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True, slots=True)
+class Cond:
+    """An ``if`` condition: ``kind`` is ``null`` / ``not_null`` (``target`` a handle) or
+    ``held`` (``target`` a lock). Counter conditions will be kinds of their own."""
+
+    kind: str
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class If:
+    """``if: {COND, then: [...], else: [...]}``."""
+
+    cond: Cond
+    then: tuple[StepNode, ...]
+    orelse: tuple[StepNode, ...] = ()
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """``call: NAME``: the function's steps, as if written here (inlined by the compiler)."""
+
+    function: str
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True, slots=True)
+class Function:
+    """A top-level ``functions:`` entry."""
+
+    name: str
+    body: tuple[StepNode, ...]
+    span: Span = NO_SPAN
+
+
+StepNode = Step | Repeat | Loop | Break | Continue | If | Call
+OnFail = str | tuple[StepNode, ...] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,3 +269,4 @@ class Scenario:
     # study, kept when --kernel swaps the base preset (docs/model.md).
     kernel_knobs: tuple[tuple[str, str | bool], ...] = ()
     source: str = ""  # the file text, for reports that quote it
+    functions: tuple[Function, ...] = ()  # revision 2: what `call:` steps inline

@@ -37,12 +37,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mempool_cli.scenario.descriptors import LIMITS, Gfp, Int, Name, Type
+from mempool_cli.scenario.descriptors import (
+    LIMITS,
+    AnyOf,
+    Choice,
+    Gfp,
+    Int,
+    ListOf,
+    Name,
+    Ref,
+    Type,
+)
 
 __all__ = [
     "ACQUIRES",
     "ALWAYS",
     "COMPLETE_OPS",
+    "ON_FAIL_WORDS",
     "RELEASES",
     "SCOPE_OPENER",
     "STEP_KINDS",
@@ -64,7 +75,7 @@ ALWAYS: Role = "always"
 # the task (a use); "binds": the handle the step binds (`as:`). None: a plain value.
 Names = Literal["lock", "completion", "pool", "handle", "binds"]
 # The attributes of ``spec.Step`` and the fields of ``program.Instr`` an arg can fill.
-StepField = Literal["target", "pool", "gfp", "order", "bind"]
+StepField = Literal["target", "pool", "gfp", "order", "bind", "on_fail"]
 InstrField = Literal["arg", "pool", "gfp", "order", "bind"]
 
 
@@ -93,6 +104,17 @@ class StepKind:
     lock_kinds: tuple[str, ...] = ()  # the lock kinds a lock arg may name
     instead: tuple[tuple[str, str], ...] = ()  # (lock kind, the step to use on one)
     scope: str | None = None  # the memalloc scope it opens or closes
+    fails: str | None = None  # when it fails (revision 2): it takes an `on_fail` key then
+    must_handle: bool = False  # a step whose failure the file must handle (the trylocks)
+
+    @property
+    def can_fail(self) -> bool:
+        """Whether the step takes ``on_fail`` (contract revision 2, "Failure and control flow").
+
+        >>> STEP_KINDS["mutex_trylock"].can_fail, STEP_KINDS["mutex_lock"].can_fail
+        (True, False)
+        """
+        return self.fails is not None
 
     @property
     def names(self) -> Names | None:
@@ -131,12 +153,45 @@ _AS = Arg(
 )
 
 
-def _mutex(name: str, doc: str, role: Role, spin: str) -> StepKind:
-    return StepKind(name, doc, role, (_LOCK,), ("mutex",), (("spinlock", spin),))
+# What to do when a step fails: its words, or a list of steps run before going on.
+ON_FAIL_WORDS: tuple[str, ...] = ("retry", "unwind")
+_ON_FAIL = Arg(
+    "on_fail",
+    AnyOf(
+        (Choice(ON_FAIL_WORDS, "on_fail action"), ListOf(Ref("step"))),
+        "retry, unwind, or a list of steps",
+    ),
+    step="on_fail",
+    instr=None,  # compiled into jumps (kernel/program.py), not into one field
+    doc="when the step fails: a list of steps run before going on, retry, or unwind",
+)
+_LOCK_KEY = Arg("lock", Name("lock"), names="lock", doc="the lock", required=True)
+_COMPLETION_KEY = Arg(
+    "completion", Name("completion"), names="completion", doc="the completion", required=True
+)
+
+# When each failing step fails (the contract's table).
+_NULL = "the result is NULL"
+_BUSY = "the lock is not free at once (never sleeps)"
+_EINTR = "a fatal signal is pending (-EINTR)"
 
 
-def _spin(name: str, doc: str, role: Role, mutex: str) -> StepKind:
-    return StepKind(name, doc, role, (_LOCK,), ("spinlock",), (("mutex", mutex),))
+def _mutex(
+    name: str, doc: str, role: Role, spin: str, fails: str | None = None, must: bool = False
+) -> StepKind:
+    args = (_LOCK, _LOCK_KEY, _ON_FAIL) if fails else (_LOCK,)
+    return StepKind(
+        name, doc, role, args, ("mutex",), (("spinlock", spin),), fails=fails, must_handle=must
+    )
+
+
+def _spin(
+    name: str, doc: str, role: Role, mutex: str, fails: str | None = None, must: bool = False
+) -> StepKind:
+    args = (_LOCK, _LOCK_KEY, _ON_FAIL) if fails else (_LOCK,)
+    return StepKind(
+        name, doc, role, args, ("spinlock",), (("mutex", mutex),), fails=fails, must_handle=must
+    )
 
 
 def _scope(scope: str, what: str) -> tuple[StepKind, StepKind]:
@@ -164,7 +219,9 @@ _KINDS: tuple[StepKind, ...] = (
                 default=0,
             ),
             _AS,
+            _ON_FAIL,
         ),
+        fails=_NULL,
     ),
     StepKind("free_pages", "__free_pages of a handle; null is a no-op", RELEASES, (_HANDLE,)),
     StepKind(
@@ -175,7 +232,9 @@ _KINDS: tuple[StepKind, ...] = (
             Arg("pool", Name("pool"), names="pool", instr="pool", doc="the pool", required=True),
             _GFP,
             _AS,
+            _ON_FAIL,
         ),
+        fails=_NULL,
     ),
     StepKind(
         "mempool_free",
@@ -195,19 +254,42 @@ _KINDS: tuple[StepKind, ...] = (
         ),
     ),
     _mutex("mutex_lock", "uninterruptible sleep on a mutex", ACQUIRES, "spin_lock"),
-    _mutex("mutex_lock_killable", "killable sleep on a mutex", ACQUIRES, "spin_lock"),
+    _mutex("mutex_lock_killable", "killable sleep on a mutex", ACQUIRES, "spin_lock", fails=_EINTR),
     _mutex("mutex_unlock", "release a mutex", RELEASES, "spin_unlock"),
     _spin(
         "spin_lock", "take a spinlock (atomic context until spin_unlock)", ACQUIRES, "mutex_lock"
     ),
     _spin("spin_unlock", "release a spinlock", RELEASES, "mutex_unlock"),
     StepKind("wait_for_completion", "uninterruptible wait", ACQUIRES, (_COMPLETION,)),
-    StepKind("wait_for_completion_killable", "killable wait", ACQUIRES, (_COMPLETION,)),
+    StepKind(
+        "wait_for_completion_killable",
+        "killable wait",
+        ACQUIRES,
+        (_COMPLETION, _COMPLETION_KEY, _ON_FAIL),
+        fails=_EINTR,
+    ),
     StepKind("complete", "wake one waiter", ALWAYS, (_COMPLETION,)),
     StepKind("complete_all", "wake every waiter, for good", ALWAYS, (_COMPLETION,)),
     *_scope("noio", "NOIO"),
     *_scope("nofs", "NOFS"),
     *_scope("noreclaim", "PF_MEMALLOC"),
+    # revision 2, "Locks beyond mutexes": the trylocks of the existing lock kinds
+    _mutex(
+        "mutex_trylock",
+        "take a mutex only if it is free at once; never sleeps",
+        ACQUIRES,
+        "spin_trylock",
+        fails=_BUSY,
+        must=True,
+    ),
+    _spin(
+        "spin_trylock",
+        "take a spinlock only if it is free at once; never spins",
+        ACQUIRES,
+        "mutex_trylock",
+        fails=_BUSY,
+        must=True,
+    ),
 )
 
 STEP_KINDS: dict[str, StepKind] = {kind.name: kind for kind in _KINDS}

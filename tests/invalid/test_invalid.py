@@ -22,7 +22,7 @@ VALID = HERE.parent / "data" / "rientjes-2016-oom-victim.yaml"
 NAME_RULE = "a name matches [A-Za-z_][A-Za-z0-9_.-]*"
 KNOWN_TOP_KEYS = (
     "known keys: mpsim, name, description, references, kernel, memory, oom, pools, locks, "
-    "completions, tasks, expect"
+    "completions, functions, tasks, expect"
 )
 ALIAS = "YAML aliases ('*{}') are not allowed; write the value out"
 
@@ -108,6 +108,21 @@ EXPECTED: dict[str, list[str]] = {
         f"4:3: invalid pool name '2pool': {NAME_RULE}",
         f"6:3: invalid task name 'task/a': {NAME_RULE}",
         f"10:44: invalid handle name 'my page': {NAME_RULE}",
+    ],
+    "control-flow.yaml": [
+        "6:25: recursion through call: ping -> pong -> ping",
+        "11:9: mutex_trylock without 'on_fail': say what happens when the lock is not free at "
+        "once, e.g. 'mutex_trylock: {lock: A, on_fail: [...] | retry | unwind}'",
+        "12:30: spin_trylock on 'A', which is a mutex (use mutex_trylock)",
+        "13:9: 'break' outside a loop",
+        "14:20: unknown handle 'pgae' (did you mean 'page'?)",
+        "15:15: unknown function 'relase' (did you mean 'release'?)",
+        "17:44: handle 'bio{i}' uses '{i}' outside a 'repeat: {times: N}': '{i}' is the pass "
+        "number of the innermost repeat",
+        "18:9: an 'if' needs a condition: one of null, not_null, held",
+        "18:21: 'continue' outside a loop",
+        "19:24: 'continue' before any step of its loop: the loop would go round running nothing",
+        "20:43: unknown on_fail action 'retyr' (did you mean 'retry'?)",
     ],
     "unknown-names.yaml": [
         "10:15: unknown lock 'fs_mutx' (did you mean 'fs_mutex'?)",

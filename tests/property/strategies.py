@@ -59,6 +59,7 @@ MUTEXES = ("M", "L")
 SPINLOCKS = ("S",)
 LOCKS = MUTEXES + SPINLOCKS
 COMPLETIONS = ("done", "ready")
+FUNCTIONS = ("signal", "kick")
 TASK_NAMES = ("taskA", "taskB", "taskC", "kswapd")
 NOT_DECLARED = ("nosuch", "M2", "1bad", "", "h0")
 
@@ -94,10 +95,13 @@ BROKEN_GFP = st.one_of(
 )
 # Steps that take nothing and release nothing, so they fit anywhere.
 SIMPLE_STEPS = ("complete", "complete_all", "wait_for_completion", "wait_for_completion_killable")
-BLOCKS = ("simple", "mutex", "spin", "scope", "alloc", "mempool", "repeat", "leak")
+BLOCKS = ("simple", "mutex", "spin", "scope", "alloc", "mempool", "repeat", "leak",
+          "trylock", "back-off", "fallback", "if", "call")  # fmt: skip
+ON_FAIL_WORDS = ("retry", "unwind")
 NOISE_STEPS = (
     "mutex_unlock", "spin_unlock", "free_pages", "mempool_free", "memalloc_noio_restore",
     "memalloc_nofs_save", "mutex_lock", "bogus_step", "repeat",
+    "mutex_trylock", "break", "call", "if",
 )  # fmt: skip
 OUTCOME_WORDS = OUTCOMES  # "ok" first
 FOUND = tuple(o for o in OUTCOMES if o != "ok")
@@ -214,6 +218,43 @@ class _Gen:
             return [{"repeat": loop}]
         if kind == "leak":  # an allocation that keeps nothing: fine if it fails
             return [{"alloc_pages": {"gfp": self.gfp()}}]
+        # revision 2: failure and control flow
+        if kind == "trylock":
+            spin = self.chance(3)
+            lock = self.name(SPINLOCKS if spin else MUTEXES)
+            op = "spin" if spin else "mutex"
+            on_fail: Any = self.pick(ON_FAIL_WORDS)
+            if self.chance(3):  # a list: it does not hold the lock after it
+                on_fail = [{"complete": self.name(COMPLETIONS)}]
+                return [
+                    {f"{op}_trylock": {"lock": lock, "on_fail": on_fail}},
+                    {"if": {"held": lock, "then": [*inner, {f"{op}_unlock": lock}]}},
+                ]
+            try_ = {f"{op}_trylock": {"lock": lock, "on_fail": self.odd(on_fail, 20)}}
+            return [try_, *inner, {f"{op}_unlock": lock}]
+        if kind == "back-off":  # for (;;) { lock(B); if (trylock(A)) break; unlock(B); }
+            b, a = ("M", "L") if self.chance(2) else ("L", "M")
+            back: list[Any] = [{"mutex_unlock": b}, "continue"]
+            body = [{"mutex_lock": b}, {"mutex_trylock": {"lock": a, "on_fail": back}}, "break"]
+            return [{"loop": {"steps": body}}, *inner, {"mutex_unlock": a}, {"mutex_unlock": b}]
+        if kind == "fallback":  # GFP_NOWAIT, then a sleeping allocation on NULL
+            h = self.handle()
+            retry: Any = [{"alloc_pages": {"gfp": self.gfp(), "as": h}}]
+            if self.chance(3):
+                retry = self.pick(ON_FAIL_WORDS)
+            alloc = {"gfp": "GFP_NOWAIT", "as": h, "on_fail": retry}
+            return [{"alloc_pages": alloc}, *inner, {"free_pages": h}]
+        if kind == "if":
+            h = self.handle()
+            then = [{"free_pages": h}]
+            cond = "not_null" if self.chance(2) else "null"
+            arms = (then, inner) if cond == "not_null" else (inner, then)
+            branch = {cond: h, "then": arms[0] or [{"complete": self.name(COMPLETIONS)}]}
+            if arms[1]:
+                branch["else"] = arms[1]
+            return [{"alloc_pages": {"gfp": self.gfp(), "as": h}}, {"if": branch}]
+        if kind == "call":
+            return [{"call": self.name(FUNCTIONS)}]
         return [{self.pick(SIMPLE_STEPS): self.name(COMPLETIONS)}]
 
     def noise_step(self) -> Any:
@@ -223,6 +264,15 @@ class _Gen:
         if kind == "repeat":
             broken: list[dict[str, Any]] = [{"forever": True, "steps": []}, {"times": 2}, {}]
             return {"repeat": broken[self.below(len(broken))]}
+        if kind == "break":  # outside a loop
+            return "break" if self.chance(2) else {"continue": None}
+        if kind == "call":  # unknown, or recursive
+            return {"call": self.pick(("nosuch", "loops", *FUNCTIONS))}
+        if kind == "if":  # no condition, an unknown handle
+            broken_if: list[dict[str, Any]] = [{"then": []}, {"null": "h9", "then": []}]
+            return {"if": broken_if[self.below(len(broken_if))]}
+        if kind == "mutex_trylock":  # without on_fail
+            return {kind: self.pick(MUTEXES)}
         if "free" in kind:
             return {kind: self.pick(("h1", "h9", None, "nosuch"))}
         return {kind: self.odd(self.name(LOCKS), 3)}
@@ -314,6 +364,12 @@ class _Gen:
             doc["completions"] = list(COMPLETIONS)
         else:
             doc["completions"] = {n: self.odd(_below(2)) for n in COMPLETIONS}
+        doc["functions"] = {
+            "signal": {"steps": [{"complete": self.name(COMPLETIONS)}]},
+            "kick": {"steps": [{"call": "signal"}, {"complete_all": self.name(COMPLETIONS)}]},
+        }
+        if self.noisy and self.chance(4):
+            doc["functions"]["loops"] = {"steps": [{"call": "loops"}]}
         doc["tasks"] = {name: self.task() for name in self.some(TASK_NAMES, 3)}
         if self.chance(2):
             doc["expect"] = self.expect()

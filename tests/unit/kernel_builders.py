@@ -15,8 +15,13 @@ from mempool_cli.kernel.model import KernelModel, State
 from mempool_cli.scenario.gfp import parse_gfp
 from mempool_cli.scenario.kernels import PRESETS
 from mempool_cli.scenario.spec import (
+    Break,
     Completion,
+    Cond,
+    Continue,
+    If,
     Lock,
+    Loop,
     Memory,
     Pool,
     Reclaimable,
@@ -28,12 +33,29 @@ from mempool_cli.scenario.spec import (
 )
 
 
+def steps_of(items: Any) -> tuple[StepNode, ...]:
+    return tuple(step(*s) for s in items)
+
+
 def step(op: str, arg: Any = None) -> StepNode:
+    """A spec node from ``(op, arg)``; revision 2's forms too: ``("loop", {"steps": [...]})``,
+    ``("break", None)``, ``("if", {"null": h, "then": [...], "else": [...]})`` and an
+    ``on_fail`` key (a word or a list of ``(op, arg)``) in a step's mapping."""
     if op == "repeat":
-        return Repeat(arg.get("times"), tuple(step(*s) for s in arg["steps"]))
+        return Repeat(arg.get("times"), steps_of(arg["steps"]))
+    if op == "loop":
+        return Loop(steps_of(arg["steps"]))
+    if op == "break":
+        return Break()
+    if op == "continue":
+        return Continue()
+    if op == "if":
+        (kind,) = [k for k in ("null", "not_null", "held") if k in arg]
+        return If(Cond(kind, arg[kind]), steps_of(arg["then"]), steps_of(arg.get("else", ())))
     if isinstance(arg, dict):
         gfp = arg.get("gfp")
-        target = arg.get("pool", arg.get("handle"))
+        target = arg.get("pool", arg.get("handle", arg.get("lock", arg.get("completion"))))
+        on_fail = arg.get("on_fail")
         return Step(
             op,
             target=target,
@@ -42,6 +64,7 @@ def step(op: str, arg: Any = None) -> StepNode:
             order=arg.get("order", 0),
             bind=arg.get("as"),
             pool=arg.get("to_pool"),
+            on_fail=on_fail if on_fail is None or isinstance(on_fail, str) else steps_of(on_fail),
         )
     return Step(op, target=arg)
 
@@ -72,6 +95,8 @@ def scenario(
             needs=parse_gfp(" | ".join(e["needs"])) if e.get("needs") else 0,
             locks=tuple(e.get("locks", ())),
             waits=e.get("waits"),
+            trylocks=tuple(e.get("trylocks", ())),
+            name=e.get("name"),
         )
         for e in reclaimable or []
     )

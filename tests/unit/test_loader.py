@@ -923,7 +923,8 @@ def test_gfp_error_column_on_a_block_scalar_falls_back_to_the_value() -> None:
 
 
 def test_schema_and_spec_know_the_same_steps() -> None:
-    assert [f.key for f in schema.STEP_FORMS] == [*STEP_KINDS, "repeat"]
+    control = ["repeat", "loop", "break", "continue", "if", "call"]
+    assert [f.key for f in schema.STEP_FORMS] == [*STEP_KINDS, *control]
 
 
 # --- robustness --------------------------------------------------------------------

@@ -42,6 +42,11 @@ def programs(draw: st.DrawFn, me: str) -> list[tuple[str, object]]:
                     "private-complete",
                     "private-wait",
                     "bad-restore",
+                    "trylock",
+                    "back-off",
+                    "fallback",
+                    "unwind",
+                    "if",
                 ]
             )
         )
@@ -88,6 +93,49 @@ def programs(draw: st.DrawFn, me: str) -> list[tuple[str, object]]:
             steps.append(("complete", f"D_{me}"))
         elif kind == "private-wait":
             steps.append(("wait_for_completion", f"D_{me}"))
+        elif kind == "trylock":  # revision 2: on a shared or a private lock, retried or not
+            lock = draw(st.sampled_from(["L", f"M_{me}"]))
+            on_fail = draw(st.sampled_from(["retry", "list"]))
+            if on_fail == "list":
+                steps.append(("mutex_trylock", {"lock": lock, "on_fail": [("complete", "C")]}))
+                steps += [("if", {"held": lock, "then": [("mutex_unlock", lock)]})]
+            else:
+                steps += [("mutex_trylock", {"lock": lock, "on_fail": "retry"})]
+                steps.append(("mutex_unlock", lock))
+        elif kind == "back-off":  # for (;;) { lock(B); if (trylock(A)) break; unlock(B); }
+            first, second = draw(st.sampled_from([("L", "K"), ("K", "L"), ("L", f"M_{me}")]))
+            back = [("mutex_unlock", first), "continue"]
+            body = [
+                ("mutex_lock", first),
+                (
+                    "mutex_trylock",
+                    {
+                        "lock": second,
+                        "on_fail": [(b, None) if b == "continue" else b for b in back],
+                    },
+                ),
+                ("break", None),
+            ]
+            steps += [("loop", {"steps": body}), ("mutex_unlock", second), ("mutex_unlock", first)]
+        elif kind == "fallback":  # GFP_NOWAIT, and on NULL the sleeping allocation
+            fallback = [("alloc_pages", {"gfp": "GFP_NOIO", "as": name})]
+            steps.append(("alloc_pages", {"gfp": "GFP_NOWAIT", "as": name, "on_fail": fallback}))
+            steps.append(("free_pages", name))
+        elif kind == "unwind":  # an error path: hold things, then fail and unwind
+            steps += [("mutex_lock", f"M_{me}"), ("memalloc_nofs_save", None)]
+            steps.append(
+                (
+                    "mempool_alloc",
+                    {"pool": "P", "gfp": "GFP_NOWAIT", "as": name, "on_fail": "unwind"},
+                )
+            )
+            steps += [("mutex_trylock", {"lock": "L", "on_fail": "unwind"})]
+            steps += [("mutex_unlock", "L"), ("mempool_free", name)]
+            steps += [("memalloc_nofs_restore", None), ("mutex_unlock", f"M_{me}")]
+        elif kind == "if":
+            steps.append(("alloc_pages", {"gfp": "GFP_NOWAIT", "as": name}))
+            then = [("free_pages", name)]
+            steps.append(("if", {"not_null": name, "then": then, "else": [("complete", "C")]}))
         else:  # a restore without a save: a violation raised by a local step
             steps.append(("memalloc_nofs_restore", None))
     return steps

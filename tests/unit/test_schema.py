@@ -123,8 +123,10 @@ def test_vocabulary_is_offered_for_completion() -> None:
     assert outcomes == list(OUTCOMES)
     assert set(props["expect"]["anyOf"][2]["properties"]) == {*PRESET_NAMES, "default"}
     step = s["$defs"]["step"]
-    assert list(step["properties"]) == [*STEP_KINDS, "repeat"]  # one object, each step once
+    control = ["repeat", "loop", "break", "continue", "if", "call"]
+    assert list(step["properties"]) == [*STEP_KINDS, *control]  # one object, each step once
     assert step["maxProperties"] == 1 and step["additionalProperties"] is False
+    assert step["then"]["enum"] == ["break", "continue"]  # `- break` written as a bare word
     task = props["tasks"]["additionalProperties"]["properties"]
     assert task["flags"]["items"]["enum"] == list(schema.TASK_FLAGS)
     assert task["context"]["default"] == "process"

@@ -73,7 +73,21 @@ CONTRACT_STEPS = (
     "memalloc_nofs_restore",
     "memalloc_noreclaim_save",
     "memalloc_noreclaim_restore",
+    # revision 2, "Locks beyond mutexes": the trylocks of the existing lock kinds
+    "mutex_trylock",
+    "spin_trylock",
 )
+# Revision 2, "Failure and control flow": the steps that take `on_fail`, and of those the
+# ones whose failure the file must handle.
+CONTRACT_FAILING = {
+    "alloc_pages",
+    "mempool_alloc",
+    "mutex_trylock",
+    "spin_trylock",
+    "mutex_lock_killable",
+    "wait_for_completion_killable",
+}
+CONTRACT_MUST_HANDLE = {"mutex_trylock", "spin_trylock"}
 
 
 # --- building scenarios from a row ---------------------------------------------
@@ -93,6 +107,8 @@ def value_for(kind: StepKind, arg: Arg) -> Any:
         return GFP
     if isinstance(arg.type, Int):
         return arg.type.hi
+    if arg.key == "on_fail":
+        return "unwind"
     raise AssertionError(f"no test value for {kind.name}.{arg.key}")
 
 
@@ -103,11 +119,13 @@ def forms(kind: StepKind) -> list[tuple[str, Any, tuple[Arg, ...]]]:
     out: list[tuple[str, Any, tuple[Arg, ...]]] = []
     if not kind.args:
         out.append(("no value", None, ()))
-    if whole:
+    if whole and not kind.must_handle:  # a trylock's name form lacks on_fail: an error
         out.append(("name", value_for(kind, whole[0]), whole))
     if keyed:
         out.append(("mapping", {a.key: value_for(kind, a) for a in keyed}, keyed))
-        required = tuple(a for a in keyed if a.required)
+        required = tuple(
+            a for a in keyed if a.required or (kind.must_handle and a.key == "on_fail")
+        )
         if required != keyed:
             out.append(("required keys", {a.key: value_for(kind, a) for a in required}, required))
     return out
@@ -177,6 +195,8 @@ def contract_role(name: str) -> str:
         return ALWAYS
     if name.endswith("_unlock") or "free" in name or name.endswith("_restore"):
         return RELEASES
+    if name.endswith("_trylock"):  # revision 2: "every `*_trylock` is acquiring"
+        return ACQUIRES
     if "_lock" in name or "alloc" in name or name.startswith("wait_") or name.endswith("_save"):
         return ACQUIRES
     raise AssertionError(f"the contract's rule does not name {name}")
@@ -198,11 +218,34 @@ def test_a_lock_step_takes_the_lock_kind_its_name_says(kind: StepKind) -> None:
     assert kind.lock_kinds == (LOCK_KIND_OF_PREFIX[kind.name.split("_")[0]],)
 
 
+def test_the_failing_steps_are_the_contracts() -> None:
+    assert {k.name for k in KINDS if k.can_fail} == CONTRACT_FAILING
+    assert {k.name for k in KINDS if k.must_handle} == CONTRACT_MUST_HANDLE
+    for kind in KINDS:
+        assert any(a.key == "on_fail" for a in kind.args) == kind.can_fail
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACT_MUST_HANDLE))
+def test_a_trylock_without_on_fail_is_an_error(name: str) -> None:
+    lock = LOCK_OF_KIND[STEP_KINDS[name].lock_kinds[0]]
+    for value in (lock, {"lock": lock}):
+        with pytest.raises(ScenarioError) as info:
+            load_text(text_of([{name: value}]), "t.yaml")
+        (problem,) = info.value.problems
+        assert problem.message.startswith(f"{name} without 'on_fail'")
+
+
 def test_derived_views() -> None:
     assert {"complete", "complete_all"} == COMPLETE_OPS
-    assert {"mutex_lock", "mutex_lock_killable", "mutex_unlock", "spin_lock", "spin_unlock"} == (
-        LOCK_OPS
-    )
+    assert {
+        "mutex_lock",
+        "mutex_lock_killable",
+        "mutex_unlock",
+        "spin_lock",
+        "spin_unlock",
+        "mutex_trylock",
+        "spin_trylock",
+    } == LOCK_OPS
     completions = {"wait_for_completion", "wait_for_completion_killable", *COMPLETE_OPS}
     assert completions == COMPLETION_OPS
     assert SCOPE_OPENER == {
@@ -284,8 +327,9 @@ def test_the_compiled_fields_are_the_ones_the_kernel_reads(kind: StepKind) -> No
 def test_a_lock_step_refuses_the_lock_kinds_its_row_does_not_list(
     kind: StepKind, lock_kind: str
 ) -> None:
+    value: Any = {"lock": "L", "on_fail": "retry"} if kind.must_handle else "L"
     text = yaml.safe_dump(
-        {"locks": {"L": lock_kind}, "tasks": {"t": {"steps": [{kind.name: "L"}]}}}
+        {"locks": {"L": lock_kind}, "tasks": {"t": {"steps": [{kind.name: value}]}}}
     )
     if lock_kind in kind.lock_kinds:
         load_text(text, "t.yaml")

@@ -30,7 +30,12 @@ def programs(draw: st.DrawFn) -> list[tuple[str, object]]:
     held_locks: list[str] = []
     for i in range(draw(st.integers(1, 4))):
         kind = draw(
-            st.sampled_from(["mempool", "pages", "lock", "free", "unlock", "complete", "wait"])
+            st.sampled_from(
+                [
+                    *("mempool", "pages", "lock", "free", "unlock", "complete", "wait"),
+                    *("trylock", "fallback", "back-off"),  # revision 2
+                ]
+            )
         )
         if kind == "mempool":
             name = f"h{i}"
@@ -59,6 +64,28 @@ def programs(draw: st.DrawFn) -> list[tuple[str, object]]:
             steps.append(("complete", "C"))
         elif kind == "wait":
             steps.append(("wait_for_completion", "C"))
+        elif kind == "trylock":
+            lock = draw(st.sampled_from(["L", "M"]))
+            if lock not in held_locks:
+                on_fail = draw(st.sampled_from(["retry", "unwind"]))
+                steps.append(("mutex_trylock", {"lock": lock, "on_fail": on_fail}))
+                held_locks.append(lock)
+        elif kind == "fallback":
+            name = f"h{i}"
+            fallback = [("alloc_pages", {"gfp": "GFP_NOIO", "as": name})]
+            steps.append(("alloc_pages", {"gfp": "GFP_NOWAIT", "as": name, "on_fail": fallback}))
+            freer[name] = "free_pages"
+            held_handles.append(name)
+        elif kind == "back-off" and not held_locks:
+            first, second = draw(st.sampled_from([("L", "M"), ("M", "L")]))
+            back = [("mutex_unlock", first), ("continue", None)]
+            body = [
+                ("mutex_lock", first),
+                ("mutex_trylock", {"lock": second, "on_fail": back}),
+                ("break", None),
+            ]
+            steps.append(("loop", {"steps": body}))
+            held_locks += [first, second]
     steps.extend((freer[name], name) for name in held_handles)
     steps.extend(("mutex_unlock", lock) for lock in reversed(held_locks))
     return steps

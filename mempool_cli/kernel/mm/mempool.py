@@ -25,6 +25,9 @@ from mempool_cli.kernel.sched import (
     atomic_reason,
     bind,
     blocks,
+    fail,
+    gave_back,
+    releases,
     resumes,
     starts,
     violation,
@@ -120,7 +123,10 @@ def _pool_alloc(k: Config, w: Work, t: int, call: MempoolAlloc, alloc: SlowPath)
 def _done(k: Config, w: Work, t: int, value: tuple[str, int] | tuple[str]) -> None:
     ins = k.instr(t, w.tasks[t][PC])
     if bind(k, w, t, ins.bind, value):
-        advance(k, w, t)
+        if value == NULL:
+            fail(k, w, t)  # its on_fail, or go on as in version 1
+        else:
+            advance(k, w, t)
 
 
 @blocks(MempoolAlloc)
@@ -184,8 +190,16 @@ def mempool_free(k: Config, w: Work, t: int, ins: Instr) -> Moves:
     if ins.pool >= 0 and ins.pool != pool:
         violation(w, t, "mempool_free_wrong_pool", handle=ins.arg, to=ins.pool, came=pool)
         return [(0, w)]
+    _give_back(k, w, t, ins.arg, pool)
+    advance(k, w, t)
+    return [(0, w)]
+
+
+def _give_back(k: Config, w: Work, t: int, slot: int, pool: int) -> None:
+    """The element in ``slot`` goes back: into the pool below its reserve, else to the zone."""
     spec = k.pools[pool]
-    w.set(t, HANDLES, set_slot(w.tasks[t][HANDLES], ins.arg, FREED))
+    w.set(t, HANDLES, set_slot(w.tasks[t][HANDLES], slot, FREED))
+    gave_back(w, t, "handle", slot)
     refill = w.curr[pool] < spec.min_nr or (
         spec.min_nr == 0 and k.kernel.zero_min_pool == "one_element" and w.curr[pool] == 0
     )
@@ -193,13 +207,18 @@ def mempool_free(k: Config, w: Work, t: int, ins: Instr) -> Moves:
         w.curr[pool] += 1
         w.say(
             "pool_refilled",
-            handle=ins.arg,
+            handle=slot,
             pool=pool,
             curr=w.curr[pool],
             capacity=k.pool_capacity(pool),
         )
     else:
         w.free += 1 << spec.order
-        w.say("pool_full_frees", handle=ins.arg, pool=pool, free=w.free)
-    advance(k, w, t)
-    return [(0, w)]
+        w.say("pool_full_frees", handle=slot, pool=pool, free=w.free)
+
+
+@releases("element")
+def unwind_mempool_free(k: Config, w: Work, t: int, slot: int) -> None:
+    """``on_fail: unwind`` returns an element to its pool (``mempool_free``)."""
+    w.say("unwind_returns", handle=slot)
+    _give_back(k, w, t, slot, w.tasks[t][HANDLES][slot][1])

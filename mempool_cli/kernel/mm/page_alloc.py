@@ -37,6 +37,9 @@ from mempool_cli.kernel.sched import (
     atomic_reason,
     bind,
     blocks,
+    fail,
+    gave_back,
+    releases,
     resumes,
     starts,
     violation,
@@ -100,7 +103,10 @@ def _alloc_pages_result(k: Config, w: Work, t: int, result: Result) -> Work:
     ins = k.instr(t, w.tasks[t][PC])
     value = ("p", ins.order) if result else NULL
     if bind(k, w, t, ins.bind, value):
-        advance(k, w, t)
+        if result:
+            advance(k, w, t)
+        else:
+            fail(k, w, t)  # NULL: its on_fail, or go on as in version 1
     return w
 
 
@@ -288,6 +294,17 @@ def free_pages(k: Config, w: Work, t: int, ins: Instr) -> Moves:
     else:
         w.free += 1 << value[1]
         w.set(t, HANDLES, set_slot(w.tasks[t][HANDLES], ins.arg, FREED))
+        gave_back(w, t, "handle", ins.arg)
         w.say("pages_freed", handle=ins.arg, pages=1 << value[1], free=w.free)
     advance(k, w, t)
     return [(0, w)]
+
+
+@releases("pages")
+def unwind_free_pages(k: Config, w: Work, t: int, slot: int) -> None:
+    """``on_fail: unwind`` frees the pages a handle holds (``__free_pages``)."""
+    value = w.tasks[t][HANDLES][slot]
+    w.free += 1 << value[1]
+    w.set(t, HANDLES, set_slot(w.tasks[t][HANDLES], slot, FREED))
+    gave_back(w, t, "handle", slot)
+    w.say("unwind_frees", handle=slot, free=w.free)

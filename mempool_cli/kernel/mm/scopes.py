@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from mempool_cli.kernel.config import Config
 from mempool_cli.kernel.program import Instr
-from mempool_cli.kernel.sched import SCOPE_INDEX, Moves, advance, starts, violation
+from mempool_cli.kernel.sched import (
+    SCOPE_INDEX,
+    Moves,
+    advance,
+    gave_back,
+    releases,
+    starts,
+    took,
+    violation,
+)
 from mempool_cli.kernel.state import SCOPES, Work
 
 __all__ = ["scope"]
@@ -22,12 +31,24 @@ def scope(k: Config, w: Work, t: int, ins: Instr) -> Moves:
     scopes = list(w.tasks[t][SCOPES])
     if ins.op.endswith("_save"):
         scopes[i] += 1
+        took(w, t, "scope", i)
     elif scopes[i] == 0:
         violation(w, t, "restore_without_save", op=ins.op)
         return [(0, w)]
     else:
         scopes[i] -= 1
+        gave_back(w, t, "scope", i)
     w.set(t, SCOPES, tuple(scopes))
     w.say("scope", op=ins.op)
     advance(k, w, t)
     return [(0, w)]
+
+
+@releases("scope")
+def unwind_restore(k: Config, w: Work, t: int, i: int) -> None:
+    """``on_fail: unwind`` closes an open scope (its ``memalloc_*_restore``)."""
+    scopes = list(w.tasks[t][SCOPES])
+    scopes[i] -= 1
+    w.set(t, SCOPES, tuple(scopes))
+    gave_back(w, t, "scope", i)
+    w.say("unwind_restores", scope=i)

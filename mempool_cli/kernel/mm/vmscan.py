@@ -4,6 +4,12 @@ Each entry is pages that reclaim may free when the caller's mask allows
 (``needs``), after taking the entry's locks in order and waiting for its
 completion (writeback) if it names one. Which eligible entry reclaim picks
 is a choice: every one is a branch (contract, ``memory.reclaimable``).
+
+An entry with ``trylocks`` (revision 2) is a shrinker that takes its locks
+with ``mutex_trylock`` in its scan callback and returns ``SHRINK_STOP``
+when one is busy [9.1]: if any is held (by another task or by the caller
+itself), that pass frees nothing and makes no progress; otherwise the
+reclaimer holds them until the entry's pages are freed.
 """
 
 from __future__ import annotations
@@ -36,6 +42,15 @@ def direct_reclaim(
         branch = w.copy()
         n = min(needed, branch.left[e])
         branch.say("reclaim_on", entry=e, pages=n)
+        busy = [lock for lock in k.entry_trylocks[e] if branch.owners[lock] != -1]
+        if busy:
+            owner = branch.owners[busy[0]]
+            branch.say("reclaim_trylock_fails", entry=e, lock=busy[0], owner=owner)
+            out.append((branch, frame._replace(stage=AFTER_RECLAIM, did_some_progress=0)))
+            continue
+        for lock in k.entry_trylocks[e]:
+            branch.owners[lock] = t
+            branch.say("reclaim_trylock_takes", lock=lock)
         chosen = frame._replace(entry=e, lock_index=0, did_some_progress=n)
         out.append((branch, _proceed(k, branch, t, chosen)))
     return out
@@ -55,7 +70,7 @@ def _proceed(k: Config, w: Work, t: int, frame: SlowPath, waited: bool = False) 
         return _proceed(k, w, t, frame._replace(lock_index=i + 1))
     comp = k.entry_waits[e]
     if comp >= 0 and not waited:
-        if any(k.locks[lk].kind == "spinlock" for lk in locks):
+        if any(k.locks[lk].kind == "spinlock" for lk in (*k.entry_trylocks[e], *locks)):
             violation(w, t, "reclaim_waits_under_spinlock")
             return False
         if w.done[comp] == 0:
@@ -66,9 +81,10 @@ def _proceed(k: Config, w: Work, t: int, frame: SlowPath, waited: bool = False) 
     n = frame.did_some_progress
     w.left[e] -= n
     w.free += n
-    for lock in locks:
+    released = (*k.entry_trylocks[e], *locks)
+    for lock in released:
         w.owners[lock] = -1
-    w.say("reclaim_frees", pages=n, free=w.free, released=locks)
+    w.say("reclaim_frees", pages=n, free=w.free, released=released)
     return frame.at(AFTER_RECLAIM)
 
 
