@@ -132,7 +132,12 @@ def schema() -> None:
 @cli.command(epilog="\b\nExample:\n  mpsim kernels")
 @_guarded
 def kernels() -> None:
-    """List the kernel presets and the value of each knob."""
+    """List the kernel presets and the value of each knob.
+
+    A kernel version given to --kernel or `kernel:` (v5.10, 5.10, 6.6.30)
+    resolves to the preset of its release, or to the older preset when it
+    falls between two.
+    """
     from mempool_cli import render
 
     render.print_kernels()
@@ -178,7 +183,7 @@ def _limits_options(func: F) -> F:
 
 def _kernel_options(func: F) -> F:
     func = click.option(
-        "--all-kernels", is_flag=True, help="Run under every preset (v4.5 ... latest)."
+        "--all-kernels", is_flag=True, help="Run under every preset (`mpsim kernels` lists them)."
     )(func)
     func = click.option(
         "--kernel",
@@ -186,7 +191,8 @@ def _kernel_options(func: F) -> F:
         "kernels",
         multiple=True,
         metavar="PRESET",
-        help="Kernel preset to model; repeat for several. Overrides the file's `kernel`.",
+        help="Kernel preset or version (v5.10, 6.6.30) to model; repeat for several. "
+        "Overrides the file's `kernel`.",
     )(func)
     return func
 
@@ -262,7 +268,7 @@ Examples:
     "kernels",
     multiple=True,
     metavar="PRESET",
-    help="Columns to show [default: every preset].",
+    help="Columns to show: presets or kernel versions [default: every preset].",
 )
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
@@ -305,7 +311,11 @@ Example (the schedule comes from a report's replay line):
 @click.argument("file", type=_SCENARIO_PATH)
 @click.argument("schedule")
 @click.option(
-    "--kernel", "-k", "kernel", metavar="PRESET", help="Kernel preset [default: the file's]."
+    "--kernel",
+    "-k",
+    "kernel",
+    metavar="PRESET",
+    help="Kernel preset or version [default: the file's].",
 )
 @_guarded
 def replay(file: str, schedule: str, kernel: str | None) -> None:
@@ -332,7 +342,11 @@ Graphviz's `dot` on PATH.
 @cli.command(epilog=EPILOG_GRAPH)
 @click.argument("file", type=_SCENARIO_PATH)
 @click.option(
-    "--kernel", "-k", "kernel", metavar="PRESET", help="Kernel preset [default: the file's]."
+    "--kernel",
+    "-k",
+    "kernel",
+    metavar="PRESET",
+    help="Kernel preset or version [default: the file's].",
 )
 @click.option(
     "--finding",

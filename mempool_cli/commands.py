@@ -32,7 +32,7 @@ from mempool_cli.report import RunResult, exit_status, to_json
 from mempool_cli.scenario.kernels import PRESET_NAMES
 from mempool_cli.scenario.loader import load_scenario
 from mempool_cli.scenario.spec import Scenario
-from mempool_cli.verdict import Limits, kernels_for, run_scenario
+from mempool_cli.verdict import Limits, kernels_for, preset_for, run_scenario
 
 Echo = Callable[..., None]
 
@@ -40,6 +40,8 @@ Echo = Callable[..., None]
 def check(paths: list[str], echo: Echo) -> int:
     """Load every file, print every problem of every file, return the exit status.
 
+    A valid file's notes (each gfp flag the model ignores, once) go to
+    stderr before its ``ok`` line; they do not change the exit status.
     A file that cannot be read does not stop the others from being checked:
     the status is 3 if some file is invalid, else 2 if some could not be read.
     """
@@ -55,6 +57,8 @@ def check(paths: list[str], echo: Echo) -> int:
             echo(printable(str(err)), err=True)
             unreadable = True
             continue
+        for note in scenario.notes:
+            echo(printable(note.render()), err=True)
         echo(printable(f"{scenario.path}: ok ({scenario.name}, {len(scenario.tasks)} tasks)"))
     if invalid:
         return EXIT_INVALID
@@ -259,7 +263,7 @@ def matrix(paths: list[str], kernel_names: list[str], fmt: str, lim: Limits) -> 
     scenarios = load_all(expand_paths(paths))
     if not scenarios:
         raise UsageError("mpsim: no scenario files found in " + ", ".join(paths))
-    names = kernel_names or list(PRESET_NAMES)
+    names = [preset_for(n)[0] for n in kernel_names] or list(PRESET_NAMES)
     with Stopper() as stop, render.progress_reporter() as progress:
         results = run_all(scenarios, names, False, lim, _best_effort(progress), stop)
     if fmt == "json":

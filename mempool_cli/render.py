@@ -36,7 +36,7 @@ from mempool_cli.report import (
     outcome_text,
     replay_command,
 )
-from mempool_cli.scenario.kernels import KNOBS, PRESETS, Kernel, knob_help
+from mempool_cli.scenario.kernels import KNOBS, PRESETS, Kernel, asked_label, knob_help
 from mempool_cli.scenario.loader import STDIN_NAME
 
 __all__ = [
@@ -148,12 +148,12 @@ def _outcome_style(outcome: str) -> str:
 
 
 def kernel_label(kernel: Kernel) -> str:
-    """``v4.5``, or ``v4.5 + zero_min_pool=one_element`` for a file's own knobs."""
+    """``v4.5``, ``v5.9 (as v5.4)``, or ``v4.5 + zero_min_pool=one_element`` for own knobs."""
     if not kernel.customised:
-        return kernel.name
+        return asked_label(kernel)
     base = PRESETS[kernel.name].knobs()
     diff = [f"{k}={str(v).lower()}" for k, v in kernel.knobs().items() if base[k] != v]
-    return f"{kernel.name} + {', '.join(diff)}"
+    return f"{asked_label(kernel)} + {', '.join(diff)}"
 
 
 def run_report(
