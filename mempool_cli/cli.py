@@ -194,7 +194,12 @@ def _view(width: int | None, style: str) -> Any:
 @_view_options
 @_guarded
 def kernels(width: int | None, style: str) -> None:
-    """List the kernel presets and the value of each knob."""
+    """List the kernel presets and the value of each knob.
+
+    A kernel version given to --kernel or `kernel:` (v5.10, 5.10, 6.6.30)
+    resolves to the preset of its release, or to the older preset when it
+    falls between two.
+    """
     from mempool_cli import commands
 
     sys.exit(commands.kernels(_view(width, style)))
@@ -251,7 +256,7 @@ def _fail_on_option(func: F) -> F:
 
 def _kernel_options(func: F) -> F:
     func = click.option(
-        "--all-kernels", is_flag=True, help="Run under every preset (v4.5 ... latest)."
+        "--all-kernels", is_flag=True, help="Run under every preset (`mpsim kernels` lists them)."
     )(func)
     func = click.option(
         "--kernel",
@@ -259,7 +264,8 @@ def _kernel_options(func: F) -> F:
         "kernels",
         multiple=True,
         metavar="PRESET",
-        help="Kernel preset to model; repeat for several. Overrides the file's `kernel`.",
+        help="Kernel preset or version (v5.10, 6.6.30) to model; repeat for several. "
+        "Overrides the file's `kernel`.",
     )(func)
     return func
 
@@ -359,7 +365,7 @@ preset is expected to be ok, in both commands.
     "kernels",
     multiple=True,
     metavar="PRESET",
-    help="Columns to show [default: every preset].",
+    help="Columns to show: presets or kernel versions [default: every preset].",
 )
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
@@ -413,7 +419,11 @@ they are joined with commas.
 @click.argument("file", type=_SCENARIO_PATH)
 @click.argument("schedule", nargs=-1, required=True)
 @click.option(
-    "--kernel", "-k", "kernel", metavar="PRESET", help="Kernel preset [default: the file's]."
+    "--kernel",
+    "-k",
+    "kernel",
+    metavar="PRESET",
+    help="Kernel preset or version [default: the file's].",
 )
 @_view_options
 @_guarded
@@ -445,7 +455,11 @@ Graphviz's `dot` on PATH; png is never written to a terminal.
 @cli.command(epilog=EPILOG_GRAPH)
 @click.argument("file", type=_SCENARIO_PATH)
 @click.option(
-    "--kernel", "-k", "kernel", metavar="PRESET", help="Kernel preset [default: the file's]."
+    "--kernel",
+    "-k",
+    "kernel",
+    metavar="PRESET",
+    help="Kernel preset or version [default: the file's].",
 )
 @click.option(
     "--finding",

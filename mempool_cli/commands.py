@@ -36,7 +36,7 @@ from mempool_cli.report import RunResult, exit_status, to_json
 from mempool_cli.scenario.kernels import PRESET_NAMES, Kernel
 from mempool_cli.scenario.loader import load_scenario
 from mempool_cli.scenario.spec import Scenario
-from mempool_cli.verdict import Limits, kernels_for, run_scenario, unexplored
+from mempool_cli.verdict import Limits, kernels_for, preset_for, run_scenario, unexplored
 
 Echo = Callable[..., None]
 
@@ -44,10 +44,13 @@ Echo = Callable[..., None]
 def check(paths: list[str], echo: Echo, fmt: str = "text") -> int:
     """Load every file, print every problem of every file, return the exit status.
 
+    A valid file's notes (each gfp flag the model ignores, once) go to
+    stderr before its ``ok`` line; they do not change the exit status.
     A file that cannot be read does not stop the others from being checked:
     the status is 3 if some file is invalid, else 2 if some could not be read.
-    ``fmt`` ``json`` prints one array of problems on stdout; ``github``
-    prints each problem as a GitHub Actions ``::error`` annotation.
+    ``fmt`` ``json`` prints one array of problems (and notes, ``kind: note``)
+    on stdout; ``github`` prints each as a GitHub Actions ``::error`` (or
+    ``::notice``) annotation.
     """
     invalid = unreadable = False
     found: list[dict[str, Any]] = []
@@ -83,6 +86,18 @@ def check(paths: list[str], echo: Echo, fmt: str = "text") -> int:
             if fmt == "text":
                 echo(printable(str(err)), err=True)
             continue
+        for note in scenario.notes:
+            found.append(
+                {
+                    "file": printable(note.path),
+                    "line": note.line,
+                    "col": note.col,
+                    "message": note.message,
+                    "kind": "note",
+                }
+            )
+            if fmt == "text":
+                echo(printable(note.render()), err=True)
         if fmt == "text":
             echo(printable(f"{scenario.path}: ok ({scenario.name}, {len(scenario.tasks)} tasks)"))
     if fmt == "json":
@@ -96,10 +111,13 @@ def check(paths: list[str], echo: Echo, fmt: str = "text") -> int:
 
 
 def github_annotation(problem: dict[str, Any]) -> str:
-    """A problem as a GitHub Actions workflow command, escaped as the runner expects.
+    """A problem as a GitHub Actions workflow command, escaped as the runner expects
+    (``::notice`` for a note, ``::error`` for the rest).
 
     >>> github_annotation({"file": "a.yaml", "line": 3, "col": 7, "message": "bad: 50%"})
     '::error file=a.yaml,line=3,col=7::bad: 50%25'
+    >>> github_annotation({"file": "a.yaml", "line": 1, "col": 2, "message": "m", "kind": "note"})
+    '::notice file=a.yaml,line=1,col=2::m'
     """
 
     def escape(text: str, prop: bool = False) -> str:
@@ -109,7 +127,8 @@ def github_annotation(problem: dict[str, Any]) -> str:
     where = f"file={escape(problem['file'], True)}"
     if problem.get("line") is not None:
         where += f",line={problem['line']},col={problem['col']}"
-    return f"::error {where}::{escape(problem['message'])}"
+    command = "notice" if problem.get("kind") == "note" else "error"
+    return f"::{command} {where}::{escape(problem['message'])}"
 
 
 def expand_paths(paths: list[str]) -> list[str]:
@@ -441,7 +460,7 @@ def matrix(
     scenarios = load_all(expand_paths(paths))
     if not scenarios:
         raise UsageError("mpsim: no scenario files found in " + ", ".join(paths))
-    names = kernel_names or list(PRESET_NAMES)
+    names = [preset_for(n)[0] for n in kernel_names] or list(PRESET_NAMES)
     with Stopper() as stop, render.progress_reporter() as progress:
         results = run_all(scenarios, names, False, lim, _best_effort(progress), stop)
     if fmt == "json":

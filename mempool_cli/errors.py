@@ -74,13 +74,18 @@ class EnvironmentProblem(MpsimError):
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One thing wrong with a scenario file, at a 1-based line and column."""
+    """One thing wrong with a scenario file, at a 1-based line and column.
+
+    ``level`` is ``error`` for a problem, ``note`` for something ``mpsim
+    check`` tells the user about a valid file (a gfp flag the model ignores).
+    """
 
     path: str
     line: int
     col: int
     message: str
     source_line: str = ""
+    level: str = "error"
 
     def render(self) -> str:
         """``FILE:LINE:COL: error: MESSAGE`` then the source line and a caret.
@@ -90,7 +95,7 @@ class Problem:
           - x: 1
             ^
         """
-        head = f"{self.path}:{self.line}:{self.col}: error: {escaped(self.message)}"
+        head = f"{self.path}:{self.line}:{self.col}: {self.level}: {escaped(self.message)}"
         if not self.source_line:
             return head
         line, col = _window(self.source_line, max(self.col - 1, 0))

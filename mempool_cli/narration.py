@@ -187,6 +187,10 @@ PHRASES: dict[str, Phrase] = {
     "may_oom_costly": lambda n: "may_oom: order > 3, the OOM killer would not help",
     "may_oom_nofs_loops": lambda n: "may_oom: no __GFP_FS, no OOM kill, but keep looping",
     "may_oom_retry_mayfail": lambda n: "may_oom: __GFP_RETRY_MAYFAIL never OOM-kills",
+    "may_oom_lowmem": lambda n: (
+        "may_oom: a lowmem request (__GFP_DMA/__GFP_DMA32), the OOM killer would not help"
+    ),
+    "may_oom_thisnode": lambda n: "may_oom: __GFP_THISNODE, the OOM killer may not help",
     "fails_victim_had_reserves": lambda n: (
         "fails: an OOM victim that already had its reserves does not loop"
     ),

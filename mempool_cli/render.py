@@ -43,7 +43,7 @@ from mempool_cli.report import (
     replay_command,
     sort_outcomes,
 )
-from mempool_cli.scenario.kernels import KNOBS, PRESETS, Kernel, knob_help
+from mempool_cli.scenario.kernels import KNOBS, PRESETS, Kernel, asked_label, knob_help
 from mempool_cli.scenario.loader import STDIN_NAME
 
 __all__ = [
@@ -431,12 +431,12 @@ def _outcome_style(outcome: str) -> str:
 
 
 def kernel_label(kernel: Kernel) -> str:
-    """``v4.5``, or ``v4.5 + zero_min_pool=one_element`` for a file's own knobs."""
+    """``v4.5``, ``v5.9 (as v5.4)``, or ``v4.5 + zero_min_pool=one_element`` for own knobs."""
     if not kernel.customised:
-        return kernel.name
+        return asked_label(kernel)
     base = PRESETS[kernel.name].knobs()
     diff = [f"{k}={str(v).lower()}" for k, v in kernel.knobs().items() if base[k] != v]
-    return f"{kernel.name} + {', '.join(diff)}"
+    return f"{asked_label(kernel)} + {', '.join(diff)}"
 
 
 def run_report(
@@ -817,7 +817,34 @@ def matrix_report(
     while _table_width(table) > s.width and cut > 12:
         cut -= 1
         table = _matrix_table(rows, names, presets, s, True, cut)
-    parts: list[RenderableType] = [table]
+    tables = [table]
+    if _table_width(table) > s.width:
+        # Too many presets for one table at this width: several tables, each with the
+        # scenario column and an even share of the presets, as many as it takes.
+        k = len(presets)
+        while k > 1 and _table_width(_matrix_table(rows, names, presets[:k], s, True, cut)) > (
+            s.width
+        ):
+            k -= 1
+        parts_needed = -(-len(presets) // k)
+        size = -(-len(presets) // parts_needed)
+        chunks = [presets[i : i + size] for i in range(0, len(presets), size)]
+
+        def split(cut: int) -> list[Table]:
+            return [_matrix_table(rows, names, chunk, s, True, cut) for chunk in chunks]
+
+        tables = split(cut)
+        while cut < longest:  # the narrower tables leave room for longer names
+            wider = split(cut + 1)
+            if max(map(_table_width, wider)) > s.width:
+                break
+            cut, tables = cut + 1, wider
+        table = max(tables, key=_table_width)
+    parts: list[RenderableType] = []
+    for i, t in enumerate(tables):
+        if i:
+            parts.append(Text(""))
+        parts.append(t)
     if codes:
         legend = ", ".join(f"{code} {name}" for name, code in OUTCOME_CODES.items())
         parts.append(_para(Text(f"outcomes: {legend}"), s, 0, 2))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mempool_cli import narration
@@ -40,7 +40,7 @@ from mempool_cli.report import (
     TraceStep,
     sort_outcomes,
 )
-from mempool_cli.scenario.kernels import PRESETS, Kernel
+from mempool_cli.scenario.kernels import PRESETS, VERSION_PATTERN, Kernel, resolve_kernel
 from mempool_cli.scenario.spec import Scenario
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "concrete",
     "kernels_for",
     "parse_schedule",
+    "preset_for",
     "replay_schedule",
     "run_scenario",
     "schedule_text",
@@ -71,24 +72,39 @@ class Limits:
 
 
 def kernels_for(scenario: Scenario, names: Sequence[str], all_kernels: bool) -> list[Kernel]:
-    """The kernels to run: ``--all-kernels``, each ``--kernel``, or the file's own."""
+    """The kernels to run: ``--all-kernels``, each ``--kernel``, or the file's own.
+
+    A ``--kernel`` value is a preset name or a kernel version; a version
+    resolves to a preset (``resolve_kernel``) and the kernel keeps what was
+    asked, for the report header.
+    """
     patch = dict(scenario.kernel_knobs)
     if all_kernels:
         return [k.with_knobs(**patch) for k in PRESETS.values()]
     if names:
         out = []
         for name in names:
-            if name not in PRESETS:
-                from difflib import get_close_matches
-
-                close = get_close_matches(name, list(PRESETS), n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                raise UsageError(
-                    f"mpsim: unknown kernel preset '{name}'{hint}; known: {', '.join(PRESETS)}"
-                )
-            out.append(PRESETS[name].with_knobs(**patch))
+            preset, asked = preset_for(name)
+            out.append(replace(PRESETS[preset], asked=asked).with_knobs(**patch))
         return out
     return [scenario.kernel]
+
+
+def preset_for(name: str) -> tuple[str, str]:
+    """The preset a ``--kernel`` value names, and the version asked for ("" for a name)."""
+    resolved = resolve_kernel(name)
+    if resolved is not None:
+        return resolved
+    if re.fullmatch(VERSION_PATTERN, name, re.ASCII):
+        raise UsageError(f"mpsim: no preset for kernel '{name}': the oldest is v4.5")
+    from difflib import get_close_matches
+
+    close = get_close_matches(name, list(PRESETS), n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise UsageError(
+        f"mpsim: unknown kernel preset '{name}'{hint}; known: {', '.join(PRESETS)}, "
+        "or a kernel version such as 5.10"
+    )
 
 
 def run_scenario(

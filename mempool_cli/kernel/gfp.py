@@ -39,7 +39,7 @@ class Rights:
 
     floor: int  # min watermark after ALLOC_HIGH / ALLOC_HARDER / ALLOC_OOM cuts
     reserve: int  # RES_NONE, RES_NO_WATERMARKS or RES_OOM
-    harder_floor: int  # floor with ALLOC_HARDER forced (the NOFAIL cpuset fallback, [3.6])
+    harder_floor: int  # ALLOC_HARDER alone: the NOFAIL nopage cpuset fallback [3.6][9.4]
 
 
 def alloc_rights(
@@ -82,7 +82,8 @@ def alloc_rights(
     return Rights(
         floor=_floor(wmark_min, high, harder, reserve),
         reserve=reserve,
-        harder_floor=_floor(wmark_min, high, True, RES_NONE),
+        # __alloc_pages_cpuset_fallback(gfp, order, ALLOC_HARDER, ac): no ALLOC_HIGH in it.
+        harder_floor=_floor(wmark_min, False, True, RES_NONE),
     )
 
 

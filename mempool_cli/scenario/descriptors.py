@@ -29,6 +29,7 @@ __all__ = [
     "MapOf",
     "Name",
     "OneKey",
+    "Preset",
     "Record",
     "Ref",
     "Str",
@@ -87,6 +88,15 @@ class Choice:
 
     values: tuple[str, ...]
     what: str
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    """A kernel preset by name, or a kernel version matching ``version`` (``v5.10``,
+    ``5.10``, ``6.6.30``) that ``kernels.resolve_kernel`` turns into a preset."""
+
+    names: tuple[str, ...]
+    version: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,5 +178,18 @@ class AnyOf:
 
 
 Type: TypeAlias = (
-    Int | Bool | Str | Name | Choice | Gfp | Empty | Ref | ListOf | MapOf | Record | OneKey | AnyOf
+    Int
+    | Bool
+    | Str
+    | Name
+    | Choice
+    | Preset
+    | Gfp
+    | Empty
+    | Ref
+    | ListOf
+    | MapOf
+    | Record
+    | OneKey
+    | AnyOf
 )

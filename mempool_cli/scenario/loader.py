@@ -27,7 +27,7 @@ import bisect
 import difflib
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +46,16 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from mempool_cli.errors import EnvironmentProblem, Incomplete, Problem, ScenarioError, printable
 from mempool_cli.scenario import schema as S
-from mempool_cli.scenario.gfp import COMPOSITE, FLAGS, GfpSyntaxError, parse_gfp
-from mempool_cli.scenario.kernels import PRESETS, Kernel
+from mempool_cli.scenario.gfp import (
+    COMPOSITE,
+    FLAGS,
+    IGNORED,
+    READ_AS,
+    GfpSyntaxError,
+    gfp_names,
+    parse_gfp,
+)
+from mempool_cli.scenario.kernels import PRESETS, Kernel, expand_aliases, resolve_kernel
 from mempool_cli.scenario.spec import (
     NO_SPAN,
     Break,
@@ -285,6 +293,8 @@ def _expected(t: S.Type) -> str:
         return f"a {t.what} name"
     if isinstance(t, S.Choice):
         return f"a {t.what}"
+    if isinstance(t, S.Preset):
+        return "a kernel preset or version"
     if isinstance(t, S.Gfp):
         return "a gfp mask such as GFP_KERNEL"
     if isinstance(t, S.Empty):
@@ -321,6 +331,9 @@ class _Loader:
         self.lines: list[str] = [""]
         self.line_starts: list[int] = [0]
         self.problems: list[Problem] = []
+        # What `mpsim check` tells about a valid file: each ignored gfp flag, once.
+        self.notes: list[Problem] = []
+        self.noted: set[str] = set()
         # Nodes already reported (aliases, tagged values): never looked into.
         self.poisoned: set[int] = set()
         # The declared functions (names, then parsed bodies), for `call:` steps.
@@ -555,11 +568,20 @@ class _Loader:
         if isinstance(t, S.Choice):
             if text in t.values:
                 return _At(text, node, key)
+            resolved = resolve_kernel(text) if t.what == "kernel preset" else None
+            if resolved is not None:
+                # An expect key names a preset; a version's nearest name may be another one.
+                self.error(
+                    node, f"unknown {t.what} {text!r} (a {text} kernel runs as {resolved[0]})"
+                )
+                return None
             hint = _did_you_mean(text, t.values)
             if not hint and len(t.values) <= 10:
                 hint = f" (one of: {', '.join(t.values)})"
             self.error(node, f"unknown {t.what} {text!r}{hint}")
             return None
+        if isinstance(t, S.Preset):
+            return self.preset(node, t, key)
         if isinstance(t, S.Gfp):
             return self.gfp(node, key)
         raise AssertionError(f"no scalar check for descriptor {t!r}")
@@ -584,6 +606,20 @@ class _Loader:
             return _At(value, node, key)
         return None
 
+    def preset(self, node: ScalarNode, t: S.Preset, key: Node | None) -> _At | None:
+        """A preset name or a kernel version, as (preset, the version asked for or "")."""
+        text: str = node.value
+        resolved = resolve_kernel(text)
+        if resolved is not None:
+            return _At(resolved, node, key)
+        if re.fullmatch(t.version, text, re.ASCII):
+            oldest = next(n for n in t.names if n.startswith("v"))
+            self.error(node, f"no preset for kernel {text!r}: the oldest is {oldest}")
+        else:
+            hint = _did_you_mean(text, t.names)
+            self.error(node, f"unknown kernel preset or version {text!r}{hint}")
+        return None
+
     def gfp(self, node: ScalarNode, key: Node | None) -> _At | None:
         text: str = node.value
         try:
@@ -597,7 +633,32 @@ class _Loader:
                 col0 = base + err.offset
             self.report(line0, col0, f"{err.message}{_did_you_mean_exact(err.suggestion)}")
             return None
+        self.gfp_notes(node, text)
         return _At((mask, text), node, key)
+
+    def gfp_notes(self, node: ScalarNode, text: str) -> None:
+        """A note per gfp flag the model ignores or reads as another, at its first use."""
+        line0, col0 = node.start_mark.line, node.start_mark.column
+        base = col0 + (0 if _is_plain(node) else 1)
+        source = self.lines[line0] if line0 < len(self.lines) else ""
+        verbatim = source[base : base + len(text)] == text
+        for name, offset in gfp_names(text):
+            bits = COMPOSITE.get(name, 0)
+            inside = [f for f in IGNORED if bits and FLAGS[f] & ~bits == 0 and FLAGS[f]]
+            for flag in [name] if name in FLAGS else inside:
+                if flag in self.noted or (flag not in IGNORED and flag not in READ_AS):
+                    continue
+                self.noted.add(flag)
+                where = flag if flag == name else f"{flag} (in {name})"
+                if flag in IGNORED:
+                    message = (
+                        f"{where} has no effect in mpsim's one-zone model "
+                        f"({IGNORED[flag]}): accepted and ignored"
+                    )
+                else:
+                    message = f"{where} is read as {READ_AS[flag]}"
+                at = base + offset if verbatim else col0
+                self.notes.append(Problem(self.path, line0 + 1, at + 1, message, source, "note"))
 
     def key_text(self, key: Node) -> str | None:
         if id(key) in self.poisoned:
@@ -735,6 +796,7 @@ class _Loader:
             kernel_knobs=kernel_knobs,
             source=self.text,
             functions=tuple(f.spec for f in functions.values()),
+            notes=tuple(self.notes),
         )
 
     def fields(self, at: _At, record: S.Record) -> dict[str, _At]:
@@ -750,14 +812,17 @@ class _Loader:
         span = _span(at.node) if at.node is not None else NO_SPAN
         if not at.ok:
             return PRESETS["latest"], span, ()
-        if isinstance(at.value, str):
-            return PRESETS[at.value], span, ()
+        if isinstance(at.value, tuple):
+            name, asked = at.value
+            return replace(PRESETS[name], asked=asked), span, ()
         fields: dict[str, _At] = at.value
         if not fields["base"].good:
             return PRESETS["latest"], span, ()
-        knobs = {k: v.value for k, v in fields.items() if k != "base" and v.good and v.given}
+        given = {k: v.value for k, v in fields.items() if k != "base" and v.good and v.given}
+        knobs = expand_aliases(given)
         explicit = tuple(sorted(knobs.items()))
-        return PRESETS[fields["base"].value].with_knobs(**knobs), span, explicit
+        name, asked = fields["base"].value
+        return replace(PRESETS[name], asked=asked).with_knobs(**knobs), span, explicit
 
     def memory(self, at: _At, names: _Names) -> Memory:
         f = self.fields(at, S.MEMORY)

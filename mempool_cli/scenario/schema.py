@@ -31,13 +31,14 @@ from mempool_cli.scenario.descriptors import (
     MapOf,
     Name,
     OneKey,
+    Preset,
     Record,
     Ref,
     Str,
     Type,
 )
 from mempool_cli.scenario.gfp import COMPOSITE, FLAGS
-from mempool_cli.scenario.kernels import KNOBS, PRESET_NAMES
+from mempool_cli.scenario.kernels import KNOB_ALIASES, KNOBS, PRESET_NAMES, VERSION_PATTERN
 from mempool_cli.scenario.spec import OUTCOMES
 from mempool_cli.scenario.steps import STEP_KINDS, StepKind
 
@@ -63,6 +64,7 @@ __all__ = [
     "MapOf",
     "Name",
     "OneKey",
+    "Preset",
     "Record",
     "Ref",
     "Str",
@@ -151,26 +153,32 @@ def _knob_type(knob: str, values: tuple[str | bool, ...]) -> Type:
     return Choice(tuple(str(v) for v in values), f"{knob} value")
 
 
+_PRESET = Preset(PRESET_NAMES, VERSION_PATTERN)
+
 KERNEL = AnyOf(
     (
-        Choice(PRESET_NAMES, "kernel preset"),
+        _PRESET,
         Record(
             "kernel",
             (
                 Field(
                     "base",
-                    Choice(PRESET_NAMES, "kernel preset"),
-                    "the preset to start from",
+                    _PRESET,
+                    "the preset to start from (a preset name or a kernel version)",
                     required=True,
                 ),
                 *(
                     Field(k, _knob_type(k, v), f"knob: one of {', '.join(map(str, v))}")
                     for k, v in KNOBS.items()
                 ),
+                *(
+                    Field(k, Bool(), "older spelling of " + ", ".join(v[True]))
+                    for k, v in KNOB_ALIASES.items()
+                ),
             ),
         ),
     ),
-    "a preset name or a {base: PRESET, knob: value} mapping",
+    "a preset name, a kernel version, or a {base: PRESET, knob: value} mapping",
 )
 
 
@@ -351,6 +359,13 @@ def _schema(t: Type) -> dict[str, Any]:
         return {"type": "string", "pattern": f"^{NAME_PATTERN}$"}
     if isinstance(t, Choice):
         return {"type": "string", "enum": list(t.values)}
+    if isinstance(t, Preset):
+        return {
+            "anyOf": [
+                {"type": "string", "enum": list(t.names)},
+                {"type": "string", "pattern": f"^{t.version}$"},
+            ]
+        }
     if isinstance(t, Gfp):
         # One type list rather than anyOf: a bad mask then gets one short message.
         return {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mempool_cli.errors import Problem
 from mempool_cli.scenario.kernels import Kernel
 
 __all__ = [
@@ -270,3 +271,4 @@ class Scenario:
     kernel_knobs: tuple[tuple[str, str | bool], ...] = ()
     source: str = ""  # the file text, for reports that quote it
     functions: tuple[Function, ...] = ()  # revision 2: what `call:` steps inline
+    notes: tuple[Problem, ...] = ()  # what `mpsim check` says of a valid file (ignored gfp flags)

@@ -158,7 +158,7 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "expect.yaml": [
         "4:10: 'ok' cannot be listed with other outcomes: it means none of them",
-        "5:3: unknown kernel preset 'v4.9' (did you mean 'v4.8'?)",
+        "5:3: unknown kernel preset 'v4.9' (a v4.9 kernel runs as v4.8)",
         "6:13: unknown outcome 'deadlok' (did you mean 'deadlock'?)",
         "7:11: an empty list of outcomes; write 'ok' to expect none",
     ],

@@ -373,3 +373,168 @@ def test_gfp_repeat_at_small_order_changes_nothing_before_retry_mayfail() -> Non
             killed |= "oom-kill" in nxt[0][0]
             s = nxt[0][1]
         assert killed is may_kill
+
+
+# --- [9.4] the NOFAIL / OOM history, one knob per change --------------------
+
+
+def _walk(m, s, t: int = 0, limit: int = 80) -> tuple[object, bool]:
+    """Step task ``t`` alone (one move each) until its step ends; the state and whether it
+    OOM-killed on the way."""
+    killed = False
+    for _ in range(limit):
+        nxt = [(lab, n) for (a, _), n, lab in m.successors(s) if a == t]
+        if not nxt:
+            break
+        assert len(nxt) == 1
+        killed |= "oom-kill" in nxt[0][0]
+        s = nxt[0][1]
+        if m.task_view(s, t).at_boundary:
+            break
+    return s, killed
+
+
+def _nofs_nofail(kernel: str, free: int) -> tuple[object, bool, object]:
+    hog = task("hog", ("mutex_lock", "L"), ("mutex_unlock", "L"), rss=5)
+    sc = scenario(one_alloc("GFP_NOFS | __GFP_NOFAIL"), hog, free=free, min=4, locks={"L": "mutex"})
+    m = model(sc, kernel)
+    s, killed = _walk(m, m.initial())
+    return m, killed, s
+
+
+@pytest.mark.parametrize(
+    ("kernel", "kills"),
+    [
+        ("v4.5", True),  # !__GFP_FS bail-out sits inside may_oom's !NOFAIL block
+        ("v4.6", True),
+        ("v4.8", True),  # out_of_memory returns early only for !(gfp & (FS | NOFAIL))
+        ("v4.11", False),  # 06ad276ac187: !(gfp & __GFP_FS), NOFAIL no longer kills
+        ("v4.15", False),
+        ("latest", False),
+    ],
+)
+def test_nofs_nofail_oom_kills_until_4_11(kernel: str, kills: bool) -> None:
+    """[9.4]: GFP_NOFS | __GFP_NOFAIL under min OOM-kills on 4.5-4.10, not from 4.11.
+
+    The v4.8 case livelocked before the knobs were split (the model applied 4.11's
+    out_of_memory check to 4.7-4.10)."""
+    _, killed, _ = _nofs_nofail(kernel, free=4)
+    assert killed is kills
+
+
+def test_nofs_nofail_takes_a_reserve_page_after_the_kill_v48() -> None:
+    """[9.4] 5020e285856c: after out_of_memory a NOFAIL request tries ALLOC_NO_WATERMARKS, so
+    on v4.8 the page comes from below min in the same may_oom step that killed."""
+    m, killed, s = _nofs_nofail("v4.8", free=4)
+    assert killed and m.free_pages(s) == 3
+    assert handle(m, s, 0, "p") == ("p", 0)
+
+
+def test_nofs_nofail_takes_a_reserve_page_without_a_kill_v411() -> None:
+    """[9.4] 6c18ba7a1899: from 4.11 a NOFS | NOFAIL request that may not kill still gets the
+    NO_WATERMARKS attempt after out_of_memory reported progress."""
+    m, killed, s = _nofs_nofail("v4.11", free=4)
+    assert not killed and m.free_pages(s) == 3
+    assert m.task_view(s, 1).pc == 0 and not m.task_view(s, 1).killed
+
+
+def test_nofs_nofail_with_no_page_at_all_loops_from_4_11() -> None:
+    """With free 0 the reserves hold nothing: 4.11+ loops for ever and kills nobody."""
+    m, killed, s = _nofs_nofail("v4.11", free=0)
+    assert not killed and not m.task_view(s, 0).at_boundary
+
+
+@pytest.mark.parametrize(("kernel", "gets_page"), [("v4.5", False), ("v4.6", True)])
+def test_reserves_after_oom_arrive_in_4_6(kernel: str, gets_page: bool) -> None:
+    """[9.4] 5020e285856c is in 4.6 (read in 4.6.2's __alloc_pages_may_oom), not in the 4.5
+    text: with the killer off, a NOFAIL request still reports progress, and from 4.6 it
+    then takes the last pages below min."""
+    sc = scenario(one_alloc("GFP_KERNEL | __GFP_NOFAIL"), free=2, min=4, killer=False)
+    m = model(sc, kernel)
+    s = m.initial()
+    for _ in range(12):
+        s = only(m, s, 0)
+        if m.task_view(s, 0).at_boundary:
+            break
+    assert m.task_view(s, 0).at_boundary is gets_page
+    assert m.free_pages(s) == (1 if gets_page else 2)
+
+
+@pytest.mark.parametrize(
+    ("kernel", "free", "gets_page"),
+    [
+        ("v4.8", 4, False),  # 4.6-4.10: PF_MEMALLOC NOFAIL just loops (cond_resched; retry)
+        ("v4.11", 4, True),  # 9a67f6488eca: nopage tries ALLOC_HARDER: floor 4 - 4/4 = 3
+        ("v4.11", 3, False),  # 3 - 1 + 1 > 3 is false: the fallback's boundary
+        ("latest", 4, True),
+    ],
+)
+def test_pf_memalloc_nofail_gets_the_harder_fallback_from_4_11(
+    kernel: str, free: int, gets_page: bool
+) -> None:
+    """[9.4][3.5 6.x step 20]: NOMEMALLOC denies PF_MEMALLOC's NO_WATERMARKS, direct reclaim
+    is refused for PF_MEMALLOC; what is left is the nopage fallback."""
+    t = one_alloc("GFP_NOIO | __GFP_NOFAIL | __GFP_NOMEMALLOC", flags={"PF_MEMALLOC"})
+    m = model(scenario(t, free=free, min=4), kernel)
+    s1 = only(m, m.initial(), 0)
+    if gets_page:
+        assert m.task_view(s1, 0).at_boundary and m.free_pages(s1) == free - 1
+    else:
+        assert only(m, s1, 0) == s1  # spins, nothing changes
+
+
+def test_harder_fallback_ignores_gfp_high() -> None:
+    """__alloc_pages_cpuset_fallback(gfp, order, ALLOC_HARDER, ac) passes no ALLOC_HIGH: with
+    __GFP_HIGH the first attempt has floor 2, the fallback still 3."""
+    rights = alloc_rights(
+        G.parse_gfp("GFP_NOIO | __GFP_HIGH"),
+        wmark_min=4,
+        context="process",
+        rt=False,
+        pf_memalloc=False,
+        memdie=False,
+        victim=False,
+        victim_reserves="all",
+    )
+    assert (rights.floor, rights.harder_floor) == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("gfp", "kernel", "kills"),
+    [
+        ("GFP_KERNEL", "v4.15", True),
+        ("GFP_KERNEL | __GFP_THISNODE", "v4.15", False),  # [3.7 step 3]
+        ("GFP_KERNEL | __GFP_DMA32", "v4.15", False),  # lowmem: zone below ZONE_NORMAL
+        ("GFP_DMA | GFP_KERNEL", "v4.5", False),
+        ("GFP_KERNEL | __GFP_HIGHMEM", "v4.15", True),  # HIGHMEM is not lowmem
+        ("GFP_KERNEL | __GFP_THISNODE | __GFP_NOFAIL", "v4.8", True),  # NOFAIL skips bail-outs
+        ("GFP_KERNEL | __GFP_THISNODE | __GFP_NOFAIL", "v4.11", False),
+    ],
+)
+def test_may_oom_bailouts_for_zone_and_node(gfp: str, kernel: str, kills: bool) -> None:
+    hog = task("hog", ("mutex_lock", "L"), ("mutex_unlock", "L"), rss=5)
+    m = model(scenario(one_alloc(gfp), hog, free=0, min=4, locks={"L": "mutex"}), kernel)
+    _, killed = _walk(m, m.initial())
+    assert killed is kills
+
+
+@pytest.mark.parametrize(("kernel", "passes_before_oom"), [("v4.11", 16), ("v4.15", 17)])
+def test_should_reclaim_retry_backoff_ends_after_4_11(kernel: str, passes_before_oom: int) -> None:
+    """[3.6]: 4.7-4.11 scale the reclaimable pages by loops/16, so the 16th pass goes to may_oom;
+    4.12 dropped the back-off (absent from 4.19's should_reclaim_retry): 16 passes retry, the
+    17th gives up."""
+    sc = scenario(
+        one_alloc("GFP_KERNEL"),
+        free=4,
+        min=4,
+        reclaimable=[{"pages": 100, "needs": ["__GFP_HIGH"]}],
+        killer=False,
+    )
+    m = model(sc, kernel)
+    s, loops = m.initial(), 0
+    for _ in range(200):
+        s = only(m, s, 0)
+        loops += m.alloc_stage(s, 0) == "after_reclaim"
+        if m.alloc_stage(s, 0) == "may_oom" or m.task_view(s, 0).at_boundary:
+            break
+    assert loops == passes_before_oom

@@ -112,7 +112,11 @@ def test_every_key_is_read() -> None:
         victim_reserves="half_min",
         zero_min_pool="one_element",
         retry="v4.5",
-        nofail_reserves=True,
+        nofail_forces_oom=False,
+        nofail_reserves_after_oom=True,
+        nofail_nopage_fallback=True,
+        nofail_no_watermarks_loop=True,
+        retry_mayfail=True,
     )
     assert s.kernel.name == "v4.8" and s.kernel.customised
     m = s.memory
@@ -547,8 +551,18 @@ CASES: list[tuple[str, str, list[tuple[int, int, str]]]] = [
     ),
     (
         "unknown preset",
-        f"kernel: v4.7\n{MINIMAL}",
-        [(1, 9, "unknown kernel preset 'v4.7' (did you mean 'v4.8'?)")],
+        f"kernel: lastest\n{MINIMAL}",
+        [(1, 9, "unknown kernel preset or version 'lastest' (did you mean 'latest'?)")],
+    ),
+    (
+        "kernel older than every preset",
+        f"kernel: 4.4.302\n{MINIMAL}",
+        [(1, 9, "no preset for kernel '4.4.302': the oldest is v4.5")],
+    ),
+    (
+        "unknown preset as base",
+        f"kernel: {{base: v4.x, retry: v4.5}}\n{MINIMAL}",
+        [(1, 16, "unknown kernel preset or version 'v4.x' (did you mean 'v4.8'?)")],
     ),
     (
         "unknown knob",
@@ -776,7 +790,7 @@ CASES: list[tuple[str, str, list[tuple[int, int, str]]]] = [
     (
         "unknown expect key",
         f"expect: {{v4.9: ok}}\n{MINIMAL}",
-        [(1, 10, "unknown kernel preset 'v4.9' (did you mean 'v4.8'?)")],
+        [(1, 10, "unknown kernel preset 'v4.9' (a v4.9 kernel runs as v4.8)")],
     ),
     (
         "outcome listed twice",

@@ -80,7 +80,7 @@ def test_hint_for_an_unreapable_victim() -> None:
     assert (
         "the OOM reaper cannot free taskC's memory (mm_reapable: false) and gives up without "
         "setting MMF_OOM_SKIP, so the OOM killer waits for taskC for ever (oom_reaper: "
-        "reap_or_skip marks it anyway; try --kernel v4.15)"
+        "reap_or_skip marks it anyway; try --kernel v4.11)"
     ) in f.hints
 
 

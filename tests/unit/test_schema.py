@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ def test_valid_files_pass_the_schema(
         ({"memory": {"free": 1_000_001}}, "too many pages"),
         ({"memory": {"fre": 1}}, "unknown memory key"),
         ({"mpsim": 2}, "version"),
-        ({"kernel": "v4.7"}, "unknown preset"),
+        ({"kernel": "lastest"}, "unknown preset"),
         ({"kernel": {"base": "v4.5", "retry": "v4.6"}}, "knob value"),
         ({"kernel": {"retry": "v4.5"}}, "no base"),
         ({"locks": {"M": "rwsem"}}, "lock kind"),
@@ -114,11 +115,15 @@ def test_vocabulary_is_offered_for_completion() -> None:
     props = s["properties"]
     assert set(props) == {f.key for f in schema.SCENARIO.fields}
     kernel = props["kernel"]["anyOf"]
-    assert kernel[0]["enum"] == list(PRESET_NAMES)
+    assert kernel[0]["anyOf"][0]["enum"] == list(PRESET_NAMES)
+    version = re.compile(kernel[0]["anyOf"][1]["pattern"])
+    assert all(version.match(v) for v in ("v5.10", "5.10", "6.6.30"))
+    assert not version.match("latest")
     knobs = kernel[1]["properties"]
-    assert set(knobs) == {"base", *KNOBS}
+    assert set(knobs) == {"base", *KNOBS, "nofail_reserves"}
     assert knobs["nofail_reserves"]["type"] == "boolean"
-    assert knobs["retry"]["enum"] == ["v4.5", "v4.7"]
+    assert knobs["nofail_forces_oom"]["type"] == "boolean"
+    assert knobs["retry"]["enum"] == ["v4.5", "v4.7", "v4.12"]
     outcomes = props["expect"]["anyOf"][0]["enum"]
     assert outcomes == list(OUTCOMES)
     assert set(props["expect"]["anyOf"][2]["properties"]) == {*PRESET_NAMES, "default"}

@@ -33,7 +33,11 @@ __all__ = ["out_of_memory", "reap"]
 def out_of_memory(k: Config, w: Work, t: int, gfp: int) -> bool:
     """``out_of_memory`` [5.1]: dying current, !__GFP_FS (4.7+), select and kill [5.2-5.3].
 
-    Returns whether the slow path may count it as progress.
+    Returns whether the slow path may count it as progress. From 4.7
+    (3da88fb3bacf) the !__GFP_FS return is here; until 4.11 it reads
+    ``!(gfp_mask & (__GFP_FS | __GFP_NOFAIL))``, so a GFP_NOFS | __GFP_NOFAIL
+    request goes on to kill (``nofail_forces_oom``; 06ad276ac187 makes it
+    ``!(gfp_mask & __GFP_FS)``) [9.4].
     """
     if not k.scenario.oom.killer:
         w.say("oom_disabled")
@@ -43,7 +47,8 @@ def out_of_memory(k: Config, w: Work, t: int, gfp: int) -> bool:
         w.tasks[t] = with_field(task, STATUS, task[STATUS] | MEMDIE | VICTIM)
         w.say("oom_current_dying")
         return True
-    if k.kernel.retry == "v4.7" and not gfp & G.FS:
+    exempt = G.FS | (G.NOFAIL if k.kernel.nofail_forces_oom else 0)
+    if k.kernel.retry != "v4.5" and not gfp & exempt:
         w.say("oom_nofs")
         return True
     candidates = [

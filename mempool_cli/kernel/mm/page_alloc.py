@@ -159,7 +159,15 @@ def slowpath(k: Config, w: Work, t: int, frame: SlowPath) -> list[tuple[Work, Re
 
 
 def _retry(k: Config, w: Work, t: int, frame: SlowPath) -> list[tuple[Work, Result]]:
-    """The *retry:* label: freelist attempts, then the bail-outs before reclaim [3.5 3-7]."""
+    """The *retry:* label: freelist attempts, then the bail-outs before reclaim [3.5 3-7].
+
+    ``__alloc_pages_slowpath``. A NO_WATERMARKS-eligible NOFAIL request
+    repeats its attempt without reclaim only in 4.5's
+    ``__alloc_pages_high_priority`` (``nofail_no_watermarks_loop``; 4.6
+    makes it one attempt). A PF_MEMALLOC NOFAIL request loops (4.6-4.10:
+    ``cond_resched(); goto retry``), from 4.11 through the nopage fallback
+    at ALLOC_HARDER first (``nofail_nopage_fallback``, 9a67f6488eca) [9.4].
+    """
     gfp, order = frame.gfp_mask, frame.order
     if gfp & G.DIRECT_RECLAIM:
         gfp &= ~G.ATOMIC  # [3.5 step 1]: ATOMIC with DIRECT_RECLAIM is dropped
@@ -172,7 +180,7 @@ def _retry(k: Config, w: Work, t: int, frame: SlowPath) -> list[tuple[Work, Resu
     task = w.tasks[t]
     nofail = bool(gfp & G.NOFAIL)
     kernel = k.kernel
-    if r.reserve == RES_NO_WATERMARKS and nofail and kernel.retry == "v4.5":
+    if r.reserve == RES_NO_WATERMARKS and nofail and kernel.nofail_no_watermarks_loop:
         w.say("nofail_loops_high_priority")
         return [(w, frame)]
     if not gfp & G.DIRECT_RECLAIM:
@@ -180,7 +188,7 @@ def _retry(k: Config, w: Work, t: int, frame: SlowPath) -> list[tuple[Work, Resu
         return [(w, False)]
     if pf_memalloc(k, task, t):
         if nofail:
-            if kernel.nofail_reserves and passes(w.free, order, r.harder_floor):
+            if kernel.nofail_nopage_fallback and passes(w.free, order, r.harder_floor):
                 return [(w, take(w, order, "harder_nofail"))]
             w.say("pf_memalloc_nofail_loops")
             return [(w, frame)]
@@ -193,7 +201,13 @@ def _retry(k: Config, w: Work, t: int, frame: SlowPath) -> list[tuple[Work, Resu
 
 
 def _after_reclaim(k: Config, w: Work, t: int, frame: SlowPath) -> Result:
-    """Freelist attempt after reclaim, then the retry decision: 4.5 [3.5 10-11] or 4.7 [3.6]."""
+    """Freelist attempt after reclaim, then the retry decision: 4.5 [3.5 10-11] or 4.7 [3.6].
+
+    ``should_reclaim_retry``: with ``retry: v4.7`` the reclaimable pages are
+    scaled down by ``no_progress_loops/16`` (4.7-4.11); ``v4.12`` counts
+    them whole (Weiner, "mm: remove unnecessary back-off function when
+    retrying page reclaim", 2017; absent from 4.19's source).
+    """
     gfp, order = frame.gfp_mask, frame.order
     progress, loops = frame.did_some_progress, frame.no_progress_loops
     r = rights(k, w, t, gfp)
@@ -219,7 +233,8 @@ def _after_reclaim(k: Config, w: Work, t: int, frame: SlowPath) -> Result:
         w.say("should_reclaim_retry_gives_up", loops=loops)
         return frame.at(MAY_OOM)
     available = w.free + sum(w.left)
-    available -= -(-loops * available // MAX_RECLAIM_RETRIES)
+    if k.kernel.retry == "v4.7":
+        available -= -(-loops * available // MAX_RECLAIM_RETRIES)
     if passes(available, order, r.floor):
         w.say("should_reclaim_retry", available=available, loops=loops)
         return frame.at(RETRY)
@@ -228,36 +243,49 @@ def _after_reclaim(k: Config, w: Work, t: int, frame: SlowPath) -> Result:
 
 
 def _may_oom(k: Config, w: Work, t: int, frame: SlowPath) -> Result:
-    """``__alloc_pages_may_oom`` and what the slow path does with its answer [3.7], [3.5].
+    """``__alloc_pages_may_oom`` and what the slow path does with its answer [3.7], [3.5], [9.4].
 
     One atomic step under oom_lock: the high-watermark attempt, the
-    bail-outs, ``out_of_memory``. NOFAIL bypasses the bail-outs before
-    ``nofail_reserves`` (4.5, 82553a937f12) and gets NO_WATERMARKS after
-    the OOM step with it (5020e285856c) [3.6].
+    bail-outs, ``out_of_memory``. Three NOFAIL changes, each its own knob:
+    until 4.11 NOFAIL skips the bail-outs (82553a937f12,
+    ``nofail_forces_oom``; 06ad276ac187 removes it); from 4.6 a NOFAIL
+    request tries ALLOC_NO_WATERMARKS once ``out_of_memory`` has run
+    (5020e285856c, ``nofail_reserves_after_oom``); from 4.11 a NOFAIL
+    request that ends at nopage tries ALLOC_HARDER, then retries
+    (9a67f6488eca / 6c18ba7a1899, ``nofail_nopage_fallback``). The
+    bail-outs in kernel order: costly order, __GFP_RETRY_MAYFAIL (4.13),
+    lowmem (``__GFP_DMA``/``__GFP_DMA32`` ask for a zone below
+    ZONE_NORMAL: x86-64 zones), 4.5's !__GFP_FS "keep looping", THISNODE.
     """
     gfp, order = frame.gfp_mask, frame.order
     kernel = k.kernel
     if passes(w.free, order, k.wmark_high):
         return take(w, order, "high_watermark")
     nofail = bool(gfp & G.NOFAIL)
-    bypass = nofail and not kernel.nofail_reserves
+    bypass = nofail and kernel.nofail_forces_oom
     progress = False
     call_oom = True
     if not bypass:
         if order > COSTLY_ORDER:
             w.say("may_oom_costly")
             call_oom = False
+        elif kernel.retry_mayfail and gfp & G.REPEAT:
+            w.say("may_oom_retry_mayfail")
+            call_oom = False
+        elif gfp & G.LOWMEM:
+            w.say("may_oom_lowmem")
+            call_oom = False
         elif kernel.retry == "v4.5" and not gfp & G.FS:
             w.say("may_oom_nofs_loops")
             call_oom, progress = False, True
-        elif kernel.retry_mayfail and gfp & G.REPEAT:
-            w.say("may_oom_retry_mayfail")
+        elif gfp & G.THISNODE:
+            w.say("may_oom_thisnode")
             call_oom = False
     if call_oom:
         progress = oom_kill.out_of_memory(k, w, t, gfp) or nofail
         if w.halt is not None:
             return False
-        if nofail and kernel.nofail_reserves and passes(w.free, order, None):
+        if nofail and kernel.nofail_reserves_after_oom and passes(w.free, order, None):
             return take(w, order, "reserves_after_oom")
     task = w.tasks[t]
     if (
@@ -270,7 +298,7 @@ def _may_oom(k: Config, w: Work, t: int, frame: SlowPath) -> Result:
     if progress:
         return frame._replace(no_progress_loops=0, stage=RETRY)
     if nofail:
-        if kernel.nofail_reserves:
+        if kernel.nofail_nopage_fallback:
             r = rights(k, w, t, gfp)
             if passes(w.free, order, r.harder_floor):
                 return take(w, order, "harder_nofail")
