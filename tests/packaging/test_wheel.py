@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from mempool_cli.scenario.kernels import PRESET_NAMES
+
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = sorted(REPO.glob("scenarios/**/*.yaml"))
 
@@ -88,7 +90,7 @@ def test_mpsim_library_lists_and_runs_the_seed_scenario(
         "v4.5",
         cwd=tmp_path,
     )
-    assert "kernel v4.5:  livelock  (expected livelock)  PASS" in done.stdout
+    assert "kernel v4.5 (preset v4.5):  livelock  (expected livelock)  PASS" in done.stdout
     assert "*** LIVELOCK ***" in done.stdout
     copied = _run(bin_dir / "mpsim", "library", "copy", "rientjes-2016-oom-victim", cwd=tmp_path)
     assert copied.returncode == 0
@@ -116,7 +118,7 @@ def test_pytest_mpsim_on_the_shipped_library(installed: tuple[Path, Path], tmp_p
         cwd=tmp_path,
     )
     items = [line for line in done.stdout.splitlines() if "::" in line]
-    assert len(items) == len(SHIPPED) * 6  # every scenario under every preset
+    assert len(items) == len(SHIPPED) * len(PRESET_NAMES)  # every scenario under every preset
     assert any(line.endswith("rientjes-2016-oom-victim.yaml::v4.5") for line in items)
     done = _run(
         bin_dir / "python",

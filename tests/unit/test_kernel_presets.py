@@ -91,11 +91,16 @@ def test_run_names_the_preset_it_used(tmp_path: Path) -> None:
 
 
 def test_kernels_lists_every_preset() -> None:
-    done = CliRunner().invoke(cli, ["kernels"])
+    """As a table where it fits (--width 400), else one paragraph per knob (80 piped)."""
+    done = CliRunner().invoke(cli, ["kernels", "--width", "400"])
     header = next(line for line in done.stdout.splitlines() if "knob" in line)
     assert [c.strip() for c in header.strip("|").split("|")][1:-1] == list(PRESETS)
-    for knob in PRESETS["v4.5"].knobs():
-        assert knob in done.stdout
+    narrow = CliRunner().invoke(cli, ["kernels"])
+    for knob, value in PRESETS["v4.5"].knobs().items():
+        assert knob in done.stdout and f"{knob}:" in narrow.stdout
+        assert f"v4.5 {str(value).lower()}," in " ".join(narrow.stdout.split())
+    for preset in PRESETS:
+        assert f" {preset} " in " ".join(narrow.stdout.split()) + " "
 
 
 # --- each knob, as read in each kernel's source (docs/model.md) -------------
