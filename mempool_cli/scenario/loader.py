@@ -230,8 +230,15 @@ class _TaskContext:
     forever: bool = False
     loops: int = 0  # how many `loop`s the walk is inside (break / continue need one)
     passes: list[int | None] = field(default_factory=list)  # enclosing repeats' `times`
-    events: list[tuple[str, str, Node]] | None = None  # a function body's uses, binds, calls
+    # a function body's uses, binds and calls, each with the repeats around it inside the
+    # body (their `times`; none there: the caller's repeats count for `{i}`)
+    events: list[tuple[str, str, Node, tuple[int | None, ...]]] | None = None
     function: str | None = None  # the function whose body this is
+
+
+def _inner(ctx: _TaskContext) -> tuple[int | None, ...]:
+    """The repeats around this point of a function body (their ``times``, outermost first)."""
+    return tuple(ctx.passes)
 
 
 @dataclass(slots=True)
@@ -240,7 +247,7 @@ class _Function:
 
     spec: Function
     key: Node
-    events: list[tuple[str, str, Node]]
+    events: list[tuple[str, str, Node, tuple[int | None, ...]]]
     forever: bool
 
 
@@ -955,7 +962,7 @@ class _Loader:
         reported: set[frozenset[str]] = set()
 
         def walk(name: str, chain: list[str]) -> None:
-            for kind, callee, node in functions[name].events:
+            for kind, callee, node, _ in functions[name].events:
                 if kind != "call" or callee not in functions:
                     continue
                 if callee in chain:
@@ -1183,7 +1190,7 @@ class _Loader:
             self.error(value.node or where, f"unknown function '{name}'{hint}")
             return None
         if ctx.events is not None:
-            ctx.events.append(("call", name, value.node or where))
+            ctx.events.append(("call", name, value.node or where, _inner(ctx)))
         else:
             self.replay(ctx, name, [], value.node or where)
         return Call(name, _span(where))
@@ -1195,13 +1202,15 @@ class _Loader:
             return  # declared but invalid, or recursion (reported with the function)
         if fn.forever and not ctx.daemon:
             self.error(where, f"function '{name}' loops forever; only a daemon task may call it")
-        for kind, what, node in fn.events:
+        for kind, what, node, inside in fn.events:
+            ctx.passes.extend(inside)  # `{i}` counts the passes of a repeat inside the body
             if kind == "call":
                 self.replay(ctx, what, [*chain, name], where)
             elif kind == "use":
                 self.use(ctx, _At(what, node))
             else:
                 self.bind(ctx, what, node)
+            del ctx.passes[len(ctx.passes) - len(inside) :]
 
     def step_arg(
         self, kind: StepKind, arg: Arg, at: _At, where: Node, ctx: _TaskContext, names: _Names
@@ -1259,7 +1268,7 @@ class _Loader:
         if handle.node is None:
             return
         if ctx.events is not None:
-            ctx.events.append(("use", handle.value, handle.node))
+            ctx.events.append(("use", handle.value, handle.node, _inner(ctx)))
             return
         if self.per_pass(ctx, handle.value, handle.node) is None:
             return
@@ -1268,7 +1277,7 @@ class _Loader:
 
     def bind(self, ctx: _TaskContext, name: str, node: Node) -> None:
         if ctx.events is not None:
-            ctx.events.append(("bind", name, node))
+            ctx.events.append(("bind", name, node, _inner(ctx)))
             return
         for each in self.per_pass(ctx, name, node) or ():
             ctx.bound.setdefault(each, node)

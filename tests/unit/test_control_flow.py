@@ -13,6 +13,7 @@ from mempool_cli.kernel.model import KernelModel, State
 from mempool_cli.kernel.program import IF, JUMP, UNWIND, compile_program
 from mempool_cli.kernel.state import NULL, ORDER
 from mempool_cli.narration import describe, halt_text
+from mempool_cli.errors import ScenarioError
 from mempool_cli.scenario.loader import load_text
 
 from .kernel_builders import handle
@@ -583,6 +584,30 @@ tasks:
     )
     assert compile_program(sc, sc.tasks[0].steps).handles == ("e0", "e1")
     assert outcomes(KernelModel(sc)) == set()
+
+
+@pytest.mark.parametrize("around", ["repeat: {times: 1, steps: [{call: f}]}", "call: f"])
+def test_a_repeat_inside_a_function_counts_its_own_passes(around: str) -> None:
+    """``{i}`` in a repeat of a function body is that repeat's pass, whether or not the call
+    stands in a repeat of its own: the loader binds b0 and b1, as the compiler does."""
+    text = f"""
+memory: {{free: 8, min: 0}}
+functions:
+  f:
+    steps:
+      - repeat: {{times: 2, steps: [{{alloc_pages: {{gfp: GFP_KERNEL, as: "b{{i}}"}}}}]}}
+tasks:
+  t:
+    steps:
+      - {around}
+      - free_pages: b0
+      - free_pages: b1
+"""
+    sc = load_text(text, "t.yaml")
+    assert compile_program(sc, sc.tasks[0].steps).handles == ("b0", "b1")
+    assert outcomes(KernelModel(sc)) == set()
+    with pytest.raises(ScenarioError, match="unknown handle 'b2'"):
+        load_text(text + "      - free_pages: b2\n", "t.yaml")
 
 
 # --- reclaim trylocks ----------------------------------------------------------------------
