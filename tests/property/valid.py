@@ -13,6 +13,17 @@ test checks the two cover every step kind of the format, so a new step
 kind cannot land without its generator here. Scenarios are kept small
 (at most three tasks of a few steps, counts of one or two) so each
 example costs milliseconds.
+
+Revision 2's failure and control flow keeps the same discipline: a step
+that may fail gets an ``on_fail`` after which the blocks still balance
+(a list that leaves the lock untaken is followed by ``if: {held: L}``
+around what it guards; a failed allocation binds null, and freeing null
+is nothing); ``break`` and ``continue`` are drawn only inside a ``loop``
+and only where nothing opened inside the loop is still open, so leaving
+early drops nothing; a loop never starts with ``continue`` and always
+ends with ``break``; a function is drawn on its first ``call:``, from its
+caller's context but self-contained (its own handles, no ``{i}``, no
+``break`` out of it, no ``forever``), so any task may call it again.
 """
 
 from __future__ import annotations
@@ -53,15 +64,24 @@ class Names:
 
 @dataclass
 class _Task:
-    """The task whose steps are being drawn."""
+    """The task (or function body) whose steps are being drawn, at the place of the next step."""
 
     daemon: bool
+    prefix: str = "h"  # a function's handles have their own names: it may be called anywhere
     handles: int = 0
-    held: list[str] = field(default_factory=list)  # locks held where the next step goes
+    held: list[str] = field(default_factory=list)  # locks held
+    bound: list[str] = field(default_factory=list)  # handles bound by the enclosing blocks
+    opened: int = 0  # blocks open (a lock held, a handle bound, a scope saved)
+    loops: list[int] = field(default_factory=list)  # `opened` at each enclosing loop's start
+    function: bool = False  # a function body: no `{i}` (it would be the caller's pass)
 
     def handle(self) -> str:
         self.handles += 1
-        return f"h{self.handles}"
+        return f"{self.prefix}{self.handles}"
+
+    def may_leave_loop(self) -> bool:
+        """``break`` / ``continue`` here drop nothing: in a loop, nothing opened inside it."""
+        return bool(self.loops) and self.opened == self.loops[-1]
 
 
 class ValidGen:
@@ -70,6 +90,9 @@ class ValidGen:
     def __init__(self, draw: st.DrawFn) -> None:
         self.draw = draw
         self.budget = 10  # steps left for the whole scenario: keeps the search small
+        self.functions: dict[str, dict[str, Any]] = {}  # drawn on their first `call:`
+        self.function_locks: dict[str, frozenset[str]] = {}  # the locks each one takes
+        self.function_count = 0
 
     def below(self, n: int) -> int:
         return int(self.draw(_below(n)))
@@ -99,6 +122,44 @@ class ValidGen:
         if depth >= 2 or self.budget <= 0 or self.chance(2):
             return []
         return self.steps(names, task, depth + 1)
+
+    def opened(
+        self, names: Names, task: _Task, depth: int, locks: tuple[str, ...] = (), handle: str = ""
+    ) -> list[Any]:
+        """``inner`` with a block open around it (a scope; ``locks`` held; ``handle`` bound)."""
+        saved = (task.opened, list(task.held), list(task.bound))
+        task.opened += max(1, len(locks))
+        task.held += locks
+        if handle and "{i}" not in handle:  # a per-pass handle is not one name here
+            task.bound.append(handle)
+        try:
+            return self.inner(names, task, depth)
+        finally:
+            task.opened, task.held, task.bound = saved
+
+    def filler(self, names: Names) -> list[Any]:
+        """A step that fits anywhere and changes little: for a list that must not be empty."""
+        if names.completions:
+            return [{"complete": self.pick(names.completions)}]
+        return [{"memalloc_nofs_save": None}, {"memalloc_nofs_restore": None}]
+
+    def some(self, names: Names, task: _Task, depth: int) -> list[Any]:
+        """``inner``, never empty."""
+        return self.inner(names, task, depth) or self.filler(names)
+
+    def on_fail(self, names: Names, task: _Task, depth: int, fallback: list[Any]) -> Any:
+        """What a failed step does: ``retry``, ``unwind``, ``fallback`` itself (steps that end
+        holding what success holds; empty: none), in a loop ``[continue]`` / ``[break]``, or
+        other balanced steps, after which the step's block is not open. Drawn with ``task`` as
+        it is before the step: a failed step holds nothing."""
+        choice = self.below(4)
+        if choice < 2:
+            return ("retry", "unwind")[choice]
+        if choice == 2 and fallback:
+            return fallback
+        if task.may_leave_loop() and self.chance(2):
+            return [self.pick(("continue", "break"))]
+        return self.some(names, task, depth)
 
     def spend(self, steps: int) -> None:
         self.budget -= steps
@@ -131,6 +192,8 @@ class ValidGen:
         tasks = {}
         for name in ("t_a", "t_b", "t_c")[: 1 + self.below(3)]:
             tasks[name] = self.task(names)
+        if self.functions:
+            doc["functions"] = self.functions
         doc["tasks"] = tasks
         if self.chance(2):
             doc["expect"] = self.expect()
@@ -168,7 +231,7 @@ class ValidGen:
             out["low"] = min_ + self.below(2)
             out["high"] = out["low"] + self.below(2)
         if self.chance(3):
-            entries = []
+            entries: list[dict[str, Any]] = []
             for _ in range(1 + self.below(2)):
                 entry: dict[str, Any] = {"pages": 1 + self.below(4)}
                 if self.chance(2):
@@ -177,6 +240,10 @@ class ValidGen:
                     entry["locks"] = [self.pick(names.mutexes)]
                 if names.completions and self.chance(5):
                     entry["waits"] = self.pick(names.completions)
+                if self.chance(4):
+                    entry["trylocks"] = [self.pick(names.mutexes + names.spinlocks)]
+                if self.chance(3):
+                    entry["name"] = f"r_{len(entries)}"
                 entries.append(entry)
             out["reclaimable"] = entries
         return out
@@ -213,41 +280,57 @@ class StepKind:
     usable: Callable[[Names, _Task, int], bool] = lambda names, task, depth: True
 
 
-def _alloc_pages(g: ValidGen, names: Names, task: _Task, depth: int) -> list[Any]:
-    h = task.handle()
-    alloc: dict[str, Any] = {"gfp": g.gfp(), "as": h}
-    if g.chance(5):
-        alloc["order"] = 1
-    g.spend(2)
-    inner = g.inner(names, task, depth)
-    tail = [] if g.chance(8) else [{"free_pages": h}]  # a leak now and then: a violation
-    return [{"alloc_pages": alloc}, *inner, *tail]
+def _alloc(kind: str, release: str) -> StepKind:
+    """``alloc_pages`` / ``mempool_alloc`` into a handle, its ``free_pages`` / ``mempool_free``;
+    now and then an ``on_fail`` (a failure binds null first, so nothing is open after it)."""
+
+    def make(g: ValidGen, names: Names, task: _Task, depth: int) -> list[Any]:
+        h = task.handle()
+
+        def alloc() -> dict[str, Any]:
+            if kind == "mempool_alloc":
+                return {"pool": g.pick(names.pools), "gfp": g.gfp(), "as": h}
+            return {"gfp": g.gfp(), "as": h} | ({"order": 1} if g.chance(5) else {})
+
+        step = alloc()
+        if g.chance(3):  # a fallback allocation into the same handle, or any other answer
+            step["on_fail"] = g.on_fail(names, task, depth, [{kind: alloc()}])
+        g.spend(2)
+        inner = g.opened(names, task, depth, handle=h)
+        tail: list[Any]
+        if kind == "alloc_pages":
+            tail = [] if g.chance(8) else [{release: h}]  # a leak now and then: a violation
+        elif g.chance(6):  # to a pool of its choosing: the wrong one is a violation
+            tail = [{release: {"handle": h, "pool": g.pick(names.pools)}}]
+        else:
+            tail = [{release: h}]
+        return [{kind: step}, *inner, *tail]
+
+    return StepKind(make)
 
 
-def _mempool_alloc(g: ValidGen, names: Names, task: _Task, depth: int) -> list[Any]:
-    h = task.handle()
-    pool = g.pick(names.pools)
-    g.spend(2)
-    inner = g.inner(names, task, depth)
-    free: Any = h
-    if g.chance(6):  # to a pool of its choosing: the wrong one is a violation
-        free = {"handle": h, "pool": g.pick(names.pools)}
-    return [
-        {"mempool_alloc": {"pool": pool, "gfp": g.gfp(), "as": h}},
-        *inner,
-        {"mempool_free": free},
-    ]
+def _lock(take: str, release: str, kinds: str, fails: bool = False, must: bool = False) -> StepKind:
+    """A lock step and its unlock. One that may fail (``fails``; a trylock ``must`` say
+    how) gets an ``on_fail``: ``retry``, ``unwind`` or a fallback to the sleeping lock hold
+    the lock after it; after any other list the guarded steps go in ``if: {held: L}``."""
+    sleeping = "spin_lock" if kinds == "spinlocks" else "mutex_lock"
 
-
-def _lock(take: str, release: str, kinds: str) -> StepKind:
     def make(g: ValidGen, names: Names, task: _Task, depth: int) -> list[Any]:
         free = tuple(n for n in getattr(names, kinds) if n not in task.held)
         lock = g.pick(free)
         g.spend(2)
-        task.held.append(lock)
-        inner = g.inner(names, task, depth)
-        task.held.pop()
-        return [{take: lock}, *inner, {release: lock}]
+        if not must and (not fails or g.chance(2)):
+            return [{take: lock}, *g.opened(names, task, depth, locks=(lock,)), {release: lock}]
+        fallback = [{sleeping: lock}]
+        on_fail = g.on_fail(names, task, depth, fallback)
+        step = {take: {"lock": lock, "on_fail": on_fail}}
+        guarded = [*g.opened(names, task, depth, locks=(lock,)), {release: lock}]
+        if not isinstance(on_fail, list) or on_fail is fallback:
+            return [step, *guarded]
+        branch: dict[str, Any] = {"held": lock, "then": guarded}
+        if g.chance(3):
+            branch["else"] = g.some(names, task, depth)
+        return [step, {"if": branch}]
 
     def usable(names: Names, task: _Task, depth: int) -> bool:
         return any(n not in task.held for n in getattr(names, kinds))
@@ -255,10 +338,14 @@ def _lock(take: str, release: str, kinds: str) -> StepKind:
     return StepKind(make, usable)
 
 
-def _completion(kind: str) -> StepKind:
+def _completion(kind: str, fails: bool = False) -> StepKind:
     def make(g: ValidGen, names: Names, task: _Task, depth: int) -> list[Any]:
         g.spend(1)
-        return [{kind: g.pick(names.completions)}]
+        completion = g.pick(names.completions)
+        if fails and g.chance(2):
+            on_fail = g.on_fail(names, task, depth, [])
+            return [{kind: {"completion": completion, "on_fail": on_fail}}]
+        return [{kind: completion}]
 
     return StepKind(make, lambda names, task, depth: bool(names.completions))
 
@@ -266,36 +353,185 @@ def _completion(kind: str) -> StepKind:
 def _scope(scope: str) -> StepKind:
     def make(g: ValidGen, names: Names, task: _Task, depth: int) -> list[Any]:
         g.spend(2)
-        save = {f"memalloc_{scope}_save": None if g.chance(2) else {}}
-        return [save, *g.inner(names, task, depth), {f"memalloc_{scope}_restore": None}]
+        save: dict[str, Any] = {f"memalloc_{scope}_save": None if g.chance(2) else {}}
+        inner = g.opened(names, task, depth)
+        return [save, *inner, {f"memalloc_{scope}_restore": None}]
 
     return StepKind(make)
 
 
 def _repeat(g: ValidGen, names: Names, task: _Task, depth: int) -> list[Any]:
     g.spend(1)
-    body = g.steps(names, task, depth + 1)
-    if not body:
-        body = [{"alloc_pages": {"gfp": g.gfp()}}]
-    if task.daemon and g.chance(2):
-        return [{"repeat": {"forever": True, "steps": body}}]
-    return [{"repeat": {"times": 1 + g.below(2), "steps": body}}]
+    loops, task.loops = task.loops, []  # break / continue leave loops, not repeats
+    try:
+        if task.daemon and g.chance(2):
+            body = g.steps(names, task, depth + 1) or g.filler(names)
+            return [{"repeat": {"forever": True, "steps": body}}]
+        times = 1 + g.below(2)
+        if not task.function and g.chance(3):
+            return _per_pass(g, names, task, depth, times)
+        body = g.steps(names, task, depth + 1) or [{"alloc_pages": {"gfp": g.gfp()}}]
+        return [{"repeat": {"times": times, "steps": body}}]
+    finally:
+        task.loops = loops
+
+
+def _per_pass(g: ValidGen, names: Names, task: _Task, depth: int, times: int) -> list[Any]:
+    """A handle per pass (``h1_{i}``): freed in the same pass, or by a second repeat."""
+    h = task.handle() + "_{i}"
+    if g.chance(2):
+        take: dict[str, Any] = {
+            "mempool_alloc": {"pool": g.pick(names.pools), "gfp": g.gfp(), "as": h}
+        }
+        give: dict[str, Any] = {"mempool_free": h}
+    else:
+        take, give = {"alloc_pages": {"gfp": g.gfp(), "as": h}}, {"free_pages": h}
+    g.spend(2)
+    if g.chance(2):
+        return [
+            {"repeat": {"times": times, "steps": [take]}},
+            *g.opened(names, task, depth),
+            {"repeat": {"times": times, "steps": [give]}},
+        ]
+    body = [take, *g.opened(names, task, depth + 1, handle=h), give]
+    return [{"repeat": {"times": times, "steps": body}}]
+
+
+def _loop(g: ValidGen, names: Names, task: _Task, depth: int) -> list[Any]:
+    """A ``loop``: ABBA back-off with a trylock, a spin_trylock busy-wait, or any body
+    ended by a ``break`` (its ``continue``s and inner ``break``s come from their entries)."""
+    g.spend(2)
+    mutexes = tuple(m for m in names.mutexes if m not in task.held)
+    spins = tuple(s for s in names.spinlocks if s not in task.held)
+    shape = g.below(4)
+    if shape == 0 and len(mutexes) == 2:  # for (;;) { lock(B); if (trylock(A)) break; unlock(B); }
+        b, a = mutexes if g.chance(2) else mutexes[::-1]
+        back = [{"mutex_unlock": b}, "continue"]
+        body: list[Any] = [
+            {"mutex_lock": b},
+            {"mutex_trylock": {"lock": a, "on_fail": back}},
+            "break",
+        ]
+        inner = g.opened(names, task, depth, locks=(b, a))
+        return [{"loop": {"steps": body}}, *inner, {"mutex_unlock": a}, {"mutex_unlock": b}]
+    if shape == 1 and spins:  # while (!spin_trylock(S)) ;
+        lock = g.pick(spins)
+        body = [{"spin_trylock": {"lock": lock, "on_fail": ["continue"]}}, "break"]
+        inner = g.opened(names, task, depth, locks=(lock,))
+        return [{"loop": {"steps": body}}, *inner, {"spin_unlock": lock}]
+    task.loops.append(task.opened)
+    body = []
+    if g.chance(2):  # a way round or out first: rarely drawn among all the kinds otherwise
+        body = STEP_KINDS[g.pick(("continue", "break"))].make(g, names, task, depth + 1)
+    body += g.steps(names, task, depth + 1) if g.budget > 0 else []
+    body = body or g.filler(names)
+    task.loops.pop()
+    return [{"loop": {"steps": [*body, "break"]}}]
+
+
+def _break(g: ValidGen, names: Names, task: _Task, depth: int) -> list[Any]:
+    """``if (cond) break;`` on a lock or on a handle an enclosing block holds."""
+    g.spend(1)
+    conds = [("held", lock) for lock in names.mutexes + names.spinlocks]
+    conds += [(key, h) for h in task.bound for key in ("null", "not_null")]
+    key, value = g.pick(tuple(conds))
+    return [{"if": {key: value, "then": ["break"]}}]
+
+
+def _continue(g: ValidGen, names: Names, task: _Task, depth: int) -> list[Any]:
+    """``p = alloc(); if (!p) continue;``: a null handle holds nothing, so going round
+    drops nothing; the rest of the body frees it."""
+    h = task.handle()
+    g.spend(3)
+    if g.chance(3):
+        take: dict[str, Any] = {
+            "mempool_alloc": {"pool": g.pick(names.pools), "gfp": g.gfp(), "as": h}
+        }
+        give: dict[str, Any] = {"mempool_free": h}
+    else:
+        take, give = {"alloc_pages": {"gfp": g.gfp(), "as": h}}, {"free_pages": h}
+    again = {"if": {"null": h, "then": ["continue"]}}
+    return [take, again, *g.opened(names, task, depth, handle=h), give]
+
+
+def _if(g: ValidGen, names: Names, task: _Task, depth: int) -> list[Any]:
+    """An ``if`` whose arms each balance: on a lock, on a handle an enclosing block holds,
+    or on a fresh allocation (a fallback into the same handle, or freeing only a page)."""
+    g.spend(2)
+    shape = g.below(4)
+    if shape < 2:
+        if shape == 0 and task.bound:
+            cond = {g.pick(("null", "not_null")): g.pick(tuple(task.bound))}
+        else:
+            cond = {"held": g.pick(names.mutexes + names.spinlocks)}
+        branch: dict[str, Any] = {**cond, "then": g.some(names, task, depth)}
+        if g.chance(2):
+            branch["else"] = g.some(names, task, depth)
+        return [{"if": branch}]
+    h = task.handle()
+    alloc = {"alloc_pages": {"gfp": g.gfp(), "as": h}}
+    if shape == 2:  # if (!p) p = alloc(GFP_KERNEL); ... free(p)
+        branch = {"null": h, "then": [{"alloc_pages": {"gfp": g.gfp(), "as": h}}]}
+        return [alloc, {"if": branch}, *g.opened(names, task, depth, handle=h), {"free_pages": h}]
+    branch = {"not_null": h, "then": [*g.opened(names, task, depth, handle=h), {"free_pages": h}]}
+    if g.chance(2):
+        branch["else"] = g.some(names, task, depth)
+    return [alloc, {"if": branch}]
+
+
+def _call(g: ValidGen, names: Names, task: _Task, depth: int) -> list[Any]:
+    """``call:`` a function drawn here (in this context, but self-contained), or one drawn
+    before that takes no lock this task holds."""
+    g.spend(1)
+    ready = tuple(f for f, locks in g.function_locks.items() if not locks & set(task.held))
+    if ready and g.chance(2):
+        return [{"call": g.pick(ready)}]
+    g.function_count += 1
+    name = f"f{g.function_count}"
+    body_task = _Task(daemon=False, prefix=f"{name}_h", held=list(task.held), function=True)
+    body = g.steps(names, body_task, depth + 1) or g.filler(names)
+    g.functions[name] = {"steps": body}
+    lock_names = frozenset(names.mutexes + names.spinlocks)
+    locks = {s for s in _strings(body) if s in lock_names}
+    locks.update(*(g.function_locks.get(s, ()) for s in _strings(body)))
+    g.function_locks[name] = frozenset(locks)
+    return [{"call": name}]
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (k, *_strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def _shallow(names: Names, task: _Task, depth: int) -> bool:
+    return depth < 2
 
 
 STEP_KINDS: dict[str, StepKind] = {
-    "alloc_pages": StepKind(_alloc_pages),
-    "mempool_alloc": StepKind(_mempool_alloc),
+    "alloc_pages": _alloc("alloc_pages", "free_pages"),
+    "mempool_alloc": _alloc("mempool_alloc", "mempool_free"),
     "mutex_lock": _lock("mutex_lock", "mutex_unlock", "mutexes"),
-    "mutex_lock_killable": _lock("mutex_lock_killable", "mutex_unlock", "mutexes"),
+    "mutex_lock_killable": _lock("mutex_lock_killable", "mutex_unlock", "mutexes", fails=True),
+    "mutex_trylock": _lock("mutex_trylock", "mutex_unlock", "mutexes", fails=True, must=True),
     "spin_lock": _lock("spin_lock", "spin_unlock", "spinlocks"),
+    "spin_trylock": _lock("spin_trylock", "spin_unlock", "spinlocks", fails=True, must=True),
     "wait_for_completion": _completion("wait_for_completion"),
-    "wait_for_completion_killable": _completion("wait_for_completion_killable"),
+    "wait_for_completion_killable": _completion("wait_for_completion_killable", fails=True),
     "complete": _completion("complete"),
     "complete_all": _completion("complete_all"),
     "memalloc_noio_save": _scope("noio"),
     "memalloc_nofs_save": _scope("nofs"),
     "memalloc_noreclaim_save": _scope("noreclaim"),
-    "repeat": StepKind(_repeat, lambda names, task, depth: depth < 2),
+    "repeat": StepKind(_repeat, _shallow),
+    # revision 2: failure and control flow
+    "loop": StepKind(_loop, _shallow),
+    "break": StepKind(_break, lambda names, task, depth: task.may_leave_loop()),
+    "continue": StepKind(_continue, lambda names, task, depth: task.may_leave_loop()),
+    "if": StepKind(_if),
+    "call": StepKind(_call, _shallow),
 }
 # Steps that only close a block: drawn by the entry of the step that opens it.
 CLOSED_BY: dict[str, str] = {
@@ -316,20 +552,23 @@ def valid_scenarios(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def names_of(doc: dict[str, Any]) -> list[str]:
-    """Every name the scenario declares or binds: tasks, locks, pools, completions, handles."""
+    """Every name the scenario declares or binds: tasks, locks, pools, completions,
+    functions, reclaimable entries, handles (``h1_{i}`` as written)."""
     found = [*doc["tasks"], *doc.get("locks", {}), *doc.get("pools", {})]
-    found += list(doc.get("completions", ()))
+    found += [*doc.get("completions", ()), *doc.get("functions", {})]
+    found += [e["name"] for e in doc["memory"].get("reclaimable", ()) if "name" in e]
 
-    def handles(steps: list[Any]) -> None:
-        for step in steps:
-            ((kind, value),) = step.items()
-            if isinstance(value, dict) and "as" in value:
+    def handles(value: Any) -> None:
+        if isinstance(value, dict):
+            if isinstance(value.get("as"), str):
                 found.append(value["as"])
-            if kind == "repeat":
-                handles(value["steps"])
+            for v in value.values():
+                handles(v)
+        elif isinstance(value, list):
+            for v in value:
+                handles(v)
 
-    for task in doc["tasks"].values():
-        handles(task["steps"])
+    handles([doc["tasks"], doc.get("functions", {})])
     return sorted(set(found))
 
 
@@ -345,6 +584,10 @@ def renamed(doc: Any, mapping: dict[str, str]) -> Any:
 
 
 def reversed_names(doc: dict[str, Any]) -> dict[str, str]:
-    """A renaming that reverses the names' sort order, so nothing may lean on it."""
+    """A renaming that reverses the names' sort order, so nothing may lean on it
+    (a per-pass handle keeps its ``{i}``)."""
     names = names_of(doc)
-    return {name: f"n{len(names) - i:03d}_{name[0]}" for i, name in enumerate(names)}
+    return {
+        name: f"n{len(names) - i:03d}_{name[0]}" + ("{i}" if "{i}" in name else "")
+        for i, name in enumerate(names)
+    }
