@@ -133,4 +133,4 @@ def test_pytest_mpsim_on_the_shipped_library(installed: tuple[Path, Path], tmp_p
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:]
-    assert f"{len(SHIPPED) * 6} passed" in done.stdout
+    assert f"{len(SHIPPED) * len(PRESET_NAMES)} passed" in done.stdout
