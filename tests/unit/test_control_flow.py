@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from mempool_cli.errors import ScenarioError
 from mempool_cli.explore import explore
 from mempool_cli.kernel.model import KernelModel, State
 from mempool_cli.kernel.program import IF, JUMP, UNWIND, compile_program
 from mempool_cli.kernel.state import NULL, ORDER
 from mempool_cli.narration import describe, halt_text
-from mempool_cli.errors import ScenarioError
 from mempool_cli.scenario.loader import load_text
 
 from .kernel_builders import handle
