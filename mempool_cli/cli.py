@@ -147,12 +147,20 @@ def cli() -> None:
     show_default=True,
     help="json: an array of problems on stdout; github: GitHub Actions ::error annotations.",
 )
+@click.option(
+    "--width",
+    type=click.IntRange(min=40),
+    default=None,
+    metavar="N",
+    help="Cut echoed source lines to N columns (each FILE:LINE:COL line stays whole) "
+    "[default: 106, a 100-character window of the line].",
+)
 @_guarded
-def check(files: tuple[str, ...], fmt: str) -> None:
+def check(files: tuple[str, ...], fmt: str, width: int | None) -> None:
     """Validate scenario FILES without exploring them ('-' reads stdin)."""
     from mempool_cli import commands
 
-    sys.exit(commands.check(list(files), click.echo, fmt))
+    sys.exit(commands.check(list(files), click.echo, fmt, width))
 
 
 @cli.command(epilog="\b\nExample:\n  mpsim schema > mpsim-schema.json")

@@ -41,14 +41,16 @@ from mempool_cli.verdict import Limits, kernels_for, preset_for, run_scenario, u
 Echo = Callable[..., None]
 
 
-def check(paths: list[str], echo: Echo, fmt: str = "text") -> int:
+def check(paths: list[str], echo: Echo, fmt: str = "text", width: int | None = None) -> int:
     """Load every file, print every problem of every file, return the exit status.
 
     A valid file's notes (each gfp flag the model ignores, once) go to
     stderr before its ``ok`` line; they do not change the exit status.
     A file that cannot be read does not stop the others from being checked:
     the status is 3 if some file is invalid, else 2 if some could not be read.
-    ``fmt`` ``json`` prints one array of problems (and notes, ``kind: note``)
+    ``width`` cuts echoed source lines to that many columns (the
+    ``FILE:LINE:COL`` lines stay whole). ``fmt`` ``json`` prints one array
+    of problems (and notes, ``kind: note``)
     on stdout; ``github`` prints each as a GitHub Actions ``::error`` (or
     ``::notice``) annotation.
     """
@@ -70,7 +72,7 @@ def check(paths: list[str], echo: Echo, fmt: str = "text") -> int:
                     }
                 )
             if fmt == "text":
-                echo(printable(str(err)), err=True)
+                echo(printable(err.render(width)), err=True)
             continue
         except EnvironmentProblem as err:
             unreadable = True
@@ -97,7 +99,7 @@ def check(paths: list[str], echo: Echo, fmt: str = "text") -> int:
                 }
             )
             if fmt == "text":
-                echo(printable(note.render()), err=True)
+                echo(printable(note.render(width)), err=True)
         if fmt == "text":
             echo(printable(f"{scenario.path}: ok ({scenario.name}, {len(scenario.tasks)} tasks)"))
     if fmt == "json":

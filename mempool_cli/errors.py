@@ -87,8 +87,12 @@ class Problem:
     source_line: str = ""
     level: str = "error"
 
-    def render(self) -> str:
+    def render(self, width: int | None = None) -> str:
         """``FILE:LINE:COL: error: MESSAGE`` then the source line and a caret.
+
+        The echoed source line is cut to ``width`` columns around the caret
+        (default: 100 characters of it); the first line stays whole, since
+        editors and CI parse it.
 
         >>> print(Problem("a.yaml", 2, 5, "unknown key 'x'", "  - x: 1").render())
         a.yaml:2:5: error: unknown key 'x'
@@ -98,7 +102,8 @@ class Problem:
         head = f"{self.path}:{self.line}:{self.col}: {self.level}: {escaped(self.message)}"
         if not self.source_line:
             return head
-        line, col = _window(self.source_line, max(self.col - 1, 0))
+        window = _WINDOW if width is None else max(width - 6, 10)
+        line, col = _window(self.source_line, max(self.col - 1, 0), window)
         return f"{head}\n{line}\n{' ' * col}^"
 
 
@@ -130,8 +135,9 @@ def escaped(text: str) -> str:
 _WINDOW = 100
 
 
-def _window(line: str, col: int) -> tuple[str, int]:
-    """The source line with tabs expanded, cut to about _WINDOW characters around ``col``.
+def _window(line: str, col: int, window: int = _WINDOW) -> tuple[str, int]:
+    """The source line with tabs expanded, cut to ``window`` characters around ``col``, with
+    ``...`` at a cut end (so at most ``window + 6`` columns).
 
     Returns the text to print and where the caret goes in it.
 
@@ -145,12 +151,12 @@ def _window(line: str, col: int) -> tuple[str, int]:
     """
     expanded_col = len(escaped(line[:col].expandtabs()))
     text = escaped(line.expandtabs())
-    if len(text) <= _WINDOW:
+    if len(text) <= window:
         return text, expanded_col
-    start = max(0, min(expanded_col - _WINDOW // 2, len(text) - _WINDOW))
-    cut = text[start : start + _WINDOW]
+    start = max(0, min(expanded_col - window // 2, len(text) - window))
+    cut = text[start : start + window]
     prefix = "..." if start else ""
-    suffix = "..." if start + _WINDOW < len(text) else ""
+    suffix = "..." if start + window < len(text) else ""
     return prefix + cut + suffix, expanded_col - start + len(prefix)
 
 
@@ -161,4 +167,8 @@ class ScenarioError(MpsimError):
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(problems, key=lambda p: (p.path, p.line, p.col, p.message))
-        super().__init__("\n".join(p.render() for p in self.problems))
+        super().__init__(self.render())
+
+    def render(self, width: int | None = None) -> str:
+        """Every problem, each with its source line cut to ``width`` columns (``render``)."""
+        return "\n".join(p.render(width) for p in self.problems)

@@ -43,6 +43,20 @@ def test_check_github_prints_workflow_annotations(tmp_path: Path) -> None:
     assert mpsim("check", "--format", "github", SEED).stdout == ""
 
 
+def test_check_width_cuts_echoed_lines_but_never_a_position_line(tmp_path: Path) -> None:
+    steps = ", ".join(["mutex_lock: M"] * 12 + ["mutex_lok: M"])
+    bad = tmp_path / "long.yaml"
+    bad.write_text(f"locks: {{M: mutex}}\ntasks:\n  t: {{steps: [{steps}]}}\n")
+    for width in (40, 60, 80):
+        lines = mpsim("check", "--width", str(width), str(bad)).stderr.splitlines()
+        head, source, caret = lines  # one problem: the position line, the source, the caret
+        message = "unknown step 'mutex_lok' (did you mean 'mutex_lock'?)"
+        assert head == f"{bad}:3:{15 + 15 * 12}: error: {message}"  # whole, however wide
+        assert len(source) <= width and "mutex_lok" in source
+        assert source[caret.index("^") :].startswith("mutex_lok")
+    assert len(mpsim("check", str(bad)).stderr.splitlines()[1]) > 80  # default: 100 of it
+
+
 def test_jsonl_streams_each_result_as_its_search_ends(tmp_path: Path) -> None:
     slow = tmp_path / "slow.yaml"
     slow.write_text(slow_scenario())
