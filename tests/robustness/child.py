@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +49,10 @@ def env(**extra: str) -> dict[str, str]:
     return out
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def mpsim_popen(
     *args: str, environ: dict[str, str] | None = None, session: bool = False
 ) -> subprocess.Popen[str]:
@@ -64,6 +69,9 @@ def mpsim_popen(
         env=environ if environ is not None else env(),
         cwd=ROOT,
         start_new_session=session,
+        # As from a terminal: Ctrl-C delivered, even when this suite runs as a background
+        # job (whose children inherit SIGINT ignored, and Python then keeps it ignored).
+        preexec_fn=_default_sigint,
     )
 
 
