@@ -141,6 +141,31 @@ PHRASES: dict[str, Phrase] = {
     ),
     "spin_acquires": lambda n, lock: f"acquires {n.lock(lock)}",
     "trylock_takes": lambda n, op, lock: f"{op}({n.lock(lock)}) -> 1, acquired",
+    # locking.py, rwsem (revision 2)
+    "rwsem_acquired": lambda n, op, lock: f"{op}({n.lock(lock)}) -> acquired",
+    "rwsem_steals": lambda n, op, lock: (
+        f"{op}({n.lock(lock)}) -> acquired at once, ahead of the queued waiters (lock stealing)"
+    ),
+    "rwsem_sleeps": lambda n, op, lock, write, writer, readers, queued: (
+        f"{op}({n.lock(lock)}) -> sleeps, " + _rwsem_why(n, writer, readers, queued)
+    ),
+    "rwsem_wakes": lambda n, lock, write: (
+        f"wakes, holds {n.lock(lock)} for {'write' if write else 'read'}"
+    ),
+    "rwsem_interrupted": lambda n, lock: (
+        f"leaves the queue of {n.lock(lock)}: -EINTR (fatal signal)"
+    ),
+    "rwsem_released": lambda n, op, lock, woken: (
+        f"{op}({n.lock(lock)})"
+        + (
+            f", hands it to the queued readers {', '.join(n.owner(u) for u in woken)}"
+            if woken
+            else ""
+        )
+    ),
+    "rwsem_trylock_fails": lambda n, op, lock, writer, readers, queued: (
+        f"{op}({n.lock(lock)}) -> 0, " + _rwsem_why(n, writer, readers, queued)
+    ),
     "trylock_fails": lambda n, op, lock, owner: (
         f"{op}({n.lock(lock)}) -> 0, held by {n.owner(owner)}"
     ),
@@ -229,6 +254,9 @@ PHRASES: dict[str, Phrase] = {
     ),
     "oom_panics": lambda n: "out_of_memory: no eligible task, kernel panic",
     "oom_kills": lambda n, victim, rss: f"out_of_memory: kills {n.task(victim)} (rss {rss})",
+    "reaper_trylock_fails": lambda n, victim, lock: (
+        f"mmap_read_trylock({n.lock(lock)}) of {n.owner(victim)} fails"
+    ),
     "reaps": lambda n, victim, pages, free: (
         f"reaps {n.task(victim)}: {pages} pages freed ({free} free), MMF_OOM_SKIP"
     ),
@@ -261,7 +289,20 @@ PHRASES: dict[str, Phrase] = {
     ),
 }
 
+
 # Why the machine halted: the reason event of a violation or a panic.
+def _rwsem_why(n: Any, writer: int, readers: tuple[int, ...], queued: tuple[int, ...]) -> str:
+    """Why an rwsem is not to be had: its writer, or its readers and queued waiters."""
+    if writer != -1:
+        return f"held for write by {n.owner(writer)}"
+    parts = []
+    if readers:
+        parts.append("held for read by " + ", ".join(n.owner(u) for u in readers))
+    if queued:
+        parts.append("queued behind " + ", ".join(n.owner(u) for u in queued))
+    return "; ".join(parts) or "free"
+
+
 REASONS: dict[str, Phrase] = {
     "exit_holding_handle": lambda n, handle, value: (
         f"exits still holding {n.handle(handle)} ({n.what(value)})"
@@ -269,6 +310,9 @@ REASONS: dict[str, Phrase] = {
     "exit_holding_lock": lambda n, lock: f"exits holding lock {n.lock(lock)}",
     "sleeps_atomic": lambda n, op, arg, why: f"{op}({n.arg(op, arg)}) sleeps {n.why(why)}",
     "unlock_not_held": _unlock_not_held,
+    "rwsem_not_held": lambda n, op, lock, mode: (
+        f"{op}({n.lock(lock)}) without holding it for {mode}"
+    ),
     "restore_without_save": lambda n, op: f"{op}() without a matching save",
     "leak_unbound": lambda n, value: f"{n.what(value)} allocated without `as:` is leaked",
     "leak_rebound": lambda n, handle, value: (
@@ -432,6 +476,9 @@ def where(model: KernelModel, s: State, t: int) -> str:
         verb = "woken" if model.lock_owner(s, wait.resource) is None else "sleeps"
         name = model.locks[wait.resource].name
         return f"{verb} in mutex_lock({name}), {_held_by(model, s, wait.resource)}"
+    if wait.kind == "rwsem":
+        assert wait.resource is not None
+        return _rwsem_where(model, s, t, wait.resource, wait.call)
     if wait.kind == "spinlock":
         assert wait.resource is not None
         name = model.locks[wait.resource].name
@@ -450,6 +497,21 @@ def where(model: KernelModel, s: State, t: int) -> str:
             model, s, wait.kind, wait.resource
         )
     return f"retries mempool_alloc({pool})"
+
+
+def _rwsem_where(model: KernelModel, s: State, t: int, lock: int, call: str) -> str:
+    """Where a task queued on an rwsem is: what it waits for, in lockdep's words."""
+    name = model.locks[lock].name
+    holders, behind = model.rwsem_waits_for(s, t)
+    if not holders and behind is None:
+        return f"woken in {call}({name}), takes it when it next runs"
+    parts = []
+    if holders:
+        mode = "write" if model.rwsem_writer(s, lock) is not None else "read"
+        parts.append(f"held for {mode} by " + ", ".join(model.info[u].name for u in holders))
+    if behind is not None:
+        parts.append(f"queued behind {model.info[behind].name}")
+    return f"sleeps in {call}({name}), " + "; ".join(parts)
 
 
 def _alloc_where(model: KernelModel, s: State, kind: str, resource: int | None) -> str:

@@ -113,6 +113,11 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
         spec = model.locks[lock]
         node = f"{spec.kind}:{spec.name}"
         g.add_node(node, type=spec.kind, label=spec.name)
+        if spec.kind == "rwsem":  # every holder, by mode (revision 2)
+            mode = "write" if model.rwsem_writer(s, lock) is not None else "read"
+            for holder in model.lock_holders(s, lock):
+                g.add_edge(node, add_task(holder), type="held_by", label=f"held for {mode} by")
+            return node
         owner = model.lock_owner(s, lock)
         if owner is not None:
             g.add_edge(node, add_task(owner), type="held_by", label="held by")
@@ -203,6 +208,14 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
             g.add_edge(me, add_pool(res), type="waits_for", label=label)
         elif kind in ("completion", "reclaim-completion"):
             g.add_edge(me, add_completion(res), **edge)
+        elif kind == "rwsem":
+            # revision 2: the holders it waits for, and the waiter it is queued behind (a
+            # reader behind a queued writer waits for that writer, not for the readers)
+            holders, behind = model.rwsem_waits_for(s, t)
+            if holders:
+                g.add_edge(me, add_lock(res), **edge)
+            if behind is not None:
+                g.add_edge(me, add_task(behind), type="queued_behind", label="is queued behind")
         elif model.lock_owner(s, res) is not None:
             # Else the lock was released since the task went to sleep on it: the
             # unlock woke the task, which (or whose reclaim) takes the lock when it

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from mempool_cli.kernel.program import JUMP, Instr, Program, compile_program
-from mempool_cli.scenario.kernels import Kernel
+from mempool_cli.scenario.kernels import Kernel, rwsem_reader_steals
 from mempool_cli.scenario.spec import Scenario
 
 __all__ = ["COMPLETION_CAP_UNBOUNDED", "Config", "TaskInfo"]
@@ -35,6 +35,7 @@ class TaskInfo:
     pf_noio: bool
     pf_nofs: bool
     tracks_order: bool = False  # its task tuple has ``taken`` (it can unwind): state.ORDER
+    mm_lock: int = -1  # revision 2: the rwsem standing for its mmap_lock, or -1
 
 
 class Config:
@@ -51,6 +52,10 @@ class Config:
         self.completions = scenario.completions
         self.entries = mem.reclaimable
         self.lock_ids = {lock.name: i for i, lock in enumerate(scenario.locks)}
+        # revision 2: which locks are rwsems (their owners entry is RwsemState), and whether
+        # a reader may steal one past queued waiters on this kernel (docs/model.md, "rwsem")
+        self.rwsems = frozenset(i for i, lock in enumerate(scenario.locks) if lock.kind == "rwsem")
+        self.rwsem_steal = rwsem_reader_steals(self.kernel)
         self.entry_locks = tuple(tuple(self.lock_ids[n] for n in e.locks) for e in self.entries)
         self.entry_trylocks = tuple(
             tuple(self.lock_ids[n] for n in e.trylocks) for e in self.entries
@@ -70,6 +75,7 @@ class Config:
                 pf_memalloc="PF_MEMALLOC" in t.flags,
                 pf_noio="PF_MEMALLOC_NOIO" in t.flags,
                 pf_nofs="PF_MEMALLOC_NOFS" in t.flags,
+                mm_lock=self.lock_ids[t.mm_lock] if t.mm_lock else -1,
             )
             for t in scenario.tasks
         )

@@ -28,6 +28,7 @@ from mempool_cli.kernel.state import (
     STATUS,
     State,
     Work,
+    held_by,
     holds,
     with_field,
 )
@@ -182,7 +183,11 @@ def _unwinding_skips(w: Work, t: int, ins: Instr) -> bool:
         return False
     task = w.tasks[t]  # a releasing step: skipped unless it releases something held
     if kind.names == "lock":
-        return bool(w.owners[ins.arg] != t)
+        owner = w.owners[ins.arg]
+        if type(owner) is int:
+            return bool(owner != t)
+        # an rwsem: up_read releases a read hold, up_write / downgrade_write the write hold
+        return t not in owner[1] if ins.op == "up_read" else owner[0] != t
     if kind.names == "handle":
         return not holds(task[HANDLES][ins.arg])
     return bool(task[SCOPES][SCOPE_INDEX[ins.op]] == 0)
@@ -248,7 +253,7 @@ def branch(k: Config, w: Work, t: int, ins: Instr) -> Moves:
     Counter conditions will be one more case here.
     """
     if ins.cond == "held":
-        holds_it = w.owners[ins.arg] == t
+        holds_it = held_by(w.owners[ins.arg], t)
     else:
         value = w.tasks[t][HANDLES][ins.arg]
         is_null = value == NULL or not value
@@ -270,7 +275,7 @@ def do_exit(k: Config, w: Work, t: int) -> None:
             violation(w, t, "exit_holding_handle", handle=slot, value=value)
             return
     for lock, owner in enumerate(w.owners):
-        if owner == t:
+        if held_by(owner, t):
             violation(w, t, "exit_holding_lock", lock=lock)
             return
     w.free += task[RSS]

@@ -5,10 +5,12 @@ A state is a plain tuple (hashable, comparable, no objects):
     (free, curr, owners, done, left, halt, tasks)
 
 ``free`` is the zone's free pages; ``curr`` each pool's ``curr_nr``;
-``owners`` each lock's owner task id or -1; ``done`` each completion's
-count (``ALL`` after complete_all); ``left`` the pages each reclaimable
-entry still holds; ``halt`` is None or ``(kind, task, message key)`` once
-a panic or a violation stopped the machine; ``tasks`` one tuple per task:
+``owners`` each lock's owner task id or -1 (for an ``rwsem``, revision 2,
+an ``RwsemState``: the writer or -1, the readers, the FIFO queue of
+waiters); ``done`` each completion's count (``ALL`` after complete_all);
+``left`` the pages each reclaimable entry still holds; ``halt`` is None
+or ``(kind, task, message key)`` once a panic or a violation stopped the
+machine; ``tasks`` one tuple per task:
 
     (pc, frame, status, rss, handles, scopes, atomic)
 
@@ -27,7 +29,7 @@ queries.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "ALL",
@@ -39,12 +41,15 @@ __all__ = [
     "NULL",
     "ORDER",
     "REAPED",
+    "RWSEM_FREE",
     "SKIP",
     "UNBOUND",
     "VICTIM",
     "Event",
+    "RwsemState",
     "State",
     "Work",
+    "held_by",
     "holds",
     "set_slot",
     "with_field",
@@ -74,6 +79,29 @@ ALL = -1  # completion count after complete_all
 UNBOUND: tuple[Any, ...] = ()
 NULL = ("null",)
 FREED = ("freed",)
+
+
+class RwsemState(NamedTuple):
+    """An rwsem in the shared part of a state (revision 2, "Locks beyond mutexes").
+
+    ``writer``: the task holding it for write, or -1; ``readers``: the tasks holding it
+    for read, sorted, once per hold (a task may hold it twice); ``queue``: the waiters in
+    FIFO order, ``(task, write)`` each (``sem->wait_list``).
+    """
+
+    writer: int
+    readers: tuple[int, ...]
+    queue: tuple[tuple[int, bool], ...]
+
+
+RWSEM_FREE = RwsemState(-1, (), ())
+
+
+def held_by(owner: Any, t: int) -> bool:
+    """Whether task ``t`` holds the lock whose ``owners`` entry is ``owner`` (any mode)."""
+    if type(owner) is int:
+        return owner == t
+    return bool(owner[0] == t or t in owner[1])
 
 
 def holds(value: tuple[Any, ...]) -> bool:

@@ -17,6 +17,7 @@ __all__ = ["TaskView", "Wait", "WaitKind"]
 WaitKind = Literal[
     "mutex",  # sleeps in mutex_lock(_killable)
     "spinlock",  # spins in spin_lock
+    "rwsem",  # sleeps in down_read / down_write (_killable), queued on the rwsem
     "completion",  # sleeps in wait_for_completion(_killable)
     "pool",  # in mempool_alloc, retrying pool->alloc or asleep on pool->wait
     "page",  # loops in a plain alloc_pages slow path for a page

@@ -17,12 +17,14 @@ __all__ = [
     "KNOB_ALIASES",
     "PRESETS",
     "PRESET_NAMES",
+    "RWSEM_READER_STEALING",
     "VERSION_PATTERN",
     "Kernel",
     "asked_label",
     "expand_aliases",
     "knob_help",
     "resolve_kernel",
+    "rwsem_reader_steals",
 ]
 
 
@@ -207,3 +209,17 @@ def asked_label(kernel: Kernel) -> str:
     m = _VERSION.fullmatch(kernel.asked)
     same = m is not None and f"v{m.group(1)}.{m.group(2)}" == kernel.name
     return f"{kernel.asked} ({'preset' if same else 'as'} {kernel.name})"
+
+
+# Presets whose rwsem lets a reader in the slow path take the lock while no writer holds
+# it, ahead of queued waiters (kernel-semantics §9.2; docs/model.md, "rwsem"): from the 5.3
+# rework (reader optimistic spinning, then 5.11's reader lock stealing). Not a knob: it is
+# a fact of each release, fixed with the preset.
+RWSEM_READER_STEALING: frozenset[str] = frozenset(
+    name for (version, name) in _RELEASES if version >= (5, 3)
+) | {"latest"}
+
+
+def rwsem_reader_steals(kernel: Kernel) -> bool:
+    """Whether a reader may steal an rwsem past queued waiters on ``kernel``'s preset."""
+    return kernel.name in RWSEM_READER_STEALING

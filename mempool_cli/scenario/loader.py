@@ -859,7 +859,14 @@ class _Loader:
         for flag in f["needs"].value or ():
             needs |= _GFP_BITS[flag.value]
         for lock in (*(f["locks"].value or ()), *(f["trylocks"].value or ())):
-            self.resolve(lock, "lock", names.locks)
+            known = self.resolve(lock, "lock", names.locks)
+            locks = names.locks or {}
+            if known and lock.node is not None and locks.get(lock.value) == "rwsem":
+                self.error(
+                    lock.node,
+                    f"a reclaim entry cannot name the rwsem '{lock.value}' "
+                    "(only a mutex or spinlock)",
+                )
         waits = f["waits"]
         if waits.good:
             self.resolve(waits, "completion", names.completions)
@@ -1013,6 +1020,7 @@ class _Loader:
                 "oom_score_adj": f["oom_score_adj"].value if f["oom_score_adj"].ok else 0,
                 "oom_victim": bool(f["oom_victim"].value),
                 "mm_reapable": bool(f["mm_reapable"].value) if f["mm_reapable"].ok else True,
+                "mm_lock": self.mm_lock(f["mm_lock"], names),
                 "daemon": daemon,
                 "span": _span(entry.key),
             }
@@ -1211,6 +1219,18 @@ class _Loader:
             else:
                 self.bind(ctx, what, node)
             del ctx.passes[len(ctx.passes) - len(inside) :]
+
+    def mm_lock(self, at: _At, names: _Names) -> str | None:
+        """``mm_lock: L`` (revision 2): L must be a declared rwsem."""
+        if not at.good or at.value is None:
+            return None
+        if not self.resolve(at, "lock", names.locks) or names.locks is None:
+            return None
+        kind = names.locks.get(at.value)
+        if kind is not None and kind != "rwsem" and at.node is not None:
+            self.error(at.node, f"mm_lock '{at.value}' is a {kind}; it must be an rwsem")
+            return None
+        return str(at.value)
 
     def step_arg(
         self, kind: StepKind, arg: Arg, at: _At, where: Node, ctx: _TaskContext, names: _Names

@@ -77,7 +77,7 @@ FORMAT_VERSION = 1
 NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_.-]*"
 TASK_FLAGS: tuple[str, ...] = ("PF_MEMALLOC", "PF_MEMALLOC_NOIO", "PF_MEMALLOC_NOFS", "PF_KTHREAD")
 CONTEXTS: tuple[str, ...] = ("process", "softirq", "irq")
-LOCK_KINDS: tuple[str, ...] = ("mutex", "spinlock")
+LOCK_KINDS: tuple[str, ...] = ("mutex", "spinlock", "rwsem")
 GFP_NAMES: tuple[str, ...] = (*COMPOSITE, *FLAGS)
 
 
@@ -261,6 +261,11 @@ TASK = Record(
         Field("oom_score_adj", Int(-1000, 1000), "-1000 is never chosen by the OOM killer", 0),
         Field("oom_victim", Bool(), "already an OOM victim with SIGKILL pending", False),
         Field("mm_reapable", Bool(), "false: the OOM reaper cannot free this task's memory", True),
+        Field(
+            "mm_lock",
+            Name("lock"),
+            "the rwsem standing for this task's mmap_lock (the OOM reaper read-trylocks it)",
+        ),
         Field("daemon", Bool(), "need not finish; may loop forever", False),
     ),
 )

@@ -222,6 +222,7 @@ class Task:
     oom_score_adj: int = 0
     oom_victim: bool = False
     mm_reapable: bool = True
+    mm_lock: str | None = None  # revision 2: the rwsem standing for its mmap_lock
     daemon: bool = False
     span: Span = NO_SPAN
 

@@ -174,24 +174,45 @@ _COMPLETION_KEY = Arg(
 _NULL = "the result is NULL"
 _BUSY = "the lock is not free at once (never sleeps)"
 _EINTR = "a fatal signal is pending (-EINTR)"
+_RWSEM_BUSY = "the rwsem is held against it or has waiters (never sleeps)"
 
 
 def _mutex(
     name: str, doc: str, role: Role, spin: str, fails: str | None = None, must: bool = False
 ) -> StepKind:
     args = (_LOCK, _LOCK_KEY, _ON_FAIL) if fails else (_LOCK,)
-    return StepKind(
-        name, doc, role, args, ("mutex",), (("spinlock", spin),), fails=fails, must_handle=must
-    )
+    instead = (("spinlock", spin), ("rwsem", _RWSEM_INSTEAD[name]))
+    return StepKind(name, doc, role, args, ("mutex",), instead, fails=fails, must_handle=must)
 
 
 def _spin(
     name: str, doc: str, role: Role, mutex: str, fails: str | None = None, must: bool = False
 ) -> StepKind:
     args = (_LOCK, _LOCK_KEY, _ON_FAIL) if fails else (_LOCK,)
-    return StepKind(
-        name, doc, role, args, ("spinlock",), (("mutex", mutex),), fails=fails, must_handle=must
-    )
+    instead = (("mutex", mutex), ("rwsem", _RWSEM_INSTEAD[name]))
+    return StepKind(name, doc, role, args, ("spinlock",), instead, fails=fails, must_handle=must)
+
+
+# The rwsem step to use where a mutex or spinlock step names an rwsem, and back.
+_RWSEM_INSTEAD = {
+    "mutex_lock": "down_write",
+    "mutex_lock_killable": "down_write_killable",
+    "mutex_unlock": "up_write",
+    "mutex_trylock": "down_write_trylock",
+    "spin_lock": "down_write",
+    "spin_unlock": "up_write",
+    "spin_trylock": "down_write_trylock",
+}
+
+
+def _rwsem(
+    name: str, doc: str, role: Role, mutex: str, fails: str | None = None, must: bool = False
+) -> StepKind:
+    """A step on a lock of kind ``rwsem`` (revision 2, "Locks beyond mutexes")."""
+    args = (_LOCK, _LOCK_KEY, _ON_FAIL) if fails else (_LOCK,)
+    spin = {"mutex_lock": "spin_lock", "mutex_unlock": "spin_unlock"}.get(mutex, "spin_trylock")
+    instead = (("mutex", mutex), ("spinlock", spin))
+    return StepKind(name, doc, role, args, ("rwsem",), instead, fails=fails, must_handle=must)
 
 
 def _scope(scope: str, what: str) -> tuple[StepKind, StepKind]:
@@ -289,6 +310,51 @@ _KINDS: tuple[StepKind, ...] = (
         "mutex_trylock",
         fails=_BUSY,
         must=True,
+    ),
+    # revision 2, "Locks beyond mutexes": struct rw_semaphore (kernel/locking/rwsem.c)
+    _rwsem(
+        "down_read", "uninterruptible sleep for a read hold of an rwsem", ACQUIRES, "mutex_lock"
+    ),
+    _rwsem(
+        "down_write", "uninterruptible sleep for the write hold of an rwsem", ACQUIRES, "mutex_lock"
+    ),
+    _rwsem("up_read", "release a read hold of an rwsem", RELEASES, "mutex_unlock"),
+    _rwsem("up_write", "release the write hold of an rwsem", RELEASES, "mutex_unlock"),
+    _rwsem(
+        "down_read_killable",
+        "killable sleep for a read hold of an rwsem",
+        ACQUIRES,
+        "mutex_lock_killable",
+        fails=_EINTR,
+    ),
+    _rwsem(
+        "down_write_killable",
+        "killable sleep for the write hold of an rwsem",
+        ACQUIRES,
+        "mutex_lock_killable",
+        fails=_EINTR,
+    ),
+    _rwsem(
+        "down_read_trylock",
+        "a read hold only if no writer holds or waits; never sleeps",
+        ACQUIRES,
+        "mutex_trylock",
+        fails=_RWSEM_BUSY,
+        must=True,
+    ),
+    _rwsem(
+        "down_write_trylock",
+        "the write hold only if nobody holds or waits; never sleeps",
+        ACQUIRES,
+        "mutex_trylock",
+        fails=_RWSEM_BUSY,
+        must=True,
+    ),
+    _rwsem(
+        "downgrade_write",
+        "turn the write hold into a read hold and wake the queued readers",
+        RELEASES,
+        "mutex_unlock",
     ),
 )
 

@@ -359,7 +359,7 @@ class _Gen:
         doc["pools"] = {name: self.pool() for name in POOLS}
         doc["locks"] = {n: "mutex" for n in MUTEXES} | {n: "spinlock" for n in SPINLOCKS}
         if self.noisy and self.chance(4):
-            doc["locks"]["M"] = self.odd("rwsem", 1)
+            doc["locks"]["M"] = self.odd("semaphore", 1)
         if self.chance(2):
             doc["completions"] = list(COMPLETIONS)
         else:

@@ -60,6 +60,7 @@ class Names:
     spinlocks: tuple[str, ...]
     pools: tuple[str, ...]
     completions: tuple[str, ...]
+    rwsems: tuple[str, ...] = ()  # revision 2
 
 
 @dataclass
@@ -172,6 +173,7 @@ class ValidGen:
             spinlocks=("s_a",)[: self.below(2)],
             pools=("p_a", "p_b")[: 1 + self.below(2)],
             completions=("c_a", "c_b")[: self.below(3)],
+            rwsems=("r_a",)[: self.below(2)],
         )
         doc: dict[str, Any] = {"mpsim": 1, "name": "fuzz"}
         if not self.chance(3):
@@ -183,6 +185,7 @@ class ValidGen:
                 doc["oom"]["reaper"] = self.pick(("none", "reap", "reap_or_skip"))
         doc["pools"] = {p: self.pool() for p in names.pools}
         locks = {m: "mutex" for m in names.mutexes} | {s: "spinlock" for s in names.spinlocks}
+        locks |= {r: "rwsem" for r in names.rwsems}
         doc["locks"] = locks
         if names.completions:
             if self.chance(2):
@@ -313,7 +316,8 @@ def _lock(take: str, release: str, kinds: str, fails: bool = False, must: bool =
     """A lock step and its unlock. One that may fail (``fails``; a trylock ``must`` say
     how) gets an ``on_fail``: ``retry``, ``unwind`` or a fallback to the sleeping lock hold
     the lock after it; after any other list the guarded steps go in ``if: {held: L}``."""
-    sleeping = "spin_lock" if kinds == "spinlocks" else "mutex_lock"
+    sleeping = {"spinlocks": "spin_lock", "mutexes": "mutex_lock"}.get(kinds, "")
+    sleeping = sleeping or ("down_write" if release == "up_write" else "down_read")
 
     def make(g: ValidGen, names: Names, task: _Task, depth: int) -> list[Any]:
         free = tuple(n for n in getattr(names, kinds) if n not in task.held)
@@ -334,6 +338,22 @@ def _lock(take: str, release: str, kinds: str, fails: bool = False, must: bool =
 
     def usable(names: Names, task: _Task, depth: int) -> bool:
         return any(n not in task.held for n in getattr(names, kinds))
+
+    return StepKind(make, usable)
+
+
+def _downgrade() -> StepKind:
+    """``down_write; ...; downgrade_write; ...; up_read`` on an rwsem (revision 2)."""
+
+    def make(g: ValidGen, names: Names, task: _Task, depth: int) -> list[Any]:
+        lock = g.pick(tuple(n for n in names.rwsems if n not in task.held))
+        g.spend(3)
+        write = g.opened(names, task, depth, locks=(lock,))
+        read = g.opened(names, task, depth, locks=(lock,))
+        return [{"down_write": lock}, *write, {"downgrade_write": lock}, *read, {"up_read": lock}]
+
+    def usable(names: Names, task: _Task, depth: int) -> bool:
+        return any(n not in task.held for n in names.rwsems)
 
     return StepKind(make, usable)
 
@@ -518,6 +538,14 @@ STEP_KINDS: dict[str, StepKind] = {
     "mutex_trylock": _lock("mutex_trylock", "mutex_unlock", "mutexes", fails=True, must=True),
     "spin_lock": _lock("spin_lock", "spin_unlock", "spinlocks"),
     "spin_trylock": _lock("spin_trylock", "spin_unlock", "spinlocks", fails=True, must=True),
+    # revision 2: the rwsem
+    "down_read": _lock("down_read", "up_read", "rwsems"),
+    "down_write": _lock("down_write", "up_write", "rwsems"),
+    "down_read_killable": _lock("down_read_killable", "up_read", "rwsems", fails=True),
+    "down_write_killable": _lock("down_write_killable", "up_write", "rwsems", fails=True),
+    "down_read_trylock": _lock("down_read_trylock", "up_read", "rwsems", fails=True, must=True),
+    "down_write_trylock": _lock("down_write_trylock", "up_write", "rwsems", fails=True, must=True),
+    "downgrade_write": _downgrade(),
     "wait_for_completion": _completion("wait_for_completion"),
     "wait_for_completion_killable": _completion("wait_for_completion_killable", fails=True),
     "complete": _completion("complete"),
@@ -539,6 +567,8 @@ CLOSED_BY: dict[str, str] = {
     "mempool_free": "mempool_alloc",
     "mutex_unlock": "mutex_lock",
     "spin_unlock": "spin_lock",
+    "up_read": "down_read",
+    "up_write": "down_write",
     "memalloc_noio_restore": "memalloc_noio_save",
     "memalloc_nofs_restore": "memalloc_nofs_save",
     "memalloc_noreclaim_restore": "memalloc_noreclaim_save",

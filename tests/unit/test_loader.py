@@ -581,8 +581,8 @@ CASES: list[tuple[str, str, list[tuple[int, int, str]]]] = [
     ),
     (
         "lock kind",
-        f"locks: {{M: rwsem}}\n{MINIMAL}",
-        [(1, 12, "unknown lock kind 'rwsem' (one of: mutex, spinlock)")],
+        f"locks: {{M: semaphore}}\n{MINIMAL}",
+        [(1, 12, "unknown lock kind 'semaphore' (one of: mutex, spinlock, rwsem)")],
     ),
     (
         "task flag",

@@ -65,7 +65,7 @@ def test_valid_files_pass_the_schema(
         ({"kernel": "lastest"}, "unknown preset"),
         ({"kernel": {"base": "v4.5", "retry": "v4.6"}}, "knob value"),
         ({"kernel": {"retry": "v4.5"}}, "no base"),
-        ({"locks": {"M": "rwsem"}}, "lock kind"),
+        ({"locks": {"M": "semaphore"}}, "lock kind"),
         ({"locks": {"a lock": "mutex"}}, "lock name"),
         ({"pools": {"p": {"order": 1}}}, "pool without min_nr"),
         ({"completions": {"c": -1}}, "negative initial count"),

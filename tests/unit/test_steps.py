@@ -41,9 +41,16 @@ IDS = [k.name for k in KINDS]
 
 # Every resource is declared second, after a decoy, so that a wrong id (0) or an unset
 # field (-1) cannot pass for the right one.
-LOCKS = {"M0": "mutex", "S0": "spinlock", "M": "mutex", "S": "spinlock"}
-LOCK_OF_KIND = {"mutex": "M", "spinlock": "S"}
-LOCK_ID = {"M": 2, "S": 3}
+LOCKS = {
+    "M0": "mutex",
+    "S0": "spinlock",
+    "M": "mutex",
+    "S": "spinlock",
+    "W0": "rwsem",
+    "W": "rwsem",
+}
+LOCK_OF_KIND = {"mutex": "M", "spinlock": "S", "rwsem": "W"}
+LOCK_ID = {"M": 2, "S": 3, "W": 5}
 HEADER: dict[str, Any] = {
     "locks": LOCKS,
     "completions": {"C0": 0, "C": 0},
@@ -76,6 +83,16 @@ CONTRACT_STEPS = (
     # revision 2, "Locks beyond mutexes": the trylocks of the existing lock kinds
     "mutex_trylock",
     "spin_trylock",
+    # revision 2, "Locks beyond mutexes": the rwsem
+    "down_read",
+    "down_write",
+    "up_read",
+    "up_write",
+    "down_read_killable",
+    "down_write_killable",
+    "down_read_trylock",
+    "down_write_trylock",
+    "downgrade_write",
 )
 # Revision 2, "Failure and control flow": the steps that take `on_fail`, and of those the
 # ones whose failure the file must handle.
@@ -86,8 +103,12 @@ CONTRACT_FAILING = {
     "spin_trylock",
     "mutex_lock_killable",
     "wait_for_completion_killable",
+    "down_read_killable",
+    "down_write_killable",
+    "down_read_trylock",
+    "down_write_trylock",
 }
-CONTRACT_MUST_HANDLE = {"mutex_trylock", "spin_trylock"}
+CONTRACT_MUST_HANDLE = {"mutex_trylock", "spin_trylock", "down_read_trylock", "down_write_trylock"}
 
 
 # --- building scenarios from a row ---------------------------------------------
@@ -197,6 +218,12 @@ def contract_role(name: str) -> str:
         return RELEASES
     if name.endswith("_trylock"):  # revision 2: "every `*_trylock` is acquiring"
         return ACQUIRES
+    # revision 2, the rwsem: down_* take it, up_* release it; downgrade_write gives up
+    # the write hold (docs/model.md, "rwsem"), so it is releasing
+    if name.startswith("down_"):
+        return ACQUIRES
+    if name.startswith("up_") or name == "downgrade_write":
+        return RELEASES
     if "_lock" in name or "alloc" in name or name.startswith("wait_") or name.endswith("_save"):
         return ACQUIRES
     raise AssertionError(f"the contract's rule does not name {name}")
@@ -208,14 +235,15 @@ def test_the_unwinding_role_is_the_contracts_rule(kind: StepKind) -> None:
 
 
 # The contract's steps table: `mutex_*` steps take a mutex, `spin_*` steps a spinlock.
-LOCK_KIND_OF_PREFIX = {"mutex": "mutex", "spin": "spinlock"}
+LOCK_KIND_OF_PREFIX = {"mutex": "mutex", "spin": "spinlock", "down": "rwsem", "up": "rwsem"}
 
 
 @pytest.mark.parametrize(
     "kind", [k for k in KINDS if any(a.names == "lock" for a in k.args)], ids=lambda k: k.name
 )
 def test_a_lock_step_takes_the_lock_kind_its_name_says(kind: StepKind) -> None:
-    assert kind.lock_kinds == (LOCK_KIND_OF_PREFIX[kind.name.split("_")[0]],)
+    prefix = "down" if kind.name == "downgrade_write" else kind.name.split("_")[0]
+    assert kind.lock_kinds == (LOCK_KIND_OF_PREFIX[prefix],)
 
 
 def test_the_failing_steps_are_the_contracts() -> None:
@@ -245,6 +273,7 @@ def test_derived_views() -> None:
         "spin_unlock",
         "mutex_trylock",
         "spin_trylock",
+        *(k.name for k in KINDS if k.lock_kinds == ("rwsem",)),
     } == LOCK_OPS
     completions = {"wait_for_completion", "wait_for_completion_killable", *COMPLETE_OPS}
     assert completions == COMPLETION_OPS
@@ -403,6 +432,8 @@ def holder(kind: StepKind) -> Any:
             for k in KINDS
             if k.role == ACQUIRES and k.names == "lock" and kind.lock_kinds[0] in k.lock_kinds
         )
+        # the write hold for what releases one
+        take = "down_write" if kind.name in ("up_write", "downgrade_write") else take
         return {take: lock}
     binds = {"free_pages": "alloc_pages", "mempool_free": "mempool_alloc"}[kind.name]
     return {binds: {"gfp": GFP, "as": "h", **({"pool": "P"} if binds == "mempool_alloc" else {})}}
@@ -418,9 +449,12 @@ def test_a_killed_task_unwinds_each_kind_by_its_role(kind: StepKind) -> None:
         assert ran == (kind.role == ALWAYS)
         return
     # A releasing step runs when it releases something held ...
-    assert 1 in started([holder(kind), step])
+    tail = [{"up_read": "W"}] if kind.name == "downgrade_write" else []
+    assert 1 in started([holder(kind), step, *tail])
     # ... and is skipped when it would release nothing.
     if kind.scope is not None:  # a closed scope: its save was skipped
         assert started([{"complete": "C0"}, {SCOPE_OPENER[kind.scope]: None}, step]) == {0, 3}
+    elif kind.name == "downgrade_write":  # the read hold it leaves is released after
+        assert 2 not in started([holder(kind), step, step, {"up_read": "W"}])
     else:  # a lock not held, a handle freed already
         assert 2 not in started([holder(kind), step, step])

@@ -8,6 +8,7 @@ tie-break) is kernel/oom.py's [5.2]; this file is what happens around it
 from __future__ import annotations
 
 from mempool_cli.kernel.config import Config
+from mempool_cli.kernel.locking import read_trylock_ok
 from mempool_cli.kernel.oom import ABORT, PANIC, Candidate, select_victim
 from mempool_cli.kernel.sched import settle
 from mempool_cli.kernel.state import (
@@ -85,7 +86,10 @@ def reap(k: Config, s: State, v: int, events: list[Event] | None) -> Work:
     w = Work(s, events)
     task = w.tasks[v]
     status = task[STATUS] | REAPED
-    if k.info[v].mm_reapable:
+    mm = k.info[v].mm_lock  # revision 2: mmap_read_trylock of the victim's mmap_lock
+    if mm >= 0 and not read_trylock_ok(w.owners[mm]):
+        w.say("reaper_trylock_fails", victim=v, lock=mm)
+    if k.info[v].mm_reapable and (mm < 0 or read_trylock_ok(w.owners[mm])):
         w.free += task[RSS]
         status |= SKIP
         if k.kernel.victim_reserves == "all":
