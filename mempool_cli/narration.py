@@ -42,6 +42,9 @@ class _Names:
     def pool(self, i: int) -> str:
         return self.m.pools[i].name
 
+    def counter(self, i: int) -> str:
+        return self.m.counters[i].name
+
     def task(self, i: int) -> str:
         return self.m.info[i].name
 
@@ -57,7 +60,10 @@ class _Names:
         return self.m.info[self.actor].program.handles[slot]
 
     def arg(self, op: str, i: int) -> str:
-        """The resource a step names: a completion for wait_* and complete*, else a lock."""
+        """The resource a step names: a counter for wait_event* and atomic_*, a completion
+        for wait_* and complete*, else a lock."""
+        if op.startswith(("wait_event", "atomic_")):
+            return self.counter(i)
         return self.comp(i) if "completion" in op or op.startswith("complete") else self.lock(i)
 
     def what(self, value: tuple[Any, ...]) -> str:
@@ -106,8 +112,20 @@ def _reclaim_frees(n: _Names, pages: int, free: int, released: tuple[int, ...]) 
     )
 
 
-def _branch(n: _Names, cond: str, arg: int, taken: bool) -> str:
-    what = f"held: {n.lock(arg)}" if cond == "held" else f"{cond}: {n.handle(arg)}"
+_OPS = {"eq": "==", "ne": "!=", "lt": "<", "ge": ">="}  # a counter condition, as C writes it
+
+
+def _cond(n: _Names, counter: int, cmp: str, value: int) -> str:
+    return f"{n.counter(counter)} {_OPS[cmp]} {value}"
+
+
+def _branch(n: _Names, cond: str, arg: int, taken: bool, value: int = 0) -> str:
+    if cond in _OPS:
+        what = _cond(n, arg, cond, value)
+    elif cond == "held":
+        what = f"held: {n.lock(arg)}"
+    else:
+        what = f"{cond}: {n.handle(arg)}"
     return f"if ({what}) -> {'true, then' if taken else 'false, else'}"
 
 
@@ -177,6 +195,24 @@ PHRASES: dict[str, Phrase] = {
         f"wait_for_completion_killable({n.comp(completion)}) -> -ERESTARTSYS"
     ),
     "completed": lambda n, op, completion: f"{op}({n.comp(completion)})",
+    "completion_times_out": lambda n, completion: (
+        f"wait_for_completion_timeout({n.comp(completion)}) -> 0 (timed out)"
+    ),
+    # wait.py
+    "counter_set": lambda n, op, counter, old, new: f"{op}({n.counter(counter)}): {old} -> {new}",
+    "event_holds": lambda n, op, counter, cmp, target, value: (
+        f"{op}({_cond(n, counter, cmp, target)}) -> holds ({n.counter(counter)} is {value})"
+    ),
+    "event_sleeps": lambda n, op, counter, cmp, target, value: (
+        f"{op}({_cond(n, counter, cmp, target)}) -> sleeps ({n.counter(counter)} is {value})"
+    ),
+    "event_wakes": lambda n, counter, cmp, target: f"wakes: {_cond(n, counter, cmp, target)} holds",
+    "event_interrupted": lambda n, counter: (
+        f"wait_event_killable({n.counter(counter)}) -> -ERESTARTSYS (fatal signal)"
+    ),
+    "event_times_out": lambda n, counter: (
+        f"wait_event_timeout({n.counter(counter)}) -> 0 (timed out)"
+    ),
     # mm/scopes.py
     "scope": lambda n, op: f"{op}()",
     "unwind_restores": lambda n, scope: (
@@ -334,6 +370,9 @@ REASONS: dict[str, Phrase] = {
     "alloc_may_sleep": lambda n, op, gfp, why: f"{op}({G.format_gfp(gfp)}) may sleep {n.why(why)}",
     "reclaim_waits_under_spinlock": lambda n: "reclaim waits for completion holding a spinlock",
     "oom_no_killable": lambda n: "out_of_memory: no killable task left",
+    "counter_range": lambda n, op, counter, value, max: (
+        f"{op}({n.counter(counter)}) makes it {value}, outside 0..{max}"
+    ),
 }
 
 
@@ -401,6 +440,10 @@ def changes(model: KernelModel, before: State, after: State) -> list[tuple[str, 
         old, new = m.done_count(before, i), m.done_count(after, i)
         if old != new:
             out.append((comp.name, f"done {_done(old)} -> {_done(new)}"))
+    for i, counter in enumerate(m.counters):
+        old, new = m.counter_value(before, i), m.counter_value(after, i)
+        if old != new:
+            out.append((counter.name, f"{old} -> {new}"))
     for i in range(len(m.entries)):
         old, new = m.reclaimable_left(before, i), m.reclaimable_left(after, i)
         if old != new:
@@ -485,7 +528,13 @@ def where(model: KernelModel, s: State, t: int) -> str:
         return f"spins in spin_lock({name}), {_held_by(model, s, wait.resource)}"
     if wait.kind == "completion":
         assert wait.resource is not None
-        return f"sleeps in wait_for_completion({model.completions[wait.resource].name})"
+        return f"sleeps in {wait.call}({model.completions[wait.resource].name})"
+    if wait.kind == "counter":
+        assert wait.resource is not None
+        ins = program[view.pc]
+        name = model.counters[wait.resource].name
+        value = model.counter_value(s, wait.resource)
+        return f"sleeps in {ins.op}({name} {_OPS[ins.cond]} {ins.value}), {name} is {value}"
     if wait.call == "alloc_pages":
         return "loops in alloc_pages: " + _alloc_where(model, s, wait.kind, wait.resource)
     assert wait.pool is not None

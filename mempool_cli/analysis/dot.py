@@ -35,6 +35,7 @@ _SHAPES = {
     "spinlock": {"shape": "doubleoctagon"},
     "pool": {"shape": "cylinder"},
     "completion": {"shape": "diamond"},
+    "counter": {"shape": "hexagon"},
     "memory": {"shape": "box3d"},
     "oom_victim": {"shape": "note"},
 }

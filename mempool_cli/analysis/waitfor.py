@@ -1,7 +1,7 @@
 """Wait-for graphs at a hang: who waits for what, and who could release it.
 
 Nodes are typed: ``task``, ``mutex``, ``spinlock``, ``pool``,
-``completion``, ``memory`` and ``oom_victim`` (a victim's mark, which
+``completion``, ``counter``, ``memory`` and ``oom_victim`` (a victim's mark, which
 stops the OOM killer from choosing anyone else [5.2]). Edges go from a
 waiter to what it waits for, and from a resource to the tasks that could
 release it; each edge has a ``type`` (below) and a ``label``. A cycle
@@ -18,7 +18,9 @@ Edge types: ``waits_for`` (task -> lock, completion or pool),
 returns pages), ``oom_blocked_by`` (memory -> a victim's mark),
 ``cleared_by`` (the mark -> the victim, whose exit clears it), and
 ``trylock_retry`` (a task going round a retry or a loop at a trylock -> the
-lock, held by another task: a trylock retry loop; revision 2).
+lock, held by another task: a trylock retry loop; revision 2), ``changed_by``
+(counter -> a task whose steps can still change it; a task in ``wait_event*``
+``waits_for`` the counter; revision 2).
 """
 
 from __future__ import annotations
@@ -31,12 +33,23 @@ import networkx as nx
 
 from mempool_cli import narration
 from mempool_cli.kernel.model import KernelModel, State
-from mempool_cli.kernel.program import JUMP
+from mempool_cli.kernel.program import COUNTER_OPS, JUMP
 from mempool_cli.scenario.steps import COMPLETE_OPS
 
 __all__ = ["WaitFor", "cycle_text", "waitfor_graph"]
 
-NODE_TYPES = ("task", "mutex", "spinlock", "pool", "completion", "memory", "oom_victim")
+NODE_TYPES = (
+    "task",
+    "mutex",
+    "spinlock",
+    "pool",
+    "completion",
+    "counter",
+    "memory",
+    "oom_victim",
+)
+# The steps that change a counter (a waiter on it waits for the tasks that still run one).
+_CHANGES = frozenset(op for op in COUNTER_OPS if op.startswith("atomic_"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +145,15 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
                 g.add_edge(node, add_task(t), type="completed_by", label="can be completed by")
         return node
 
+    def add_counter(counter: int) -> str:
+        spec = model.counters[counter]
+        node = f"counter:{spec.name}"
+        g.add_node(node, type="counter", label=spec.name, value=model.counter_value(s, counter))
+        for t in range(len(views)):
+            if alive[t] and _will_change(model, t, views[t].pc, counter):
+                g.add_edge(node, add_task(t), type="changed_by", label="can be changed by")
+        return node
+
     def add_pool(pool: int) -> str:
         spec = model.pools[pool]
         node = f"pool:{spec.name}"
@@ -216,6 +238,8 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
                 g.add_edge(me, add_lock(res), **edge)
             if behind is not None:
                 g.add_edge(me, add_task(behind), type="queued_behind", label="is queued behind")
+        elif kind == "counter":
+            g.add_edge(me, add_counter(res), **edge)
         elif model.lock_owner(s, res) is not None:
             # Else the lock was released since the task went to sleep on it: the
             # unlock woke the task, which (or whose reclaim) takes the lock when it
@@ -260,6 +284,16 @@ def _will_complete(model: KernelModel, s: State, t: int, pc: int, comp: int) -> 
         if ins.op == JUMP:
             start = min(start, ins.arg)
     return any(ins.op in COMPLETE_OPS and ins.arg == comp for ins in program[start:])
+
+
+def _will_change(model: KernelModel, t: int, pc: int, counter: int) -> bool:
+    """Whether task ``t``, at ``pc``, can still reach an atomic_* step on ``counter``."""
+    program = model.info[t].program.instrs
+    start = pc
+    for ins in program[start:]:  # a back edge ahead of pc makes its loop reachable again
+        if ins.op == JUMP:
+            start = min(start, ins.arg)
+    return any(ins.op in _CHANGES and ins.arg == counter for ins in program[start:])
 
 
 def _shortest_cycle(g: Any) -> tuple[str, ...]:
@@ -331,6 +365,8 @@ def _clause(g: Any, u: str, v: str) -> str:
         return f"{vn['label']} holds {what} of {un['label']}"
     if kind == "completed_by":
         return f"only {vn['label']} can complete {un['label']}"
+    if kind == "changed_by":
+        return f"counter {un['label']} (now {un['value']}) can be changed by {vn['label']}"
     if kind == "rss_on_exit":
         return f"memory grows when {vn['label']} exits ({edge['label'].split()[0]} pages)"
     if kind == "pages_held_by":
@@ -447,4 +483,6 @@ def _why_stuck(model: KernelModel, g: Any, node: str) -> str:
         return text
     if kind == "completion":
         return "no live task will complete it"
+    if kind == "counter":
+        return f"it is {data['value']} and no live task will change it"
     return "no live task can release it"

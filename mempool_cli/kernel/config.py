@@ -50,6 +50,10 @@ class Config:
         self.pools = scenario.pools
         self.locks = scenario.locks
         self.completions = scenario.completions
+        # revision 2: counters sit in the shared ``done`` field after the completions
+        # (docs/model.md, "Counters"); counter c is done[counter_base + c]
+        self.counters = scenario.counters
+        self.counter_base = len(scenario.completions)
         self.entries = mem.reclaimable
         self.lock_ids = {lock.name: i for i, lock in enumerate(scenario.locks)}
         # revision 2: which locks are rwsems (their owners entry is RwsemState), and whether

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 # The rooms register their steps and frames with sched on import.
-from mempool_cli.kernel import locking
+from mempool_cli.kernel import locking, wait
 from mempool_cli.kernel.config import Config, TaskInfo
 from mempool_cli.kernel.mm import mempool, oom_kill, page_alloc, scopes  # noqa: F401
 from mempool_cli.kernel.mm.internal import (
@@ -187,7 +187,8 @@ class KernelModel(Config):
             self.scenario.memory.free,
             curr,
             tuple(RWSEM_FREE if i in self.rwsems else -1 for i in range(len(self.locks))),
-            tuple(c.initial for c in self.completions),
+            # the completions' counts, then the counters' values (docs/model.md, "Counters")
+            (*(c.initial for c in self.completions), *(c.initial for c in self.counters)),
             tuple(e.pages for e in self.entries),
             None,
             tuple(tasks),
@@ -439,6 +440,10 @@ class KernelModel(Config):
             return Wait("rwsem", frame.lock, "down_write" if frame.write else "down_read")
         if kind is locking.CompletionWait:
             return Wait("completion", frame.completion, "wait_for_completion")
+        if kind is wait.CompletionTimeoutWait:
+            return Wait("completion", frame.completion, "wait_for_completion_timeout")
+        if kind is wait.EventWait:
+            return Wait("counter", frame.counter, "wait_event")
         if kind is SlowPath:
             return self._alloc_wait(frame, "alloc_pages", None)
         assert kind is mempool.MempoolAlloc
@@ -567,6 +572,11 @@ class KernelModel(Config):
         """Completion ``comp``'s count in ``s`` (``ALL`` = -1 after complete_all)."""
         done: int = s[3][comp]
         return done
+
+    def counter_value(self, s: State, counter: int) -> int:
+        """Counter ``counter``'s value in ``s`` (revision 2, ``counters:``)."""
+        value: int = s[3][self.counter_base + counter]
+        return value
 
     def completed_all(self, s: State, comp: int) -> bool:
         """Whether ``complete_all`` has run on completion ``comp`` (every wait passes now)."""

@@ -42,6 +42,7 @@ from mempool_cli.scenario.steps import STEP_KINDS, Names
 
 __all__ = [
     "COMPLETION_OPS",
+    "COUNTER_OPS",
     "IF",
     "JUMP",
     "LOCK_OPS",
@@ -69,6 +70,7 @@ def _arg_names(what: Names) -> frozenset[str]:
 # Steps whose ``Instr.arg`` is a lock id, and those whose ``arg`` is a completion id.
 LOCK_OPS = _arg_names("lock")
 COMPLETION_OPS = _arg_names("completion")
+COUNTER_OPS = _arg_names("counter")  # revision 2: arg is a counter id
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +86,10 @@ class Instr:
     step: Step | None = None  # the source step, for reports
     fail: int = NO_FAIL  # on_fail: NO_FAIL, UNWIND, or the pc to go to (its own: retry)
     leave: int = -1  # a loop's back jump: where a killed task goes instead (the exit)
-    cond: str = ""  # IF: the condition kind (null, not_null, held); arg is its slot / lock
+    # IF: the condition kind (null, not_null, held, or a counter's eq/ne/lt/ge); arg is its
+    # slot / lock / counter. wait_event*: the comparison (eq, ne, lt, ge)
+    cond: str = ""
+    value: int = 0  # atomic_set's value; a counter comparison's N
     orelse: int = -1  # IF: the pc of the else arm (or past the then arm)
     span_of: Span | None = None  # a control instruction's source position
 
@@ -110,6 +115,7 @@ def compile_program(scenario: Scenario, steps: tuple[StepNode, ...]) -> Program:
     locks = {lock.name: i for i, lock in enumerate(scenario.locks)}
     comps = {c.name: i for i, c in enumerate(scenario.completions)}
     pools = {p.name: i for i, p in enumerate(scenario.pools)}
+    counters = {c.name: i for i, c in enumerate(scenario.counters)}
     functions = {f.name: f.body for f in scenario.functions}
     handles: dict[str, int] = {}
     out: list[Instr] = []
@@ -163,9 +169,20 @@ def compile_program(scenario: Scenario, steps: tuple[StepNode, ...]) -> Program:
             return
         if isinstance(node, If):
             cond = node.cond
-            target = locks[cond.target] if cond.kind == "held" else slot(cond.target)
             at = len(out)
-            out.append(Instr(IF, arg=target, cond=cond.kind, span_of=node.span))
+            if cond.kind == "counter":
+                out.append(
+                    Instr(
+                        IF,
+                        arg=counters[cond.target],
+                        cond=cond.cmp,
+                        value=cond.value,
+                        span_of=node.span,
+                    )
+                )
+            else:
+                target = locks[cond.target] if cond.kind == "held" else slot(cond.target)
+                out.append(Instr(IF, arg=target, cond=cond.kind, span_of=node.span))
             for child in node.then:
                 emit(child)
             skip = len(out)
@@ -182,7 +199,9 @@ def compile_program(scenario: Scenario, steps: tuple[StepNode, ...]) -> Program:
                 emit(child)
             return
         at = len(out)
-        ins = _instr(node, locks, comps, pools, slot)
+        ins = _instr(
+            node, {"lock": locks, "completion": comps, "pool": pools, "counter": counters}, slot
+        )
         on_fail = node.on_fail
         if on_fail == "retry":
             out.append(replace(ins, fail=at))
@@ -210,15 +229,12 @@ def compile_program(scenario: Scenario, steps: tuple[StepNode, ...]) -> Program:
 
 def _instr(
     step: Step,
-    locks: dict[str, int],
-    comps: dict[str, int],
-    pools: dict[str, int],
+    ids: dict[str, dict[str, int]],
     slot: Callable[[str | None], int],
 ) -> Instr:
     """A step's compiled form, from its row in ``steps.py``: each arg's value goes into the
     Instr field the row names, as an id (a lock, completion or pool), a handle slot, or as is.
     """
-    ids = {"lock": locks, "completion": comps, "pool": pools}
     fields: dict[str, Any] = {}
     for arg in STEP_KINDS[step.op].args:
         value = getattr(step, arg.step)
@@ -230,4 +246,6 @@ def _instr(
             fields[arg.instr] = ids[arg.names][value]
         else:
             fields[arg.instr] = value
+    if step.cmp is not None:
+        fields["cond"] = step.cmp  # wait_event*: the comparison its value is for
     return Instr(step.op, step=step, **fields)

@@ -14,7 +14,7 @@ from itertools import pairwise
 from typing import Any
 
 from mempool_cli.kernel.config import Config
-from mempool_cli.kernel.program import COMPLETION_OPS, IF, LOCK_OPS, UNWIND
+from mempool_cli.kernel.program import COMPLETION_OPS, COUNTER_OPS, IF, LOCK_OPS, UNWIND, Instr
 from mempool_cli.kernel.sched import SCOPE_INDEX
 from mempool_cli.kernel.state import PC, State
 from mempool_cli.scenario import gfp as G
@@ -22,7 +22,19 @@ from mempool_cli.scenario import gfp as G
 __all__ = ["PartialOrder", "Symmetry", "oom_reachable", "permute", "unpermute"]
 
 # Which kind of shared resource a step names in ``Instr.arg``.
-_RESOURCE_KIND = {**dict.fromkeys(LOCK_OPS, "lock"), **dict.fromkeys(COMPLETION_OPS, "comp")}
+_RESOURCE_KIND = {
+    **dict.fromkeys(LOCK_OPS, "lock"),
+    **dict.fromkeys(COMPLETION_OPS, "comp"),
+    **dict.fromkeys(COUNTER_OPS, "counter"),
+}
+_COUNTER_CONDS = frozenset(("eq", "ne", "lt", "ge"))  # an `if` on a counter reads it
+
+
+def _resource(ins: Instr) -> str | None:
+    """The kind of shared thing an instruction names (its id is ``ins.arg``), or None."""
+    if ins.op == IF:
+        return "counter" if ins.cond in _COUNTER_CONDS else None
+    return _RESOURCE_KIND.get(ins.op)
 
 
 def oom_reachable(k: Config) -> bool:
@@ -214,7 +226,7 @@ class PartialOrder:
         users: dict[tuple[str, int], set[int]] = {}
         for t, info in enumerate(k.info):
             for ins in info.program.instrs:
-                kind = _RESOURCE_KIND.get(ins.op)
+                kind = _resource(ins)
                 if kind is not None:
                     users.setdefault((kind, ins.arg), set()).add(t)
         for locks in (*k.entry_locks, *k.entry_trylocks):
@@ -227,12 +239,13 @@ class PartialOrder:
         for t, info in enumerate(k.info):
             pcs = set()
             for pc, ins in enumerate(info.program.instrs):
-                kind = _RESOURCE_KIND.get(ins.op)
+                kind = _resource(ins)
                 if ins.fail == UNWIND:
                     continue  # its failure gives back everything, shared locks and pages too
                 private = kind is not None and users[(kind, ins.arg)] == {t}
                 # an `if` tests what only t can change: its handles, the locks it holds
-                if ins.op in SCOPE_INDEX or ins.op == IF or private:
+                # (an `if` on a counter: only when the counter is private, as above)
+                if ins.op in SCOPE_INDEX or (ins.op == IF and kind is None) or private:
                     pcs.add(pc)
             out.append(frozenset(pcs))
         return PartialOrder(tuple(out)) if any(out) else None

@@ -42,6 +42,7 @@ __all__ = [
     "bind",
     "blocks",
     "cannot_sleep",
+    "compare",
     "fail",
     "gave_back",
     "releases",
@@ -245,20 +246,36 @@ def gave_back(w: Work, t: int, kind: str, what: int) -> None:
                 return
 
 
+def compare(cmp: str, value: int, n: int) -> bool:
+    """A counter condition (``eq``, ``ne``, ``lt``, ``ge``) on ``value``."""
+    if cmp == "eq":
+        return value == n
+    if cmp == "ne":
+        return value != n
+    if cmp == "lt":
+        return value < n
+    return value >= n
+
+
 @starts(IF)
 def branch(k: Config, w: Work, t: int, ins: Instr) -> Moves:
     """``if``: test the condition on the task's own handles or locks and go to an arm.
 
     ``null: H`` holds when H is null or was never bound; ``held: L`` when the task owns L.
-    Counter conditions will be one more case here.
+    A counter condition (``eq``, ``ne``, ``lt``, ``ge``) compares the counter's value.
     """
     if ins.cond == "held":
         holds_it = held_by(w.owners[ins.arg], t)
+    elif ins.cond in ("eq", "ne", "lt", "ge"):
+        holds_it = compare(ins.cond, w.done[k.counter_base + ins.arg], ins.value)
     else:
         value = w.tasks[t][HANDLES][ins.arg]
         is_null = value == NULL or not value
         holds_it = is_null if ins.cond == "null" else not is_null
-    w.say("branch", cond=ins.cond, arg=ins.arg, taken=holds_it)
+    if ins.cond in ("eq", "ne", "lt", "ge"):
+        w.say("branch", cond=ins.cond, arg=ins.arg, taken=holds_it, value=ins.value)
+    else:
+        w.say("branch", cond=ins.cond, arg=ins.arg, taken=holds_it)
     if holds_it:
         advance(k, w, t)
     else:

@@ -23,6 +23,7 @@ WaitKind = Literal[
     "page",  # loops in a plain alloc_pages slow path for a page
     "reclaim-lock",  # direct reclaim blocked on a lock a reclaimable entry needs
     "reclaim-completion",  # direct reclaim waiting for an entry's completion
+    "counter",  # sleeps in wait_event* until a counter condition holds (revision 2)
 ]
 
 
@@ -31,7 +32,8 @@ class Wait:
     """What a task in the middle of a step waits or spins on.
 
     ``resource`` is the lock id (``mutex``, ``spinlock``, ``reclaim-lock``),
-    the completion id (``completion``, ``reclaim-completion``), the pool id
+    the completion id (``completion``, ``reclaim-completion``), the counter id
+    (``counter``), the pool id
     (``pool``), or None (``page``). ``call`` is the kernel call the task is
     inside: ``mutex_lock``, ``spin_lock``, ``wait_for_completion`` (killable
     variants included), ``alloc_pages`` or ``mempool_alloc``; ``pool`` is the

@@ -63,6 +63,7 @@ from mempool_cli.scenario.spec import (
     Completion,
     Cond,
     Continue,
+    Counter,
     Expect,
     Function,
     If,
@@ -770,6 +771,7 @@ class _Loader:
         top: dict[str, _At] = top_at.value
         locks = self.locks(top["locks"])
         completions = self.completions(top["completions"])
+        counters = self.counters(top["counters"])
         pools = self.pools(top["pools"])
         declared_locks = _declared(top["locks"])
         declared_pools = _declared(top["pools"])
@@ -780,6 +782,9 @@ class _Loader:
             else {n: (e.value if e.ok else None) for n, e in declared_locks.items()},
             completions=_declared_completions(top["completions"]),
             pools=None if declared_pools is None else set(declared_pools),
+            counters=None
+            if (declared_counters := _declared(top["counters"])) is None
+            else set(declared_counters),
         )
         kernel, kernel_span, kernel_knobs = self.kernel(top["kernel"])
         functions = self.functions(top["functions"], names)
@@ -797,6 +802,7 @@ class _Loader:
             pools=pools,
             locks=locks,
             completions=completions,
+            counters=counters,
             expect=self.expect(top["expect"]),
             version=top["mpsim"].value if top["mpsim"].ok else S.FORMAT_VERSION,
             kernel_span=kernel_span,
@@ -922,6 +928,41 @@ class _Loader:
             first[item.value] = item.node
             out.append(Completion(item.value, 0, _span(item.node)))
         return tuple(out)
+
+    def counters(self, at: _At) -> tuple[Counter, ...]:
+        """``counters:``: name -> initial value, or {initial, max} (default max 64)."""
+        entries: dict[str, _At] = at.value if at.good else {}
+        out = []
+        for name, e in entries.items():
+            if not e.ok or e.key is None:
+                continue
+            if isinstance(e.value, dict):
+                f: dict[str, _At] = e.value
+                initial = f["initial"].value if f["initial"].ok else 0
+                top = f["max"].value if f["max"].ok else S.COUNTER_MAX_DEFAULT
+                initial = 0 if initial is None else initial
+                top = S.COUNTER_MAX_DEFAULT if top is None else top
+            else:
+                initial, top = e.value, S.COUNTER_MAX_DEFAULT
+            if initial > top:
+                self.error(
+                    e.node or e.key, f"counter '{name}' starts at {initial}, above its max {top}"
+                )
+                continue
+            out.append(Counter(name, initial, top, _span(e.key)))
+        return tuple(out)
+
+    def compares(self, f: dict[str, _At], where: Node, what: str) -> tuple[str, int] | None:
+        """The one comparison (eq, ne, lt, ge) of a counter condition, or None (reported)."""
+        given = [(key, f[key]) for key in S.IF_COMPARISONS if key in f and f[key].given]
+        if not given:
+            keys = ", ".join(S.IF_COMPARISONS)
+            self.error(where, f"{what} needs a comparison: one of {keys}")
+            return None
+        for key, at in given[1:]:
+            self.error(at.key or where, f"{what} has one comparison; '{key}' is a second")
+        key, at = given[0]
+        return (key, at.value) if at.ok else None
 
     def resolve(self, at: _At, what: str, table: Any) -> bool:
         """Report ``at`` (a name) unless ``table`` declares it; a None table was invalid itself."""
@@ -1083,6 +1124,8 @@ class _Loader:
             if arg.key == "on_fail":
                 on_fail = self.on_fail(at, ctx, names, depth)
                 continue
+            if arg.compares:
+                continue  # the comparison: one of the row's, read below
             if at.good:
                 self.step_arg(kind, arg, at, where, ctx, names)
             fields[arg.step] = at.value if at.ok else arg.default
@@ -1098,6 +1141,10 @@ class _Loader:
                 f"{op} without 'on_fail': say what happens when {when}, e.g. "
                 f"'{op}: {{lock: {target}, on_fail: [...] | retry | unwind}}'",
             )
+        if any(arg.compares for arg in kind.args) and isinstance(value.value, dict):
+            compared = self.compares(value.value, where, f"'{op}'")
+            if compared is not None:
+                fields["cmp"], fields["value"] = compared
         if kind.scope is not None:
             self.scope_step(kind, kind.scope, where, ctx, depth)
         if "gfp" in fields:
@@ -1143,9 +1190,15 @@ class _Loader:
             if at.good:
                 if what == "handle":
                     self.use(ctx, at)
+                    cond = Cond(key, at.value)
+                elif what == "counter":
+                    self.resolve(at, "counter", names.counters)
+                    compared = self.compares(f, where, "an 'if' on a counter")
+                    if compared is not None:
+                        cond = Cond(key, at.value, *compared)
                 else:
                     self.resolve(at, "lock", names.locks)
-                cond = Cond(key, at.value)
+                    cond = Cond(key, at.value)
         then = self.branch_body(f["then"].value or [], ctx, names, depth)
         orelse = self.branch_body(f["else"].value or [], ctx, names, depth)
         if cond is None:
@@ -1248,6 +1301,8 @@ class _Loader:
             self.resolve(at, "completion", names.completions)
         elif arg.names == "pool":
             self.resolve(at, "pool", names.pools)
+        elif arg.names == "counter":
+            self.resolve(at, "counter", names.counters)
         elif arg.names == "handle":
             self.use(ctx, at)
         elif arg.names == "binds" and at.value is not None and at.node is not None:
@@ -1414,6 +1469,7 @@ class _Names:
     locks: dict[str, str | None] | None
     completions: set[str] | None
     pools: set[str] | None
+    counters: set[str] | None = None
 
 
 def _declared(at: _At) -> dict[str, _At] | None:

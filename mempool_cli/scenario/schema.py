@@ -40,7 +40,7 @@ from mempool_cli.scenario.descriptors import (
 from mempool_cli.scenario.gfp import COMPOSITE, FLAGS
 from mempool_cli.scenario.kernels import KNOB_ALIASES, KNOBS, PRESET_NAMES, VERSION_PATTERN
 from mempool_cli.scenario.spec import OUTCOMES
-from mempool_cli.scenario.steps import STEP_KINDS, StepKind
+from mempool_cli.scenario.steps import COMPARISONS, COUNTER_VALUE, STEP_KINDS, StepKind
 
 __all__ = [
     "CONTEXTS",
@@ -201,12 +201,15 @@ def _step_value(kind: StepKind) -> Type:
 
 
 # The conditions of an `if` (revision 2), each a key of its mapping naming what it tests.
-# Counter conditions (`counter: C` with eq/ne/lt/ge) will join this table with counters.
 IF_CONDITIONS: tuple[tuple[str, str, str], ...] = (
     ("null", "handle", "the handle is null (its allocation failed, or it was never bound)"),
     ("not_null", "handle", "the handle is not null"),
     ("held", "lock", "the task holds the lock"),
+    # revision 2, counters: `counter: C` with exactly one of the comparisons below
+    ("counter", "counter", "the counter compares with N as eq/ne/lt/ge says"),
 )
+# The comparison keys of a counter condition (`if` and `wait_event*`): key -> C operator.
+IF_COMPARISONS = COMPARISONS
 _STEPS = ListOf(Ref("step"))
 
 STEP_FORMS: tuple[Field, ...] = (
@@ -236,11 +239,16 @@ STEP_FORMS: tuple[Field, ...] = (
             "if",
             (
                 *(Field(key, Name(what), doc) for key, what, doc in IF_CONDITIONS),
+                *(
+                    Field(key, COUNTER_VALUE, f"with counter: the condition is counter {op} N")
+                    for key, op in IF_COMPARISONS.items()
+                ),
                 Field("then", _STEPS, "the steps run when the condition holds", required=True),
                 Field("else", _STEPS, "the steps run when it does not", ()),
             ),
         ),
-        "run one branch: {null: H | not_null: H | held: L, then: [...], else: [...]}",
+        "run one branch: {null: H | not_null: H | held: L | counter: C, eq|ne|lt|ge: N, "
+        "then: [...], else: [...]}",
     ),
     Field("call", Name("function"), "run a function's steps as if written here"),
 )
@@ -291,6 +299,27 @@ COMPLETIONS = AnyOf(
     "a list of names or a mapping name -> initial count",
 )
 
+# revision 2, "State a condition waits on": name -> initial value, or {initial, max}
+COUNTER_MAX_DEFAULT = 64
+COUNTER = AnyOf(
+    (
+        COUNTER_VALUE,
+        Record(
+            "counter",
+            (
+                Field("initial", COUNTER_VALUE, "the value at start", 0),
+                Field(
+                    "max",
+                    COUNTER_VALUE,
+                    "the highest value it may take (above: a violation)",
+                    COUNTER_MAX_DEFAULT,
+                ),
+            ),
+        ),
+    ),
+    "an initial value or an {initial, max} mapping",
+)
+
 SCENARIO = Record(
     "scenario",
     (
@@ -309,6 +338,12 @@ SCENARIO = Record(
             {},
         ),
         Field("completions", COMPLETIONS, "struct completion objects", {}),
+        Field(
+            "counters",
+            MapOf(Name("counter"), COUNTER),
+            "atomic counters wait_event and if test (below 0 or above max: a violation)",
+            {},
+        ),
         Field(
             "functions",
             MapOf(Name("function"), FUNCTION),

@@ -20,6 +20,7 @@ __all__ = [
     "Completion",
     "Cond",
     "Continue",
+    "Counter",
     "Expect",
     "Function",
     "If",
@@ -113,6 +114,16 @@ class Completion:
 
 
 @dataclass(frozen=True, slots=True)
+class Counter:
+    """A top-level ``counters:`` entry (revision 2): an atomic_t a condition waits on."""
+
+    name: str
+    initial: int = 0
+    max: int = 64
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True, slots=True)
 class Step:
     """One kernel step. ``target`` is the lock, completion, pool or handle it names.
 
@@ -134,6 +145,10 @@ class Step:
     # revision 2: what a failing step does when it fails: None (version 1: go on),
     # "retry", "unwind", or the steps to run before going on
     on_fail: OnFail = None
+    # revision 2, counters: atomic_set's value, or a wait_event's comparison (cmp: eq, ne,
+    # lt, ge) and the number it compares with
+    value: int | None = None
+    cmp: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,10 +185,13 @@ class Continue:
 @dataclass(frozen=True, slots=True)
 class Cond:
     """An ``if`` condition: ``kind`` is ``null`` / ``not_null`` (``target`` a handle) or
-    ``held`` (``target`` a lock). Counter conditions will be kinds of their own."""
+    ``held`` (``target`` a lock), or ``counter`` (``target`` a counter, compared by
+    ``cmp``, one of eq, ne, lt, ge, with ``value``)."""
 
     kind: str
     target: str
+    cmp: str = ""
+    value: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +282,7 @@ class Scenario:
     pools: tuple[Pool, ...] = ()
     locks: tuple[Lock, ...] = ()
     completions: tuple[Completion, ...] = ()
+    counters: tuple[Counter, ...] = ()  # revision 2, "State a condition waits on"
     expect: Expect | None = None
     version: int = 1
     kernel_span: Span = NO_SPAN

@@ -52,6 +52,7 @@ from mempool_cli.scenario.descriptors import (
 __all__ = [
     "ACQUIRES",
     "ALWAYS",
+    "COMPARISONS",
     "COMPLETE_OPS",
     "ON_FAIL_WORDS",
     "RELEASES",
@@ -73,10 +74,13 @@ ALWAYS: Role = "always"
 # What an arg's value names. "lock", "completion", "pool": a declared one (the loader
 # resolves it, the compiler turns it into its id); "handle": a handle bound earlier in
 # the task (a use); "binds": the handle the step binds (`as:`). None: a plain value.
-Names = Literal["lock", "completion", "pool", "handle", "binds"]
+Names = Literal["lock", "completion", "pool", "counter", "handle", "binds"]
 # The attributes of ``spec.Step`` and the fields of ``program.Instr`` an arg can fill.
-StepField = Literal["target", "pool", "gfp", "order", "bind", "on_fail"]
-InstrField = Literal["arg", "pool", "gfp", "order", "bind"]
+StepField = Literal["target", "pool", "gfp", "order", "bind", "on_fail", "value", "cmp"]
+InstrField = Literal["arg", "pool", "gfp", "order", "bind", "value"]
+
+# The comparisons a counter condition makes (``wait_event``, ``if``): key -> its C operator.
+COMPARISONS: dict[str, str] = {"eq": "==", "ne": "!=", "lt": "<", "ge": ">="}
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,9 @@ class Arg:
     doc: str = ""  # for a key of the mapping form
     required: bool = False
     default: Any = None  # when the key is absent (and the schema's default)
+    # a counter comparison key (eq, ne, lt, ge): exactly one of a row's is given; the loader
+    # sets the Step's ``cmp`` to the key and its ``value`` to the number
+    compares: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,11 +177,31 @@ _COMPLETION_KEY = Arg(
     "completion", Name("completion"), names="completion", doc="the completion", required=True
 )
 
+_COUNTER = Arg(None, Name("counter"), names="counter")
+_COUNTER_KEY = Arg("counter", Name("counter"), names="counter", doc="the counter", required=True)
+# A counter value a step writes or compares with; the counter's max bounds it at run time.
+COUNTER_VALUE = Int(0, 1 << 20)
+_COMPARE = tuple(
+    Arg(
+        key,
+        COUNTER_VALUE,
+        step="value",
+        instr="value",
+        doc=f"the condition is counter {op} N",
+        compares=True,
+    )
+    for key, op in COMPARISONS.items()
+)
+
 # When each failing step fails (the contract's table).
 _NULL = "the result is NULL"
 _BUSY = "the lock is not free at once (never sleeps)"
 _EINTR = "a fatal signal is pending (-EINTR)"
 _RWSEM_BUSY = "the rwsem is held against it or has waiters (never sleeps)"
+_TIMEOUT = (
+    "the timeout expires; mpsim has no clock, so a waiting task may time out at any point of "
+    "its wait (every such choice is explored)"
+)
 
 
 def _mutex(
@@ -355,6 +382,59 @@ _KINDS: tuple[StepKind, ...] = (
         "turn the write hold into a read hold and wake the queued readers",
         RELEASES,
         "mutex_unlock",
+    ),
+    # revision 2, "State a condition waits on": counters and the waits on them
+    StepKind(
+        "atomic_inc",
+        "atomic_inc: the counter + 1 (above its max: a violation)",
+        ALWAYS,
+        (_COUNTER,),
+    ),
+    StepKind(
+        "atomic_dec", "atomic_dec: the counter - 1 (below 0: a violation)", ALWAYS, (_COUNTER,)
+    ),
+    StepKind(
+        "atomic_set",
+        "atomic_set: the counter = value",
+        ALWAYS,
+        (
+            _COUNTER_KEY,
+            Arg(
+                "value",
+                COUNTER_VALUE,
+                step="value",
+                instr="value",
+                doc="the new value",
+                required=True,
+            ),
+        ),
+    ),
+    StepKind(
+        "wait_event",
+        "sleep until the counter condition holds (checked at once and whenever it changes)",
+        ACQUIRES,
+        (_COUNTER_KEY, *_COMPARE),
+    ),
+    StepKind(
+        "wait_event_killable",
+        "wait_event, killable",
+        ACQUIRES,
+        (_COUNTER_KEY, *_COMPARE, _ON_FAIL),
+        fails=_EINTR,
+    ),
+    StepKind(
+        "wait_event_timeout",
+        "wait_event with a timeout",
+        ACQUIRES,
+        (_COUNTER_KEY, *_COMPARE, _ON_FAIL),
+        fails=_TIMEOUT,
+    ),
+    StepKind(
+        "wait_for_completion_timeout",
+        "wait for a completion with a timeout",
+        ACQUIRES,
+        (_COMPLETION, _COMPLETION_KEY, _ON_FAIL),
+        fails=_TIMEOUT,
     ),
 )
 

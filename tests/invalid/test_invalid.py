@@ -22,7 +22,7 @@ VALID = HERE.parent / "data" / "rientjes-2016-oom-victim.yaml"
 NAME_RULE = "a name matches [A-Za-z_][A-Za-z0-9_.-]*"
 KNOWN_TOP_KEYS = (
     "known keys: mpsim, name, description, references, kernel, memory, oom, pools, locks, "
-    "completions, functions, tasks, expect"
+    "completions, counters, functions, tasks, expect"
 )
 ALIAS = "YAML aliases ('*{}') are not allowed; write the value out"
 
@@ -119,7 +119,7 @@ EXPECTED: dict[str, list[str]] = {
         "15:15: unknown function 'relase' (did you mean 'release'?)",
         "17:44: handle 'bio{i}' uses '{i}' outside a 'repeat: {times: N}': '{i}' is the pass "
         "number of the innermost repeat",
-        "18:9: an 'if' needs a condition: one of null, not_null, held",
+        "18:9: an 'if' needs a condition: one of null, not_null, held, counter",
         "18:21: 'continue' outside a loop",
         "19:24: 'continue' before any step of its loop: the loop would go round running nothing",
         "20:43: unknown on_fail action 'retyr' (did you mean 'retry'?)",

@@ -61,6 +61,7 @@ class Names:
     pools: tuple[str, ...]
     completions: tuple[str, ...]
     rwsems: tuple[str, ...] = ()  # revision 2
+    counters: tuple[str, ...] = ()  # revision 2
 
 
 @dataclass
@@ -174,6 +175,7 @@ class ValidGen:
             pools=("p_a", "p_b")[: 1 + self.below(2)],
             completions=("c_a", "c_b")[: self.below(3)],
             rwsems=("r_a",)[: self.below(2)],
+            counters=("n_a", "n_b")[: self.below(3)],
         )
         doc: dict[str, Any] = {"mpsim": 1, "name": "fuzz"}
         if not self.chance(3):
@@ -192,6 +194,13 @@ class ValidGen:
                 doc["completions"] = list(names.completions)
             else:
                 doc["completions"] = {c: self.below(2) for c in names.completions}
+        if names.counters:
+            doc["counters"] = {
+                n: self.below(3)
+                if self.chance(2)
+                else {"initial": self.below(2), "max": 2 + self.below(3)}
+                for n in names.counters
+            }
         tasks = {}
         for name in ("t_a", "t_b", "t_c")[: 1 + self.below(3)]:
             tasks[name] = self.task(names)
@@ -370,6 +379,32 @@ def _completion(kind: str, fails: bool = False) -> StepKind:
     return StepKind(make, lambda names, task, depth: bool(names.completions))
 
 
+def _counter(kind: str, fails: bool = False) -> StepKind:
+    """A counter step (revision 2): atomic_inc / atomic_dec / atomic_set, or a wait on a
+    counter condition (``fails``: with an ``on_fail`` now and then). Out-of-range values are
+    a violation, not an error in the file: they are drawn too."""
+
+    def make(g: ValidGen, names: Names, task: _Task, depth: int) -> list[Any]:
+        g.spend(1)
+        counter = g.pick(names.counters)
+        if kind in ("atomic_inc", "atomic_dec"):
+            return [{kind: counter}]
+        if kind == "atomic_set":
+            return [{kind: {"counter": counter, "value": g.below(3)}}]
+        step: dict[str, Any] = {"counter": counter, g.pick(("eq", "ne", "lt", "ge")): g.below(3)}
+        if fails and (kind == "wait_event_timeout" or g.chance(2)):
+            step["on_fail"] = g.on_fail(names, task, depth, [])
+        return [{kind: step}]
+
+    return StepKind(make, lambda names, task, depth: bool(names.counters))
+
+
+def _completion_timeout(g: ValidGen, names: Names, task: _Task, depth: int) -> list[Any]:
+    g.spend(1)
+    step = {"completion": g.pick(names.completions), "on_fail": g.on_fail(names, task, depth, [])}
+    return [{"wait_for_completion_timeout": step}]
+
+
 def _scope(scope: str) -> StepKind:
     def make(g: ValidGen, names: Names, task: _Task, depth: int) -> list[Any]:
         g.spend(2)
@@ -482,6 +517,8 @@ def _if(g: ValidGen, names: Names, task: _Task, depth: int) -> list[Any]:
     if shape < 2:
         if shape == 0 and task.bound:
             cond = {g.pick(("null", "not_null")): g.pick(tuple(task.bound))}
+        elif shape == 1 and names.counters and g.chance(2):  # revision 2: on a counter
+            cond = {"counter": g.pick(names.counters), g.pick(("eq", "ne", "lt", "ge")): g.below(3)}
         else:
             cond = {"held": g.pick(names.mutexes + names.spinlocks)}
         branch: dict[str, Any] = {**cond, "then": g.some(names, task, depth)}
@@ -560,6 +597,16 @@ STEP_KINDS: dict[str, StepKind] = {
     "continue": StepKind(_continue, lambda names, task, depth: task.may_leave_loop()),
     "if": StepKind(_if),
     "call": StepKind(_call, _shallow),
+    # revision 2: state a condition waits on
+    "atomic_inc": _counter("atomic_inc"),
+    "atomic_dec": _counter("atomic_dec"),
+    "atomic_set": _counter("atomic_set"),
+    "wait_event": _counter("wait_event"),
+    "wait_event_killable": _counter("wait_event_killable", fails=True),
+    "wait_event_timeout": _counter("wait_event_timeout", fails=True),
+    "wait_for_completion_timeout": StepKind(
+        _completion_timeout, lambda names, task, depth: bool(names.completions)
+    ),
 }
 # Steps that only close a block: drawn by the entry of the step that opens it.
 CLOSED_BY: dict[str, str] = {
@@ -585,7 +632,7 @@ def names_of(doc: dict[str, Any]) -> list[str]:
     """Every name the scenario declares or binds: tasks, locks, pools, completions,
     functions, reclaimable entries, handles (``h1_{i}`` as written)."""
     found = [*doc["tasks"], *doc.get("locks", {}), *doc.get("pools", {})]
-    found += [*doc.get("completions", ()), *doc.get("functions", {})]
+    found += [*doc.get("completions", ()), *doc.get("functions", {}), *doc.get("counters", {})]
     found += [e["name"] for e in doc["memory"].get("reclaimable", ()) if "name" in e]
 
     def handles(value: Any) -> None:

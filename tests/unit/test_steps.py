@@ -55,8 +55,10 @@ HEADER: dict[str, Any] = {
     "locks": LOCKS,
     "completions": {"C0": 0, "C": 0},
     "pools": {"P0": {"min_nr": 1}, "P": {"min_nr": 1}},
+    "counters": {"N0": 0, "N": 1},  # N at 1: atomic_dec of it is no violation
 }
-COMPLETION_ID = POOL_ID = 1
+COMPLETION_ID = POOL_ID = COUNTER_ID = 1
+COUNTER_VALUE = 3  # a value or comparison within the counter's default max
 GFP = "GFP_KERNEL"
 
 # The contract's steps table (scenario-format.md, "steps"), in its order, without `repeat`.
@@ -93,6 +95,14 @@ CONTRACT_STEPS = (
     "down_read_trylock",
     "down_write_trylock",
     "downgrade_write",
+    # revision 2, "State a condition waits on"
+    "atomic_inc",
+    "atomic_dec",
+    "atomic_set",
+    "wait_event",
+    "wait_event_killable",
+    "wait_event_timeout",
+    "wait_for_completion_timeout",
 )
 # Revision 2, "Failure and control flow": the steps that take `on_fail`, and of those the
 # ones whose failure the file must handle.
@@ -107,6 +117,9 @@ CONTRACT_FAILING = {
     "down_write_killable",
     "down_read_trylock",
     "down_write_trylock",
+    "wait_event_killable",
+    "wait_event_timeout",
+    "wait_for_completion_timeout",
 }
 CONTRACT_MUST_HANDLE = {"mutex_trylock", "spin_trylock", "down_read_trylock", "down_write_trylock"}
 
@@ -118,8 +131,10 @@ def value_for(kind: StepKind, arg: Arg) -> Any:
     """A valid value for ``arg``, distinct from its default."""
     if arg.names == "lock":
         return LOCK_OF_KIND[kind.lock_kinds[0]]
-    if arg.names in ("completion", "pool"):
-        return {"completion": "C", "pool": "P"}[arg.names]
+    if arg.names in ("completion", "pool", "counter"):
+        return {"completion": "C", "pool": "P", "counter": "N"}[arg.names]
+    if arg.step == "value":  # atomic_set's value, a wait_event's comparison
+        return COUNTER_VALUE
     if arg.names == "handle":
         return "h"
     if arg.names == "binds":
@@ -137,6 +152,8 @@ def forms(kind: StepKind) -> list[tuple[str, Any, tuple[Arg, ...]]]:
     """(form id, YAML value, the args it gives) for every form the row allows."""
     whole = tuple(a for a in kind.args if a.key is None)
     keyed = tuple(a for a in kind.args if a.key is not None)
+    compares = [a for a in keyed if a.compares]  # exactly one comparison is given: the first
+    keyed = tuple(a for a in keyed if not a.compares or a is compares[0])
     out: list[tuple[str, Any, tuple[Arg, ...]]] = []
     if not kind.args:
         out.append(("no value", None, ()))
@@ -145,7 +162,9 @@ def forms(kind: StepKind) -> list[tuple[str, Any, tuple[Arg, ...]]]:
     if keyed:
         out.append(("mapping", {a.key: value_for(kind, a) for a in keyed}, keyed))
         required = tuple(
-            a for a in keyed if a.required or (kind.must_handle and a.key == "on_fail")
+            a
+            for a in keyed
+            if a.required or a.compares or (kind.must_handle and a.key == "on_fail")
         )
         if required != keyed:
             out.append(("required keys", {a.key: value_for(kind, a) for a in required}, required))
@@ -214,6 +233,8 @@ def contract_role(name: str) -> str:
     `complete*` step"."""
     if name.startswith("complete"):
         return ALWAYS
+    if name.startswith("atomic_"):  # revision 2: atomic_inc/dec/set always run
+        return ALWAYS
     if name.endswith("_unlock") or "free" in name or name.endswith("_restore"):
         return RELEASES
     if name.endswith("_trylock"):  # revision 2: "every `*_trylock` is acquiring"
@@ -275,7 +296,12 @@ def test_derived_views() -> None:
         "spin_trylock",
         *(k.name for k in KINDS if k.lock_kinds == ("rwsem",)),
     } == LOCK_OPS
-    completions = {"wait_for_completion", "wait_for_completion_killable", *COMPLETE_OPS}
+    completions = {
+        "wait_for_completion",
+        "wait_for_completion_killable",
+        "wait_for_completion_timeout",
+        *COMPLETE_OPS,
+    }
     assert completions == COMPLETION_OPS
     assert SCOPE_OPENER == {
         "noio": "memalloc_noio_save",
@@ -319,7 +345,7 @@ def test_the_compiler_puts_each_value_where_the_row_says(
             continue
         if arg.names == "lock":
             expected[arg.instr] = LOCK_ID[value_for(kind, arg)]
-        elif arg.names in ("completion", "pool"):
+        elif arg.names in ("completion", "pool", "counter"):
             expected[arg.instr] = COMPLETION_ID if arg.names == "completion" else POOL_ID
         elif arg.names in ("handle", "binds"):
             expected[arg.instr] = program.handles.index(value_for(kind, arg))
@@ -328,7 +354,7 @@ def test_the_compiler_puts_each_value_where_the_row_says(
         else:
             expected[arg.instr] = value_for(kind, arg)
     blank = Instr(kind.name)
-    for name in ("arg", "pool", "gfp", "order", "bind"):
+    for name in ("arg", "pool", "gfp", "order", "bind", "value"):
         assert getattr(ins, name) == expected.get(name, getattr(blank, name)), name
 
 
@@ -341,6 +367,13 @@ COMPILED_FIELDS = {
     "mempool_free": {"arg", "pool"},
     **{name: {"arg"} for name in LOCK_OPS | COMPLETION_OPS},
     **{k.name: set() for k in KINDS if k.scope is not None},
+    "atomic_inc": {"arg"},
+    "atomic_dec": {"arg"},
+    "atomic_set": {"arg", "value"},
+    **{
+        name: {"arg", "value"}
+        for name in ("wait_event", "wait_event_killable", "wait_event_timeout")
+    },
 }
 
 
