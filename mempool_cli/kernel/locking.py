@@ -215,7 +215,17 @@ def _spin_acquires(k: Config, w: Work, t: int, frame: SpinWait) -> Moves:
 @starts("wait_for_completion", "wait_for_completion_killable")
 def wait_for_completion(k: Config, w: Work, t: int, ins: Instr) -> Moves:
     killable = ins.op == "wait_for_completion_killable"
-    if cannot_sleep(k, w, t, ins, ins.arg, killable, "-ERESTARTSYS"):
+    return start_completion_wait(
+        k, w, t, ins, killable, "-ERESTARTSYS", CompletionWait(ins.arg, killable)
+    )
+
+
+def start_completion_wait(
+    k: Config, w: Work, t: int, ins: Instr, killable: bool, errno: str, frame: Any
+) -> Moves:
+    """The start of every ``wait_for_completion*`` (``wait_for_common``): a done count is
+    taken at once, else the task sleeps with ``frame`` (which says how it may wake)."""
+    if cannot_sleep(k, w, t, ins, ins.arg, killable, errno):
         return [(0, w)]
     if w.done[ins.arg] != 0:
         consume(w, ins.arg)
@@ -223,7 +233,7 @@ def wait_for_completion(k: Config, w: Work, t: int, ins: Instr) -> Moves:
         advance(k, w, t)
     else:
         w.say("completion_sleeps", op=ins.op, completion=ins.arg)
-        w.set(t, FRAME, CompletionWait(ins.arg, killable))
+        w.set(t, FRAME, frame)
     return [(0, w)]
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from mempool_cli.kernel.config import Config
-from mempool_cli.kernel.locking import consume
+from mempool_cli.kernel.locking import consume, start_completion_wait
 from mempool_cli.kernel.program import Instr
 from mempool_cli.kernel.sched import (
     Moves,
@@ -129,16 +129,7 @@ def _event_wakes(k: Config, w: Work, t: int, frame: EventWait) -> Moves:
 
 @starts("wait_for_completion_timeout")
 def wait_for_completion_timeout(k: Config, w: Work, t: int, ins: Instr) -> Moves:
-    if cannot_sleep(k, w, t, ins, ins.arg, False, "0"):
-        return [(0, w)]
-    if w.done[ins.arg] != 0:
-        consume(w, ins.arg)
-        w.say("completion_done", op=ins.op, completion=ins.arg)
-        advance(k, w, t)
-    else:
-        w.say("completion_sleeps", op=ins.op, completion=ins.arg)
-        w.set(t, FRAME, CompletionTimeoutWait(ins.arg))
-    return [(0, w)]
+    return start_completion_wait(k, w, t, ins, False, "0", CompletionTimeoutWait(ins.arg))
 
 
 @resumes(CompletionTimeoutWait)
