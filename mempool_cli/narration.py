@@ -77,6 +77,8 @@ class _Names:
             return f"in {data} context"
         if kind == "spinlocks":
             return "holding spinlock " + ", ".join(self.lock(i) for i in data)
+        if kind == "irqs_off":
+            return "with interrupts off" if data == "hard" else "with softirqs off"
         return "in atomic context"
 
 
@@ -129,6 +131,9 @@ def _branch(n: _Names, cond: str, arg: int, taken: bool, value: int = 0) -> str:
     return f"if ({what}) -> {'true, then' if taken else 'false, else'}"
 
 
+_LEVEL = {"irq": "hard irq", "softirq": "softirq"}  # a handler's context, as a level
+_OFF = {"hard": "interrupts off", "soft": "softirqs off"}  # what a disabling step turns off
+
 Phrase = Callable[..., str]
 
 # Each phrase gets the name resolver and the event's fields as keywords.
@@ -154,8 +159,8 @@ PHRASES: dict[str, Phrase] = {
         f"mutex_lock_killable({n.lock(lock)}) -> -EINTR (fatal signal)"
     ),
     "unlocked": lambda n, op, lock: f"{op}({n.lock(lock)})",
-    "spin_spins": lambda n, lock, owner: (
-        f"spin_lock({n.lock(lock)}) -> spins, held by {n.owner(owner)}"
+    "spin_spins": lambda n, lock, owner, op="spin_lock": (
+        f"{op}({n.lock(lock)}) -> spins, held by {n.owner(owner)}"
     ),
     "spin_acquires": lambda n, lock: f"acquires {n.lock(lock)}",
     "trylock_takes": lambda n, op, lock: f"{op}({n.lock(lock)}) -> 1, acquired",
@@ -213,6 +218,13 @@ PHRASES: dict[str, Phrase] = {
     "event_times_out": lambda n, counter: (
         f"wait_event_timeout({n.counter(counter)}) -> 0 (timed out)"
     ),
+    # irq.py (revision 2)
+    "irq_fires": lambda n, host, level: (
+        f"{_LEVEL[level]} fires on {n.task(host)}'s CPU: {n.task(host)} waits until it returns"
+    ),
+    "irqs_off": lambda n, op, level: f"{op}() ({_OFF[level]})",
+    "irqs_on": lambda n, op, level: f"{op}() ({_OFF[level].replace(' off', ' back on')})",
+    "unwind_irqs_on": lambda n, level: f"unwind: {_OFF[level].replace(' off', ' back on')}",
     # mm/scopes.py
     "scope": lambda n, op: f"{op}()",
     "unwind_restores": lambda n, scope: (
@@ -370,6 +382,8 @@ REASONS: dict[str, Phrase] = {
     "alloc_may_sleep": lambda n, op, gfp, why: f"{op}({G.format_gfp(gfp)}) may sleep {n.why(why)}",
     "reclaim_waits_under_spinlock": lambda n: "reclaim waits for completion holding a spinlock",
     "oom_no_killable": lambda n: "out_of_memory: no killable task left",
+    "exit_irqs_off": lambda n, level: f"exits with {_OFF[level]}",
+    "irq_enable_unbalanced": lambda n, op: f"{op}() without a matching disable",
     "counter_range": lambda n, op, counter, value, max: (
         f"{op}({n.counter(counter)}) makes it {value}, outside 0..{max}"
     ),
@@ -500,8 +514,14 @@ def where(model: KernelModel, s: State, t: int) -> str:
     view = model.task_view(s, t)
     if view.exited:
         return "has exited"
+    by = model.interrupted_by(s, t)
+    if by is not None:  # revision 2: a handler runs above it on its CPU
+        return f"is interrupted: {model.info[by].name} runs on its CPU"
     wait = view.wait
     program = model.info[t].program.instrs
+    host = model.cpu_host(t)
+    if host is not None and not model.handler_fired(s, t):
+        return f"has not fired yet on {model.info[host].name}'s CPU"
     if wait is None:
         if view.pc >= len(program):
             return "is about to exit"
@@ -525,7 +545,8 @@ def where(model: KernelModel, s: State, t: int) -> str:
     if wait.kind == "spinlock":
         assert wait.resource is not None
         name = model.locks[wait.resource].name
-        return f"spins in spin_lock({name}), {_held_by(model, s, wait.resource)}"
+        op = program[view.pc].op
+        return f"spins in {op}({name}), {_held_by(model, s, wait.resource)}"
     if wait.kind == "completion":
         assert wait.resource is not None
         return f"sleeps in {wait.call}({model.completions[wait.resource].name})"

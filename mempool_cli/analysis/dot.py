@@ -47,13 +47,27 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _to_pydot(g: Any, name: str, graph_attrs: dict[str, str]) -> pydot.Dot:
-    """Write a networkx DiGraph (string node ids, string attributes) as a pydot graph."""
+def _to_pydot(
+    g: Any,
+    name: str,
+    graph_attrs: dict[str, str],
+    clusters: dict[str, tuple[str, list[str]]] | None = None,
+) -> pydot.Dot:
+    """Write a networkx DiGraph (string node ids, string attributes) as a pydot graph;
+    ``clusters`` maps a cluster id to its label and the nodes drawn inside it."""
     dot = pydot.Dot(name, graph_type="digraph", fontname="Helvetica", **graph_attrs)
     dot.set_node_defaults(fontname="Helvetica", fontsize="10")
     dot.set_edge_defaults(fontname="Helvetica", fontsize="9")
+    inside = {}
+    for cid, (label, members) in (clusters or {}).items():
+        sub = pydot.Cluster(cid, label=_quote(label), style="dashed", fontname="Helvetica")
+        dot.add_subgraph(sub)
+        for member in members:
+            inside[member] = sub
     for node, data in g.nodes(data=True):
-        dot.add_node(pydot.Node(_quote(node), obj_dict=None, **_strings(data)))
+        (inside.get(node) or dot).add_node(
+            pydot.Node(_quote(node), obj_dict=None, **_strings(data))
+        )
     for u, v, data in g.edges(data=True):
         dot.add_edge(pydot.Edge(_quote(u), _quote(v), obj_dict=None, **_strings(data)))
     return dot
@@ -107,7 +121,24 @@ def waitfor_dot(waitfor: dict[str, Any], title: str) -> str:
     clauses = re.split(r"(?<=\.) |; ", waitfor["explanation"])
     caption = "\n".join([title, *(line for c in clauses for line in textwrap.wrap(c, 72))])
     # Top to bottom: a cycle drawn left to right is one long row, too wide to read on a page.
-    return str(_to_pydot(g, "wait_for", {"labelloc": "t", "label": caption}).to_string())
+    graph = _to_pydot(g, "wait_for", {"labelloc": "t", "label": caption}, _cpu_clusters(waitfor))
+    return str(graph.to_string())
+
+
+def _cpu_clusters(waitfor: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
+    """Revision 2: each CPU an interrupt handler shares, as a box around the task it
+    interrupts and its handlers (the CPU relation a hang in a handler turns on)."""
+    out: dict[str, tuple[str, list[str]]] = {}
+    ids = {node["id"] for node in waitfor["nodes"]}
+    for node in waitfor["nodes"]:
+        host = node.get("cpu_of")
+        if host is None:
+            continue
+        cid = "cpu_" + re.sub(r"\W", "_", host)
+        host_id = f"task:{host}"
+        members = out.setdefault(cid, (f"CPU of {host}", [host_id] if host_id in ids else []))[1]
+        members.append(node["id"])
+    return out
 
 
 def _node_label(node: dict[str, Any]) -> str:
@@ -116,6 +147,8 @@ def _node_label(node: dict[str, Any]) -> str:
         label = str(node["label"])
         if node.get("victim"):
             label += " (OOM victim)"
+        if node.get("cpu_of"):
+            label += " (hard irq)" if node.get("level") == "irq" else " (softirq)"
         return f"{label}\n{node['where']}" if node.get("where") else label
     if kind == "pool":
         return f"pool {node['label']}\n{node['curr_nr']}/{node['min_nr']} elements"

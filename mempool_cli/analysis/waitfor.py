@@ -17,7 +17,8 @@ Edge types: ``waits_for`` (task -> lock, completion or pool),
 ``rss_on_exit`` / ``pages_held_by`` (memory -> task whose exit or free
 returns pages), ``oom_blocked_by`` (memory -> a victim's mark),
 ``cleared_by`` (the mark -> the victim, whose exit clears it), and
-``trylock_retry`` (a task going round a retry or a loop at a trylock -> the
+``interrupted_by`` (a task -> the interrupt handler running above it on its CPU;
+revision 2), ``trylock_retry`` (a task going round a retry or a loop at a trylock -> the
 lock, held by another task: a trylock retry loop; revision 2), ``changed_by``
 (counter -> a task whose steps can still change it; a task in ``wait_event*``
 ``waits_for`` the counter; revision 2).
@@ -120,6 +121,10 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
             where=narration.where(model, s, t),
             victim=views[t].victim,
         )
+        host = model.cpu_host(t)
+        if host is not None:  # revision 2: a handler, on the CPU of the task it interrupts
+            g.nodes[node]["cpu_of"] = views[host].name
+            g.nodes[node]["level"] = model.info[t].context
         return node
 
     def add_lock(lock: int) -> str:
@@ -134,6 +139,9 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
         owner = model.lock_owner(s, lock)
         if owner is not None:
             g.add_edge(node, add_task(owner), type="held_by", label="held by")
+            levels = _irqs_on_for(model, s, owner)
+            if levels:  # revision 2: a handler on the holder's CPU could fire
+                g.edges[node, task_node(views[owner].name)]["irqs_on"] = levels
         return node
 
     def add_completion(comp: int) -> str:
@@ -213,6 +221,12 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
         if not alive[t]:
             continue
         me = add_task(t)
+        by = model.interrupted_by(s, t)
+        if by is not None:  # revision 2: it cannot run until the handler above it returns
+            g.add_edge(
+                me, add_task(by), type="interrupted_by", label="is interrupted on its CPU by"
+            )
+            continue
         wait = view.wait
         if wait is None:
             lock = _retried_trylock(model, s, t, view.pc)
@@ -258,6 +272,21 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
 
 _WAIT_EDGE = {"type": "waits_for", "label": "waits for"}
 _RECLAIM_EDGE = {"type": "reclaim_waits_for", "label": "reclaim waits for"}
+
+
+def _irqs_on_for(model: KernelModel, s: State, t: int) -> str:
+    """Which handler levels could fire on task ``t``'s CPU as it stands (``interrupts``,
+    ``softirqs``, or ``""``): those of the handlers that interrupt it (revision 2)."""
+    levels = {model.info[h].context for h in model.handlers_of[t]}
+    if not levels:
+        return ""
+    hard, soft = model.irqs_off(s, t)
+    on = [
+        word
+        for level, word, off in (("irq", "interrupts", hard), ("softirq", "softirqs", hard or soft))
+        if level in levels and not off
+    ]
+    return " and ".join(on)
 
 
 def _retried_trylock(model: KernelModel, s: State, t: int, pc: int) -> int | None:
@@ -349,6 +378,8 @@ def _clause(g: Any, u: str, v: str) -> str:
     if kind == "waits_for" and vn["type"] == "pool":
         verb = "sleeps in" if edge["label"] == "sleeps on" else "retries"
         return f"{un['label']} {verb} mempool_alloc({vn['label']})"
+    if kind == "waits_for" and vn["type"] == "spinlock":
+        return f"{un['label']} spins on {node_title(g, v)}"
     if kind == "waits_for":
         return f"{un['label']} waits for {node_title(g, v)}"
     if kind == "trylock_retry":
@@ -358,7 +389,16 @@ def _clause(g: Any, u: str, v: str) -> str:
     if kind == "needs_memory":
         return f"{un['label']} loops in the page allocator for a page ({un_free(g)})"
     if kind == "held_by":
+        levels = edge.get("irqs_on")
+        if levels:
+            return f"{un['label']} is held by {vn['label']} with {levels} on"
         return f"{un['label']} is held by {vn['label']}"
+    if kind == "interrupted_by":
+        level = "hard irq" if vn.get("level") == "irq" else "softirq"
+        return (
+            f"{vn['label']} ({level}) interrupts {un['label']} on its CPU and must return "
+            f"before {un['label']} runs again"
+        )
     if kind == "element_held_by":
         count = edge.get("count", 1)
         what = "an element" if count == 1 else f"{count} elements"

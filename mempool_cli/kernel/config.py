@@ -36,6 +36,7 @@ class TaskInfo:
     pf_nofs: bool
     tracks_order: bool = False  # its task tuple has ``taken`` (it can unwind): state.ORDER
     mm_lock: int = -1  # revision 2: the rwsem standing for its mmap_lock, or -1
+    interrupts: int = -1  # revision 2: the task whose CPU this handler runs on, or -1
 
 
 class Config:
@@ -66,6 +67,7 @@ class Config:
         )
         comp_ids = {c.name: i for i, c in enumerate(scenario.completions)}
         self.entry_waits = tuple(comp_ids[e.waits] if e.waits else -1 for e in self.entries)
+        task_ids = {t.name: i for i, t in enumerate(scenario.tasks)}
         self.info: tuple[TaskInfo, ...] = tuple(
             TaskInfo(
                 name=t.name,
@@ -80,9 +82,17 @@ class Config:
                 pf_noio="PF_MEMALLOC_NOIO" in t.flags,
                 pf_nofs="PF_MEMALLOC_NOFS" in t.flags,
                 mm_lock=self.lock_ids[t.mm_lock] if t.mm_lock else -1,
+                interrupts=task_ids[t.interrupts] if t.interrupts else -1,
             )
             for t in scenario.tasks
         )
+        # revision 2: per task, the handlers that run on its CPU (kernel/irq.py); whether
+        # any CPU is shared at all (else the model never asks who may run)
+        self.handlers_of = tuple(
+            tuple(h for h, info in enumerate(self.info) if info.interrupts == t)
+            for t in range(len(self.info))
+        )
+        self.shares_cpus = any(self.handlers_of)
         self.info = tuple(replace(info, tracks_order=info.program.unwinds) for info in self.info)
         self.initial_rss = tuple(t.rss for t in scenario.tasks)
         self.total_pages = (

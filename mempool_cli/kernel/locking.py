@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 from mempool_cli.kernel.config import Config
 from mempool_cli.kernel.program import Instr
 from mempool_cli.kernel.sched import (
+    IRQ_UNIT,
     Moves,
     advance,
     blocks,
@@ -116,17 +117,24 @@ def _mutex_wakes(k: Config, w: Work, t: int, frame: LockWait) -> Moves:
     )
 
 
-@starts("mutex_unlock", "spin_unlock")
+@starts("mutex_unlock", "spin_unlock", "spin_unlock_irq", "spin_unlock_irqrestore", "spin_unlock_bh")
 def unlock(k: Config, w: Work, t: int, ins: Instr) -> Moves:
-    """mutex_unlock / spin_unlock; unlocking a lock the task does not hold is a violation."""
+    """mutex_unlock / spin_unlock; unlocking a lock the task does not hold is a violation.
+
+    ``spin_unlock_irq`` / ``_irqrestore`` / ``_bh`` (revision 2) release the lock, then
+    turn the level their ``spin_lock_*`` turned off back on (kernel/irq.py).
+    """
     owner = w.owners[ins.arg]
     if owner != t:
         violation(w, t, "unlock_not_held", op=ins.op, lock=ins.arg, owner=owner)
         return [(0, w)]
     w.owners[ins.arg] = -1
     gave_back(w, t, "lock", ins.arg)
-    if ins.op == "spin_unlock":
-        w.set(t, ATOMIC, w.tasks[t][ATOMIC] - 1)
+    if ins.op != "mutex_unlock":
+        unit = IRQ_UNIT.get(ins.op, 0)
+        w.set(t, ATOMIC, w.tasks[t][ATOMIC] - 1 - unit)
+        if unit:
+            gave_back(w, t, "irq", unit)
     w.say("unlocked", op=ins.op, lock=ins.arg)
     advance(k, w, t)
     return [(0, w)]
@@ -176,8 +184,18 @@ def trylock(k: Config, w: Work, t: int, ins: Instr) -> Moves:
 # --------------------------------------------------------------- spinlock
 
 
-@starts("spin_lock")
+@starts("spin_lock", "spin_lock_irq", "spin_lock_irqsave", "spin_lock_bh")
 def spin_lock(k: Config, w: Work, t: int, ins: Instr) -> Moves:
+    """spin_lock: take the lock, or spin on it (``SpinWait``) until its owner lets go.
+
+    ``spin_lock_irq`` / ``_irqsave`` / ``_bh`` (revision 2) first turn their level off
+    on the task's CPU, then take or spin: a handler of that level cannot fire on this
+    CPU while the task spins or holds the lock (include/linux/spinlock_api_smp.h).
+    """
+    unit = IRQ_UNIT.get(ins.op, 0)
+    if unit:
+        w.set(t, ATOMIC, w.tasks[t][ATOMIC] + unit)
+        took(w, t, "irq", unit)
     owner = w.owners[ins.arg]
     if owner == -1:
         w.owners[ins.arg] = t
@@ -186,7 +204,7 @@ def spin_lock(k: Config, w: Work, t: int, ins: Instr) -> Moves:
         w.say("lock_acquired", op=ins.op, lock=ins.arg)
         advance(k, w, t)
     else:
-        w.say("spin_spins", lock=ins.arg, owner=owner)
+        w.say("spin_spins", lock=ins.arg, owner=owner, op=ins.op)
         w.set(t, FRAME, SpinWait(ins.arg))
     return [(0, w)]
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 # The rooms register their steps and frames with sched on import.
-from mempool_cli.kernel import locking, wait
+from mempool_cli.kernel import irq, locking, wait
 from mempool_cli.kernel.config import Config, TaskInfo
 from mempool_cli.kernel.mm import mempool, oom_kill, page_alloc, scopes  # noqa: F401
 from mempool_cli.kernel.mm.internal import (
@@ -42,6 +42,7 @@ from mempool_cli.kernel.reductions import (
 from mempool_cli.kernel.sched import task_moves
 from mempool_cli.kernel.state import (
     ALL,
+    ATOMIC,
     BOUNDARY,
     EXITED,
     FRAME,
@@ -51,6 +52,7 @@ from mempool_cli.kernel.state import (
     PC,
     REAPED,
     RSS,
+    RUNNING,
     RWSEM_FREE,
     SCOPES,
     SKIP,
@@ -60,7 +62,9 @@ from mempool_cli.kernel.state import (
     Event,
     State,
     Work,
+    hard_off,
     holds,
+    soft_off,
     with_field,
 )
 from mempool_cli.kernel.view import TaskView, Wait
@@ -275,8 +279,12 @@ class KernelModel(Config):
     def _memo_moves(self, memo: dict[Any, Any], s: State, t: int) -> tuple[tuple[Any, ...], ...]:
         """Task ``t``'s moves in ``s`` as (choice, shared parts..., its new tuple, labels).
 
-        ``memo`` holds them for ``s``'s shared part, keyed by task id and tuple.
+        ``memo`` holds them for ``s``'s shared part, keyed by task id and tuple. Whether a
+        task may run on a CPU a handler shares reads other tasks' tuples, so it is asked
+        before the memo (revision 2, kernel/irq.py).
         """
+        if self.shares_cpus and not irq.may_run(self, s, t):
+            return ()
         key = (t, s[6][t])
         moves: tuple[tuple[Any, ...], ...] | None = memo.get(key)
         if moves is not None:
@@ -322,10 +330,11 @@ class KernelModel(Config):
         or an ``on_fail: retry`` without sleeping (``spinning_tasks``).
         """
         for s in states:
-            for task in s[6]:
+            for t, task in enumerate(s[6]):
                 frame = task[FRAME]
                 if type(frame) is SlowPath and frame.stage in SPINNING:
-                    return "livelock"
+                    if not (self.shares_cpus and irq.held_off(self, s, t) >= 0):
+                        return "livelock"  # a task held off its CPU is not spinning
         return "livelock" if self.loop_spinners(states) else "deadlock"
 
     def loop_spinners(self, states: Sequence[State]) -> tuple[int, ...]:
@@ -347,6 +356,8 @@ class KernelModel(Config):
             for s in states:
                 task = s[6][t]
                 frame = task[FRAME]
+                if self.shares_cpus and irq.held_off(self, s, t) >= 0:
+                    continue  # held off its CPU by a handler: neither asleep nor spinning
                 if task[STATUS] & EXITED:
                     asleep = True
                 elif not frame:
@@ -548,6 +559,27 @@ class KernelModel(Config):
             return ()
         queue: tuple[tuple[int, bool], ...] = s[2][lock].queue
         return queue
+
+    def cpu_host(self, t: int) -> int | None:
+        """The task whose CPU handler ``t`` runs on (``interrupts:``, revision 2), or None."""
+        host = self.info[t].interrupts
+        return None if host < 0 else host
+
+    def interrupted_by(self, s: State, t: int) -> int | None:
+        """The handler running above task ``t`` on its CPU in ``s``, or None (kernel/irq.py)."""
+        if not self.shares_cpus:
+            return None
+        h = irq.held_off(self, s, t)
+        return None if h < 0 else h
+
+    def handler_fired(self, s: State, t: int) -> bool:
+        """Whether handler ``t`` has fired in ``s`` (it runs, or ran and returned)."""
+        return bool(s[6][t][STATUS] & (RUNNING | EXITED))
+
+    def irqs_off(self, s: State, t: int) -> tuple[int, int]:
+        """How deep task ``t`` is in regions with hard irqs off and with softirqs off."""
+        atomic = s[6][t][ATOMIC]
+        return hard_off(atomic), soft_off(atomic)
 
     def free_pages(self, s: State) -> int:
         """The zone's free pages in ``s``."""

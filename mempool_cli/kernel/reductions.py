@@ -220,7 +220,8 @@ class PartialOrder:
         included, whose lock or completion no other task and no reclaimable
         entry names, or an ``if``: whether a handle is null or the task holds
         a lock only the task itself can change) is independent of every other
-        move.
+        move. Not on a CPU an interrupt handler shares (revision 2): there the
+        handler's firing disables the task's steps.
         None when no task has one.
         """
         users: dict[tuple[str, int], set[int]] = {}
@@ -237,7 +238,12 @@ class PartialOrder:
                 users.setdefault(("comp", comp), set()).add(-1)
         out = []
         for t, info in enumerate(k.info):
-            pcs = set()
+            pcs: set[int] = set()
+            if k.handlers_of[t] or info.interrupts >= 0:
+                # revision 2: a handler firing holds the task it interrupts off its CPU (and a
+                # hard irq a softirq handler), so no step on a shared CPU is independent
+                out.append(frozenset(pcs))
+                continue
             for pc, ins in enumerate(info.program.instrs):
                 kind = _resource(ins)
                 if ins.fail == UNWIND:

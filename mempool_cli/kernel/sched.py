@@ -17,6 +17,7 @@ from mempool_cli.kernel.state import (
     ATOMIC,
     BOUNDARY,
     EXITED,
+    HARD_OFF,
     FRAME,
     HANDLES,
     KILLED,
@@ -24,17 +25,23 @@ from mempool_cli.kernel.state import (
     ORDER,
     PC,
     RSS,
+    RUNNING,
     SCOPES,
+    SOFT_OFF,
     STATUS,
     State,
     Work,
     held_by,
     holds,
+    hard_off,
+    soft_off,
+    spins,
     with_field,
 )
-from mempool_cli.scenario.steps import ACQUIRES, ALWAYS, STEP_KINDS
+from mempool_cli.scenario.steps import ACQUIRES, ALWAYS, MEMALLOC_SCOPES, STEP_KINDS
 
 __all__ = [
+    "IRQ_UNIT",
     "SCOPE_INDEX",
     "Moves",
     "advance",
@@ -45,6 +52,7 @@ __all__ = [
     "compare",
     "fail",
     "gave_back",
+    "on_cpu",
     "releases",
     "resumes",
     "starts",
@@ -66,10 +74,20 @@ _RELEASES: dict[str, ReleaseFn] = {}
 
 # A scope step -> its slot in a task's SCOPES tuple (noio, nofs, noreclaim).
 SCOPE_INDEX = {
-    k.name: ("noio", "nofs", "noreclaim").index(k.scope)
+    k.name: MEMALLOC_SCOPES.index(k.scope)
     for k in STEP_KINDS.values()
-    if k.scope is not None
+    if k.scope in MEMALLOC_SCOPES
 }
+# A step that turns an interrupt level off or on -> the atomic-field unit of that level.
+IRQ_UNIT = {
+    k.name: HARD_OFF if k.irq == "hard" else SOFT_OFF
+    for k in STEP_KINDS.values()
+    if k.irq is not None
+}
+# Who may run on whose CPU (kernel/irq.py registers it: handlers run on the CPU they
+# interrupt, revision 2); None until then, and for every scenario without such handlers
+# the model never asks.
+_MAY_RUN: list[Callable[[Config, State, int], bool]] = []
 
 
 def starts(*ops: str) -> Callable[[StartFn], StartFn]:
@@ -114,10 +132,23 @@ def releases(kind: str) -> Callable[[ReleaseFn], ReleaseFn]:
     return register
 
 
+def on_cpu(check: Callable[[Config, State, int], bool]) -> Callable[[Config, State, int], bool]:
+    """Register who may run on a CPU an interrupt handler shares (a decorator; kernel/irq.py)."""
+    _MAY_RUN.append(check)
+    return check
+
+
 def task_moves(k: Config, s: State, t: int, events: list[Any] | None) -> Moves:
-    """Every move task ``t`` can make in ``s``, each as (choice, Work)."""
+    """Every move task ``t`` can make in ``s``, each as (choice, Work).
+
+    Where a handler runs on the CPU it interrupts (revision 2), a task held
+    off its CPU has none, and a handler's first move is its firing: it is
+    marked RUNNING until it returns (kernel/irq.py).
+    """
     task = s[6][t]
     if task[STATUS] & EXITED:
+        return []
+    if k.shares_cpus and not _MAY_RUN[0](k, s, t):
         return []
     frame = task[FRAME]
     if frame:
@@ -125,14 +156,23 @@ def task_moves(k: Config, s: State, t: int, events: list[Any] | None) -> Moves:
         if blocked is not None and blocked(k, s, task, frame):
             return []
     w = Work(s, events)
+    fires = k.info[t].interrupts >= 0 and not task[STATUS] & RUNNING
+    if fires:
+        w.say("irq_fires", host=k.info[t].interrupts, level=k.info[t].context)
     if not frame:
         program = k.info[t].program.instrs
         if task[PC] >= len(program):
             do_exit(k, w, t)
-            return [(0, w)]
-        ins = program[task[PC]]
-        return _STARTS[ins.op](k, w, t, ins)
-    return _RESUMES[type(frame)](k, w, t, frame)
+            moves = [(0, w)]
+        else:
+            ins = program[task[PC]]
+            moves = _STARTS[ins.op](k, w, t, ins)
+    else:
+        moves = _RESUMES[type(frame)](k, w, t, frame)
+    if fires:
+        for _, after in moves:
+            after.set(t, STATUS, after.tasks[t][STATUS] | RUNNING)
+    return moves
 
 
 def advance(k: Config, w: Work, t: int, pc: int | None = None) -> None:
@@ -191,6 +231,9 @@ def _unwinding_skips(w: Work, t: int, ins: Instr) -> bool:
         return t not in owner[1] if ins.op == "up_read" else owner[0] != t
     if kind.names == "handle":
         return not holds(task[HANDLES][ins.arg])
+    if kind.irq is not None:  # local_irq_enable & co: only when that level is off
+        atomic = task[ATOMIC]
+        return (hard_off(atomic) if kind.irq == "hard" else soft_off(atomic)) == 0
     return bool(task[SCOPES][SCOPE_INDEX[ins.op]] == 0)
 
 
@@ -295,6 +338,10 @@ def do_exit(k: Config, w: Work, t: int) -> None:
         if held_by(owner, t):
             violation(w, t, "exit_holding_lock", lock=lock)
             return
+    if task[ATOMIC]:  # the loader balances every pair; an unwind or a kill can still leave one
+        level = "hard" if hard_off(task[ATOMIC]) else "soft"
+        violation(w, t, "exit_irqs_off", level=level)
+        return
     w.free += task[RSS]
     w.say("exits", rss=task[RSS], free=w.free)
     w.tasks[t] = with_field(with_field(task, STATUS, task[STATUS] | EXITED), RSS, 0)
@@ -325,16 +372,29 @@ def violation(w: Work, t: int, key: str, **fields: Any) -> None:
 
 
 def atomic_reason(k: Config, w: Work, t: int) -> tuple[str, Any] | None:
-    """Why task ``t`` may not sleep now, or None: irq/softirq context, or a spinlock held.
+    """Why task ``t`` may not sleep now, or None: irq/softirq context, a spinlock held,
+    or interrupts off (revision 2: every interrupt-disabling step is atomic context).
 
-    As data: ``("context", name)``, ``("spinlocks", lock ids)`` or ``("atomic", None)``.
+    As data: ``("context", name)``, ``("spinlocks", lock ids)``, ``("irqs_off", "hard")``
+    (``local_irq_*``, ``spin_lock_irq*``), ``("irqs_off", "soft")`` (``local_bh_disable``,
+    ``spin_lock_bh``) or ``("atomic", None)``.
     """
     info = k.info[t]
     if info.context != "process":
         return ("context", info.context)
-    if w.tasks[t][ATOMIC]:
-        held = tuple(i for i, o in enumerate(w.owners) if o == t and k.locks[i].kind == "spinlock")
-        return ("spinlocks", held) if held else ("atomic", None)
+    atomic = w.tasks[t][ATOMIC]
+    if atomic:
+        if spins(atomic):
+            held = tuple(
+                i for i, o in enumerate(w.owners) if o == t and k.locks[i].kind == "spinlock"
+            )
+            if held:
+                return ("spinlocks", held)
+        if hard_off(atomic):
+            return ("irqs_off", "hard")
+        if soft_off(atomic):
+            return ("irqs_off", "soft")
+        return ("atomic", None)
     return None
 
 

@@ -19,6 +19,13 @@ other scenario keeps exactly its states), an eighth field ``taken``: what it
 holds in the order it took it, ``("lock", id)``, ``("handle", slot)``,
 ``("scope", index)``, for unwinding in reverse order.
 
+``atomic`` counts what makes the task atomic (revision 2, "Interrupts on the
+CPU they interrupt"): the spinlocks it holds, plus ``SOFT_OFF`` per level of
+``local_bh_disable`` / ``spin_lock_bh`` and ``HARD_OFF`` per level of
+``local_irq_*`` / ``spin_lock_irq*`` it is inside; a scenario without those
+steps keeps exactly its version-1 values (``spins``, ``hard_off``,
+``soft_off`` read them apart).
+
 ``frame`` is ``()`` (BOUNDARY) between two steps, or the named record of
 the kernel call the task is inside (``LockWait``, ``SlowPath``,
 ``MempoolAlloc``, ...): a NamedTuple equals and hashes like the tuple of
@@ -35,14 +42,17 @@ __all__ = [
     "ALL",
     "BOUNDARY",
     "EXITED",
+    "HARD_OFF",
     "FREED",
     "KILLED",
     "MEMDIE",
     "NULL",
     "ORDER",
     "REAPED",
+    "RUNNING",
     "RWSEM_FREE",
     "SKIP",
+    "SOFT_OFF",
     "UNBOUND",
     "VICTIM",
     "Event",
@@ -50,8 +60,11 @@ __all__ = [
     "State",
     "Work",
     "held_by",
+    "hard_off",
     "holds",
     "set_slot",
+    "soft_off",
+    "spins",
     "with_field",
 ]
 
@@ -73,6 +86,11 @@ VICTIM = 4  # tsk_is_oom_victim: the OOM scan aborts on it until SKIP [5.2]
 SKIP = 8  # MMF_OOM_SKIP [2.4]
 REAPED = 16  # the reaper has acted on this victim [5.4]
 EXITED = 32
+RUNNING = 64  # an interrupt handler that has fired and not yet returned (revision 2)
+# the atomic field: spinlocks held + SOFT_OFF * softirq-disable depth + HARD_OFF * irq-disable
+# depth (each part stays below 1 << 16: a task runs at most LIMITS.task_steps steps)
+SOFT_OFF = 1 << 16
+HARD_OFF = 1 << 32
 BOUNDARY: tuple[Any, ...] = ()  # the frame of a task between two steps
 ALL = -1  # completion count after complete_all
 # handle values: all tuples, so task tuples compare (symmetry sorts them)
@@ -102,6 +120,21 @@ def held_by(owner: Any, t: int) -> bool:
     if type(owner) is int:
         return owner == t
     return bool(owner[0] == t or t in owner[1])
+
+
+def spins(atomic: int) -> int:
+    """The spinlocks held, from a task's ``atomic`` field."""
+    return atomic % SOFT_OFF
+
+
+def soft_off(atomic: int) -> int:
+    """How deep the task is inside ``local_bh_disable`` / ``spin_lock_bh``."""
+    return (atomic % HARD_OFF) // SOFT_OFF
+
+
+def hard_off(atomic: int) -> int:
+    """How deep the task is inside ``local_irq_disable`` / ``_save`` / ``spin_lock_irq*``."""
+    return atomic // HARD_OFF
 
 
 def holds(value: tuple[Any, ...]) -> bool:

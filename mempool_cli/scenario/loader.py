@@ -81,7 +81,14 @@ from mempool_cli.scenario.spec import (
     StepNode,
     Task,
 )
-from mempool_cli.scenario.steps import ACQUIRES, SCOPE_OPENER, STEP_KINDS, Arg, StepKind
+from mempool_cli.scenario.steps import (
+    ACQUIRES,
+    IRQ_SCOPES,
+    SCOPE_OPENER,
+    STEP_KINDS,
+    Arg,
+    StepKind,
+)
 
 __all__ = ["STDIN_NAME", "load_scenario", "load_text"]
 
@@ -250,6 +257,15 @@ class _Function:
     key: Node
     events: list[tuple[str, str, Node, tuple[int | None, ...]]]
     forever: bool
+
+
+def _undone(scope: str, never: bool = False) -> str:
+    """How a scope left open is said: a memalloc scope is not restored; an interrupt-
+    disabling pair (revision 2) is not undone by its other half, which is named."""
+    if scope in IRQ_SCOPES:
+        closer = next(k.name for k in STEP_KINDS.values() if k.scope == scope and k.role != ACQUIRES)
+        return f"is {'never' if never else 'not'} undone (no {closer})"
+    return "is never restored" if never else "is not restored"
 
 
 def _span(node: Node) -> Span:
@@ -997,7 +1013,7 @@ class _Loader:
             for scope, opened in ctx.scopes.items():
                 for save in opened:
                     opener = SCOPE_OPENER[scope]
-                    self.error(save, f"{opener} is not restored within function '{name}'")
+                    self.error(save, f"{opener} {_undone(scope)} within function '{name}'")
             events = ctx.events if ctx.events is not None else []
             out[name] = _Function(
                 Function(name, body, _span(entry.key)), entry.key, events, ctx.forever
@@ -1062,6 +1078,7 @@ class _Loader:
                 "oom_victim": bool(f["oom_victim"].value),
                 "mm_reapable": bool(f["mm_reapable"].value) if f["mm_reapable"].ok else True,
                 "mm_lock": self.mm_lock(f["mm_lock"], names),
+                "interrupts": self.interrupts(f, entries),
                 "daemon": daemon,
                 "span": _span(entry.key),
             }
@@ -1223,7 +1240,7 @@ class _Loader:
         ctx.loops -= 1
         for scope, opened in ctx.scopes.items():
             for save in opened:
-                self.error(save, f"{SCOPE_OPENER[scope]} is not restored within its loop body")
+                self.error(save, f"{SCOPE_OPENER[scope]} {_undone(scope)} within its loop body")
         ctx.scopes = outer
         bodies = {name: f.spec.body for name, f in self.function_table.items()}
         first = _first_round(body, bodies, ())
@@ -1272,6 +1289,48 @@ class _Loader:
             else:
                 self.bind(ctx, what, node)
             del ctx.passes[len(ctx.passes) - len(inside) :]
+
+    def interrupts(self, f: dict[str, _At], entries: dict[str, _At]) -> str | None:
+        """``interrupts: T`` (revision 2): on an irq or softirq task that is not a daemon,
+        naming another task of the file that runs in process context with no ``count``."""
+        at = f["interrupts"]
+        if not at.good or at.value is None or at.node is None:
+            return None
+        context = f["context"].value if f["context"].ok else "process"
+        if context == "process":
+            self.error(
+                at.key or at.node,
+                "'interrupts' is for an irq or softirq handler; add 'context: irq' or "
+                "'context: softirq' to this task",
+            )
+            return None
+        if f["daemon"].value:
+            self.error(
+                at.key or at.node,
+                "a handler with 'interrupts' fires once and runs to its end; it cannot be a daemon",
+            )
+            return None
+        if not self.resolve(at, "task", entries):
+            return None
+        host: dict[str, _At] = entries[at.value].value if entries[at.value].ok else {}
+        if not host:
+            return None
+        host_context = host["context"].value if host["context"].ok else "process"
+        if host_context != "process":
+            self.error(
+                at.node,
+                f"'{at.value}' runs in {host_context} context; 'interrupts' names the "
+                "process-context task whose CPU the handler interrupts",
+            )
+            return None
+        if host["count"].good and host["count"].value != 1:
+            self.error(
+                at.node,
+                f"'{at.value}' has count {host['count'].value}; a handler interrupts one task's "
+                "CPU, so it may name only a task without 'count'",
+            )
+            return None
+        return str(at.value)
 
     def mm_lock(self, at: _At, names: _Names) -> str | None:
         """``mm_lock: L`` (revision 2): L must be a declared rwsem."""
@@ -1392,7 +1451,7 @@ class _Loader:
         for scope, opened in ctx.scopes.items():
             for save in opened:
                 opener = SCOPE_OPENER[scope]
-                self.error(save, f"{opener} is not restored within its repeat body")
+                self.error(save, f"{opener} {_undone(scope)} within its repeat body")
         ctx.scopes = outer
         count = times.value if times.good else (None if forever.given else 1)
         return Repeat(count, body, _span(where))
@@ -1418,7 +1477,7 @@ class _Loader:
         if not ctx.forever:
             for scope, opened in ctx.scopes.items():
                 for save in opened:
-                    self.error(save, f"{SCOPE_OPENER[scope]} is never restored")
+                    self.error(save, f"{SCOPE_OPENER[scope]} {_undone(scope, never=True)}")
 
     def expect(self, at: _At) -> Expect | None:
         if not at.good:

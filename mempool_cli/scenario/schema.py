@@ -275,6 +275,11 @@ TASK = Record(
             "the rwsem standing for this task's mmap_lock (the OOM reaper read-trylocks it)",
         ),
         Field("daemon", Bool(), "need not finish; may loop forever", False),
+        Field(
+            "interrupts",
+            Name("task"),
+            "an irq or softirq handler that runs on this process task's CPU (revision 2)",
+        ),
     ),
 )
 

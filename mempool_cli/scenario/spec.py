@@ -241,6 +241,7 @@ class Task:
     oom_victim: bool = False
     mm_reapable: bool = True
     mm_lock: str | None = None  # revision 2: the rwsem standing for its mmap_lock
+    interrupts: str | None = None  # revision 2: the task whose CPU this handler runs on
     daemon: bool = False
     span: Span = NO_SPAN
 

@@ -16,7 +16,10 @@ semantics:
   skips ``acquires`` steps, runs ``releases`` steps that release something
   it holds, and runs ``always`` steps;
 - for a memalloc scope step, the ``scope`` it opens (acquires) or closes
-  (releases);
+  (releases); an interrupt-disabling pair (revision 2) is a scope too, one
+  per pair (``local_irq_save`` opens ``irq_save``, ``local_irq_restore``
+  closes it), so the loader balances it the same way, and its ``irq`` says
+  which level it turns off (``hard``: hard and soft irqs; ``soft``: softirqs);
 - a one-line ``doc`` (the JSON Schema's description, for editors);
 - its compiled form: for each arg, the ``Step`` attribute the loader fills
   (``step``) and the ``Instr`` field the compiler puts its id, handle slot
@@ -54,6 +57,8 @@ __all__ = [
     "ALWAYS",
     "COMPARISONS",
     "COMPLETE_OPS",
+    "IRQ_SCOPES",
+    "MEMALLOC_SCOPES",
     "ON_FAIL_WORDS",
     "RELEASES",
     "SCOPE_OPENER",
@@ -110,7 +115,8 @@ class StepKind:
     args: tuple[Arg, ...] = ()
     lock_kinds: tuple[str, ...] = ()  # the lock kinds a lock arg may name
     instead: tuple[tuple[str, str], ...] = ()  # (lock kind, the step to use on one)
-    scope: str | None = None  # the memalloc scope it opens or closes
+    scope: str | None = None  # the memalloc scope (or interrupt-disabling pair) it opens or closes
+    irq: str | None = None  # revision 2: the interrupt level it disables or enables
     fails: str | None = None  # when it fails (revision 2): it takes an `on_fail` key then
     must_handle: bool = False  # a step whose failure the file must handle (the trylocks)
 
@@ -246,6 +252,43 @@ def _scope(scope: str, what: str) -> tuple[StepKind, StepKind]:
     return (
         StepKind(f"memalloc_{scope}_save", f"open a {what} scope", ACQUIRES, scope=scope),
         StepKind(f"memalloc_{scope}_restore", f"close a {what} scope", RELEASES, scope=scope),
+    )
+
+
+def _irq_pair(
+    scope: str, level: str, opener: str, closer: str, doc: str, lock: bool = False
+) -> tuple[StepKind, StepKind]:
+    """An interrupt-disabling pair (revision 2, "Interrupts on the CPU they interrupt"):
+    ``level`` ``hard`` turns off hard and soft irqs on the task's CPU, ``soft`` softirqs;
+    with ``lock`` the pair also takes and releases a spinlock, inside the disabled region."""
+    what = "hard and soft irqs" if level == "hard" else "softirqs"
+    if not lock:
+        return (
+            StepKind(opener, f"{doc}: {what} off on this CPU", ACQUIRES, scope=scope, irq=level),
+            StepKind(closer, f"{what} back on (closes {opener})", RELEASES, scope=scope, irq=level),
+        )
+    args = (_LOCK,)
+    return (
+        StepKind(
+            opener,
+            f"{doc}: {what} off on this CPU, then take the spinlock",
+            ACQUIRES,
+            args,
+            ("spinlock",),
+            (("mutex", "mutex_lock"), ("rwsem", "down_write")),
+            scope=scope,
+            irq=level,
+        ),
+        StepKind(
+            closer,
+            f"release the spinlock, then {what} back on (closes {opener})",
+            RELEASES,
+            args,
+            ("spinlock",),
+            (("mutex", "mutex_unlock"), ("rwsem", "up_write")),
+            scope=scope,
+            irq=level,
+        ),
     )
 
 
@@ -438,6 +481,23 @@ _KINDS: tuple[StepKind, ...] = (
     ),
 )
 
+# revision 2, "Interrupts on the CPU they interrupt": the interrupt-disabling steps
+_KINDS += (
+    *_irq_pair("irq", "hard", "local_irq_disable", "local_irq_enable", "local_irq_disable"),
+    *_irq_pair("irq_save", "hard", "local_irq_save", "local_irq_restore", "local_irq_save"),
+    *_irq_pair("irq_lock", "hard", "spin_lock_irq", "spin_unlock_irq", "spin_lock_irq", True),
+    *_irq_pair(
+        "irqsave_lock",
+        "hard",
+        "spin_lock_irqsave",
+        "spin_unlock_irqrestore",
+        "spin_lock_irqsave",
+        True,
+    ),
+    *_irq_pair("bh", "soft", "local_bh_disable", "local_bh_enable", "local_bh_disable"),
+    *_irq_pair("bh_lock", "soft", "spin_lock_bh", "spin_unlock_bh", "spin_lock_bh", True),
+)
+
 STEP_KINDS: dict[str, StepKind] = {kind.name: kind for kind in _KINDS}
 if len(STEP_KINDS) != len(_KINDS):
     raise AssertionError("a step kind is declared twice")
@@ -446,6 +506,9 @@ if len(STEP_KINDS) != len(_KINDS):
 
 # The steps that signal a completion (the wait-for graph looks for them).
 COMPLETE_OPS = frozenset(k.name for k in _KINDS if k.role == ALWAYS and k.names == "completion")
+# The memalloc scopes (a task's SCOPES slots, in order) and the interrupt-disabling pairs.
+MEMALLOC_SCOPES: tuple[str, ...] = ("noio", "nofs", "noreclaim")
+IRQ_SCOPES = frozenset(k.scope for k in _KINDS if k.irq is not None and k.scope is not None)
 # scope -> the step that opens it, for the loader's "without an earlier ..." messages.
 SCOPE_OPENER: dict[str, str] = {
     k.scope: k.name for k in _KINDS if k.scope is not None and k.role == ACQUIRES

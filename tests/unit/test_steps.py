@@ -103,6 +103,19 @@ CONTRACT_STEPS = (
     "wait_event_killable",
     "wait_event_timeout",
     "wait_for_completion_timeout",
+    # revision 2, "Interrupts on the CPU they interrupt": the interrupt-disabling pairs
+    "local_irq_disable",
+    "local_irq_enable",
+    "local_irq_save",
+    "local_irq_restore",
+    "spin_lock_irq",
+    "spin_unlock_irq",
+    "spin_lock_irqsave",
+    "spin_unlock_irqrestore",
+    "local_bh_disable",
+    "local_bh_enable",
+    "spin_lock_bh",
+    "spin_unlock_bh",
 )
 # Revision 2, "Failure and control flow": the steps that take `on_fail`, and of those the
 # ones whose failure the file must handle.
@@ -182,10 +195,15 @@ def around(kind: StepKind, args: tuple[Arg, ...]) -> tuple[list[Any], list[Any]]
     if any(a.names == "handle" for a in args):
         before.append({"alloc_pages": {"gfp": GFP, "as": "h"}})
     if kind.scope is not None and kind.role == RELEASES:
-        before.append({SCOPE_OPENER[kind.scope]: None})
+        before.append(bare(STEP_KINDS[SCOPE_OPENER[kind.scope]]))
     if kind.scope is not None and kind.role == ACQUIRES:
-        after.append({closer(kind.scope): None})
+        after.append(bare(STEP_KINDS[closer(kind.scope)]))
     return before, after
+
+
+def bare(kind: StepKind) -> dict[str, Any]:
+    """The other half of a scope or interrupt-disabling pair, as a step (with its lock)."""
+    return {kind.name: value_for(kind, kind.args[0]) if kind.args else None}
 
 
 def text_of(steps: list[Any], **task: Any) -> str:
@@ -221,8 +239,8 @@ def test_rows_are_well_formed(kind: StepKind) -> None:
     assert set(kind.lock_kinds) <= set(schema.LOCK_KINDS)
     if names_lock:  # every other lock kind has a step to suggest instead
         assert {lk for lk, _ in kind.instead} == set(schema.LOCK_KINDS) - set(kind.lock_kinds)
-    if kind.scope is not None:
-        assert kind.role in (ACQUIRES, RELEASES) and not kind.args
+    if kind.scope is not None:  # a pair; only an interrupt-disabling one may name a lock
+        assert kind.role in (ACQUIRES, RELEASES) and (not kind.args or kind.irq is not None)
         assert SCOPE_OPENER[kind.scope] in STEP_KINDS and closer(kind.scope) in STEP_KINDS
 
 
@@ -235,6 +253,13 @@ def contract_role(name: str) -> str:
         return ALWAYS
     if name.startswith("atomic_"):  # revision 2: atomic_inc/dec/set always run
         return ALWAYS
+    # revision 2, the interrupt-disabling pairs, which the rule does not name: the half that
+    # turns interrupts off acquires (like `*_save`), the half that turns them on releases
+    # (like `*_restore`); `spin_unlock_irq`, `spin_unlock_bh` release their lock
+    if name.startswith("spin_unlock_") or name.endswith("_enable"):
+        return RELEASES
+    if name.endswith("_disable"):
+        return ACQUIRES
     if name.endswith("_unlock") or "free" in name or name.endswith("_restore"):
         return RELEASES
     if name.endswith("_trylock"):  # revision 2: "every `*_trylock` is acquiring"
@@ -295,6 +320,12 @@ def test_derived_views() -> None:
         "mutex_trylock",
         "spin_trylock",
         *(k.name for k in KINDS if k.lock_kinds == ("rwsem",)),
+        "spin_lock_irq",
+        "spin_unlock_irq",
+        "spin_lock_irqsave",
+        "spin_unlock_irqrestore",
+        "spin_lock_bh",
+        "spin_unlock_bh",
     } == LOCK_OPS
     completions = {
         "wait_for_completion",
@@ -307,6 +338,12 @@ def test_derived_views() -> None:
         "noio": "memalloc_noio_save",
         "nofs": "memalloc_nofs_save",
         "noreclaim": "memalloc_noreclaim_save",
+        "irq": "local_irq_disable",
+        "irq_save": "local_irq_save",
+        "irq_lock": "spin_lock_irq",
+        "irqsave_lock": "spin_lock_irqsave",
+        "bh": "local_bh_disable",
+        "bh_lock": "spin_lock_bh",
     }
 
 
@@ -365,8 +402,8 @@ COMPILED_FIELDS = {
     "free_pages": {"arg"},
     "mempool_alloc": {"pool", "gfp", "bind"},
     "mempool_free": {"arg", "pool"},
-    **{name: {"arg"} for name in LOCK_OPS | COMPLETION_OPS},
     **{k.name: set() for k in KINDS if k.scope is not None},
+    **{name: {"arg"} for name in LOCK_OPS | COMPLETION_OPS},
     "atomic_inc": {"arg"},
     "atomic_dec": {"arg"},
     "atomic_set": {"arg", "value"},
@@ -390,18 +427,20 @@ def test_a_lock_step_refuses_the_lock_kinds_its_row_does_not_list(
     kind: StepKind, lock_kind: str
 ) -> None:
     value: Any = {"lock": "L", "on_fail": "retry"} if kind.must_handle else "L"
-    text = yaml.safe_dump(
-        {"locks": {"L": lock_kind}, "tasks": {"t": {"steps": [{kind.name: value}]}}}
-    )
+    steps: list[Any] = [{kind.name: value}]
+    if kind.scope is not None:  # an interrupt-disabling pair: its other half, on the lock
+        other = SCOPE_OPENER[kind.scope] if kind.role == RELEASES else closer(kind.scope)
+        steps.insert(0 if kind.role == RELEASES else 1, {other: "L"})
+    text = yaml.safe_dump({"locks": {"L": lock_kind}, "tasks": {"t": {"steps": steps}}})
     if lock_kind in kind.lock_kinds:
         load_text(text, "t.yaml")
         return
     with pytest.raises(ScenarioError) as info:
         load_text(text, "t.yaml")
     use = dict(kind.instead)[lock_kind]
-    assert [p.message for p in info.value.problems] == [
-        f"{kind.name} on 'L', which is a {lock_kind} (use {use})"
-    ]
+    messages = [p.message for p in info.value.problems]
+    assert f"{kind.name} on 'L', which is a {lock_kind} (use {use})" in messages
+    assert len(messages) == 1 + (kind.scope is not None)  # and its other half's, for a pair
     suggested = STEP_KINDS[use]  # the hint names a step that takes this lock, the same way
     assert lock_kind in suggested.lock_kinds and suggested.role == kind.role
 
@@ -457,7 +496,7 @@ def started(steps: list[Any]) -> set[int]:
 # task is in progress at start, so it runs).
 def holder(kind: StepKind) -> Any:
     if kind.scope is not None:
-        return {SCOPE_OPENER[kind.scope]: None}
+        return bare(STEP_KINDS[SCOPE_OPENER[kind.scope]])
     if kind.names == "lock":
         lock = LOCK_OF_KIND[kind.lock_kinds[0]]
         take = next(
@@ -486,7 +525,8 @@ def test_a_killed_task_unwinds_each_kind_by_its_role(kind: StepKind) -> None:
     assert 1 in started([holder(kind), step, *tail])
     # ... and is skipped when it would release nothing.
     if kind.scope is not None:  # a closed scope: its save was skipped
-        assert started([{"complete": "C0"}, {SCOPE_OPENER[kind.scope]: None}, step]) == {0, 3}
+        opener = bare(STEP_KINDS[SCOPE_OPENER[kind.scope]])
+        assert started([{"complete": "C0"}, opener, step]) == {0, 3}
     elif kind.name == "downgrade_write":  # the read hold it leaves is released after
         assert 2 not in started([holder(kind), step, step, {"up_read": "W"}])
     else:  # a lock not held, a handle freed already
