@@ -61,7 +61,7 @@ def _to_pydot(
     inside = {}
     for cid, (label, members) in (clusters or {}).items():
         sub = pydot.Cluster(cid, label=_quote(label), style="dashed", fontname="Helvetica")
-        dot.add_subgraph(sub)
+        dot.add_subgraph(sub)  # type: ignore[arg-type]  # a Cluster is a Subgraph in DOT
         for member in members:
             inside[member] = sub
     for node, data in g.nodes(data=True):

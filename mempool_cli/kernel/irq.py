@@ -57,8 +57,12 @@ from mempool_cli.scenario.steps import STEP_KINDS
 
 __all__ = ["active_handler", "disable", "enable", "held_off", "may_run"]
 
-_DISABLES = tuple(k.name for k in STEP_KINDS.values() if k.irq and not k.names and k.role != "releases")
-_ENABLES = tuple(k.name for k in STEP_KINDS.values() if k.irq and not k.names and k.role == "releases")
+_DISABLES = tuple(
+    k.name for k in STEP_KINDS.values() if k.irq and not k.names and k.role != "releases"
+)
+_ENABLES = tuple(
+    k.name for k in STEP_KINDS.values() if k.irq and not k.names and k.role == "releases"
+)
 
 
 def _active(status: int) -> bool:
@@ -101,11 +105,14 @@ def may_run(k: Config, s: State, t: int) -> bool:
     atomic = tasks[host][ATOMIC]
     if hard_off(atomic) or (not hard and soft_off(atomic)):
         return False
-    for h in k.handlers_of[host]:
-        if h != t and _active(tasks[h][STATUS]):
-            if not hard or k.info[h].context == "irq" or hard_off(tasks[h][ATOMIC]):
-                return False
-    return True
+    # another handler running there: a hard irq may only go over a softirq handler that
+    # has irqs on; a softirq goes over nothing
+    return not any(
+        h != t
+        and _active(tasks[h][STATUS])
+        and (not hard or k.info[h].context == "irq" or hard_off(tasks[h][ATOMIC]))
+        for h in k.handlers_of[host]
+    )
 
 
 def held_off(k: Config, s: State, t: int) -> int:

@@ -117,7 +117,9 @@ def _mutex_wakes(k: Config, w: Work, t: int, frame: LockWait) -> Moves:
     )
 
 
-@starts("mutex_unlock", "spin_unlock", "spin_unlock_irq", "spin_unlock_irqrestore", "spin_unlock_bh")
+@starts(
+    "mutex_unlock", "spin_unlock", "spin_unlock_irq", "spin_unlock_irqrestore", "spin_unlock_bh"
+)
 def unlock(k: Config, w: Work, t: int, ins: Instr) -> Moves:
     """mutex_unlock / spin_unlock; unlocking a lock the task does not hold is a violation.
 

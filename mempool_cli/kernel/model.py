@@ -332,9 +332,12 @@ class KernelModel(Config):
         for s in states:
             for t, task in enumerate(s[6]):
                 frame = task[FRAME]
-                if type(frame) is SlowPath and frame.stage in SPINNING:
-                    if not (self.shares_cpus and irq.held_off(self, s, t) >= 0):
-                        return "livelock"  # a task held off its CPU is not spinning
+                if (
+                    type(frame) is SlowPath
+                    and frame.stage in SPINNING
+                    and not (self.shares_cpus and irq.held_off(self, s, t) >= 0)
+                ):
+                    return "livelock"  # (a task held off its CPU by a handler is not spinning)
         return "livelock" if self.loop_spinners(states) else "deadlock"
 
     def loop_spinners(self, states: Sequence[State]) -> tuple[int, ...]:

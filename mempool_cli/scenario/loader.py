@@ -263,7 +263,9 @@ def _undone(scope: str, never: bool = False) -> str:
     """How a scope left open is said: a memalloc scope is not restored; an interrupt-
     disabling pair (revision 2) is not undone by its other half, which is named."""
     if scope in IRQ_SCOPES:
-        closer = next(k.name for k in STEP_KINDS.values() if k.scope == scope and k.role != ACQUIRES)
+        closer = next(
+            k.name for k in STEP_KINDS.values() if k.scope == scope and k.role != ACQUIRES
+        )
         return f"is {'never' if never else 'not'} undone (no {closer})"
     return "is never restored" if never else "is not restored"
 

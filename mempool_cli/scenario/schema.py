@@ -253,7 +253,12 @@ STEP_FORMS: tuple[Field, ...] = (
     Field("call", Name("function"), "run a function's steps as if written here"),
 )
 
-STEP = OneKey("step", STEP_FORMS, bare=("break", "continue"))
+# A step with no value may be written as the bare word: `- break`, `- local_irq_disable`.
+STEP = OneKey(
+    "step",
+    STEP_FORMS,
+    bare=("break", "continue", *(k.name for k in STEP_KINDS.values() if not k.args)),
+)
 
 TASK = Record(
     "task",

@@ -204,12 +204,29 @@ class ValidGen:
         tasks = {}
         for name in ("t_a", "t_b", "t_c")[: 1 + self.below(3)]:
             tasks[name] = self.task(names)
+        self.handler(tasks)
         if self.functions:
             doc["functions"] = self.functions
         doc["tasks"] = tasks
         if self.chance(2):
             doc["expect"] = self.expect()
         return doc
+
+    def handler(self, tasks: dict[str, dict[str, Any]]) -> None:
+        """Sometimes make the last task an interrupt handler on the first one's CPU
+        (revision 2): the first runs in process context without count, the last is no
+        daemon (a handler runs to its end)."""
+        names = list(tasks)
+        host, last = tasks[names[0]], tasks[names[-1]]
+        if len(names) < 2 or not self.chance(3) or last.get("daemon"):
+            return
+        if host.get("context", "process") != "process" or host.get("count", 1) != 1:
+            return
+        last["context"] = self.pick(("softirq", "irq"))
+        last["interrupts"] = names[0]
+        if len(names) == 3 and self.chance(2) and not tasks[names[1]].get("daemon"):
+            tasks[names[1]]["context"] = self.pick(("softirq", "irq"))  # a second handler
+            tasks[names[1]]["interrupts"] = names[0]
 
     def task(self, names: Names) -> dict[str, Any]:
         task = _Task(daemon=self.chance(6))
@@ -415,6 +432,18 @@ def _scope(scope: str) -> StepKind:
     return StepKind(make)
 
 
+def _irqs_off(disable: str, enable: str) -> StepKind:
+    """An interrupt-disabling pair around a few steps (revision 2); what sleeps inside is a
+    violation, which the model reports: the file is valid all the same."""
+
+    def make(g: ValidGen, names: Names, task: _Task, depth: int) -> list[Any]:
+        g.spend(2)
+        inner = g.opened(names, task, depth)
+        return [{disable: None if g.chance(2) else {}}, *inner, {enable: None}]
+
+    return StepKind(make)
+
+
 def _repeat(g: ValidGen, names: Names, task: _Task, depth: int) -> list[Any]:
     g.spend(1)
     loops, task.loops = task.loops, []  # break / continue leave loops, not repeats
@@ -608,8 +637,23 @@ STEP_KINDS: dict[str, StepKind] = {
         _completion_timeout, lambda names, task, depth: bool(names.completions)
     ),
 }
+# revision 2: interrupts on the CPU they interrupt
+STEP_KINDS |= {
+    "spin_lock_irq": _lock("spin_lock_irq", "spin_unlock_irq", "spinlocks"),
+    "spin_lock_irqsave": _lock("spin_lock_irqsave", "spin_unlock_irqrestore", "spinlocks"),
+    "spin_lock_bh": _lock("spin_lock_bh", "spin_unlock_bh", "spinlocks"),
+    "local_irq_disable": _irqs_off("local_irq_disable", "local_irq_enable"),
+    "local_irq_save": _irqs_off("local_irq_save", "local_irq_restore"),
+    "local_bh_disable": _irqs_off("local_bh_disable", "local_bh_enable"),
+}
 # Steps that only close a block: drawn by the entry of the step that opens it.
 CLOSED_BY: dict[str, str] = {
+    "spin_unlock_irq": "spin_lock_irq",
+    "spin_unlock_irqrestore": "spin_lock_irqsave",
+    "spin_unlock_bh": "spin_lock_bh",
+    "local_irq_enable": "local_irq_disable",
+    "local_irq_restore": "local_irq_save",
+    "local_bh_enable": "local_bh_disable",
     "free_pages": "alloc_pages",
     "mempool_free": "mempool_alloc",
     "mutex_unlock": "mutex_lock",
