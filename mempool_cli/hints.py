@@ -7,12 +7,14 @@ let a task through, it builds the model under that knob and searches it
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from mempool_cli.explore import shortest_path
+from mempool_cli.explore import explore, shortest_path
 from mempool_cli.kernel.model import Action, KernelModel, State, actor_of
 from mempool_cli.scenario import gfp as G
 from mempool_cli.scenario.kernels import PRESETS
+from mempool_cli.scenario.spec import Step
 
 __all__ = ["hang_hints"]
 
@@ -97,7 +99,83 @@ def hang_hints(
                 + _suggest(model, "zero_min_pool", "one_element", " keeps one")
             )
     out.extend(_abba_hints(graph, cycle))
+    out.extend(_irq_hints(model, graph, cycle))
     return tuple(out)
+
+
+# The step that keeps a handler of a level off the CPU while a spinlock is held, and its
+# unlock (revision 2, kernel-facts 9.5).
+_IRQ_SAFE = {
+    "irq": ("spin_lock_irqsave", "spin_unlock_irqrestore"),
+    "softirq": ("spin_lock_bh", "spin_unlock_bh"),
+}
+
+
+def _irq_hints(model: KernelModel, graph: Any, cycle: tuple[str, ...]) -> list[str]:
+    """A handler spinning on a spinlock that the task it interrupts holds with that level on.
+
+    Checked on the model: the same scenario with the holder's plain ``spin_lock`` /
+    ``spin_unlock`` of that lock turned into ``spin_lock_irqsave`` /
+    ``spin_unlock_irqrestore`` (``_bh`` for a softirq handler) is searched, and the hint
+    is given only when no deadlock is left there.
+    """
+    out = []
+    n = len(cycle)
+    for i in range(n):
+        handler, lock, holder = (cycle[(i + j) % n] for j in range(3))
+        hdata = graph.nodes[handler]
+        if not (
+            n >= 3
+            and hdata.get("cpu_of") == graph.nodes[holder].get("label")
+            and graph.nodes[lock]["type"] == "spinlock"
+            and graph.edges[lock, holder].get("irqs_on")
+        ):
+            continue
+        level = hdata["level"]
+        take, drop = _IRQ_SAFE[level]
+        host = model.task_names().index(graph.nodes[holder]["label"])
+        name = graph.nodes[lock]["label"]
+        fixed = _irq_safe(model, model.scenario.tasks[host].name, name, take, drop)
+        if fixed is not None and "deadlock" not in fixed:
+            what = "a hard irq" if level == "irq" else "a softirq"
+            out.append(
+                f"{hdata['label']} ({what} on {graph.nodes[holder]['label']}'s CPU) takes "
+                f"{name}, which {graph.nodes[holder]['label']} holds with that level on: "
+                f"{take}({name}) / {drop}({name}) in {graph.nodes[holder]['label']} "
+                "would keep it off the CPU while the lock is held (checked: no deadlock "
+                "left) [9.5]"
+            )
+    return out
+
+
+def _irq_safe(
+    model: KernelModel, task: str, lock: str, take: str, drop: str, limit: int = 20_000
+) -> set[str] | None:
+    """The outcomes of the scenario with ``task``'s plain spin_lock / spin_unlock of
+    ``lock`` made ``take`` / ``drop``, or None when the search does not finish in ``limit``
+    states."""
+    ops = {"spin_lock": take, "spin_unlock": drop}
+
+    def rewrite(node: Any) -> Any:
+        if isinstance(node, Step):
+            return (
+                replace(node, op=ops[node.op]) if node.op in ops and node.target == lock else node
+            )
+        fields = {
+            f: tuple(rewrite(x) for x in getattr(node, f)) for f in _BODIES if hasattr(node, f)
+        }
+        return replace(node, **fields) if fields else node
+
+    sc = model.scenario
+    tasks = tuple(
+        replace(t, steps=tuple(rewrite(x) for x in t.steps)) if t.name == task else t
+        for t in sc.tasks
+    )
+    result = explore(KernelModel(replace(sc, tasks=tasks), model.kernel), max_states=limit)
+    return set(result.outcomes) if result.complete else None
+
+
+_BODIES = ("body", "then", "orelse")
 
 
 def _abba_hints(graph: Any, cycle: tuple[str, ...]) -> list[str]:

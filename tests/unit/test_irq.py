@@ -16,6 +16,7 @@ from mempool_cli.explore import explore
 from mempool_cli.kernel.model import KernelModel, State
 from mempool_cli.narration import describe, halt_text, where
 from mempool_cli.scenario.loader import load_text
+from mempool_cli.verdict import run_scenario
 
 
 def load(text: str, **kw: Any) -> KernelModel:
@@ -376,3 +377,29 @@ def test_symmetric_handler_copies_keep_the_outcomes() -> None:
     reduced = KernelModel(load_text(text, "t.yaml"))
     assert reduced.symmetric
     assert set(explore(reduced).outcomes) == outcomes(load(text)) == {"deadlock"}
+
+
+# --- the hint ------------------------------------------------------------------------
+
+
+def hints_of(text: str) -> list[str]:
+    sc = load_text(text, "t.yaml")
+    return [h for f in run_scenario(sc, sc.kernel).findings for h in f.hints]
+
+
+def test_the_hint_names_the_irq_safe_lock_step_and_is_checked() -> None:
+    plain = scenario(["spin_lock: L", "spin_unlock: L"], ["spin_lock: L", "spin_unlock: L"])
+    (hint,) = hints_of(plain)
+    assert "spin_lock_irqsave(L) / spin_unlock_irqrestore(L) in proc" in hint
+    (hint,) = hints_of(plain.replace("context: irq", "context: softirq"))
+    assert "spin_lock_bh(L) / spin_unlock_bh(L) in proc" in hint
+    # proc also deadlocks with other over L and M (ABBA): irqsave would not end the deadlock,
+    # so the hint is not given
+    abba = plain.replace(
+        "steps: [spin_lock: L, spin_unlock: L]\n  h:",
+        "steps: [spin_lock: L, spin_lock: K, spin_unlock: K, spin_unlock: L]\n"
+        "  other: {steps: [spin_lock: K, spin_lock: L, spin_unlock: L, spin_unlock: K]}\n  h:",
+        1,
+    )
+    assert abba != plain and "deadlock" in outcomes(load(abba))
+    assert not [h for h in hints_of(abba) if "irqsave" in h]
