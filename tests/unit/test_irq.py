@@ -403,3 +403,16 @@ def test_the_hint_names_the_irq_safe_lock_step_and_is_checked() -> None:
     )
     assert abba != plain and "deadlock" in outcomes(load(abba))
     assert not [h for h in hints_of(abba) if "irqsave" in h]
+
+
+def test_the_oom_killer_never_chooses_a_handler() -> None:
+    # proc loops for a page with the killer on; the only other task is a handler with rss:
+    # nothing to kill but proc itself (oom_score_adj -1000 keeps it too): a panic
+    text = (
+        "memory: {free: 0, min: 0}\noom: {killer: true}\ntasks:\n"
+        "  proc: {oom_score_adj: -1000, steps: [alloc_pages: {gfp: GFP_KERNEL, as: p}, "
+        "free_pages: p]}\n"
+        "  h: {context: irq, interrupts: proc, rss: 4, steps: []}\n"
+    )
+    assert "oom-kill" not in outcomes(load(text))
+    assert "oom-kill" in outcomes(load(text.replace("interrupts: proc, ", "")))

@@ -55,7 +55,8 @@ def out_of_memory(k: Config, w: Work, t: int, gfp: int) -> bool:
     candidates = [
         Candidate(
             alive=not task_[STATUS] & EXITED,
-            kthread=info.kthread,
+            # an interrupt handler on a task's CPU (revision 2) is no process to kill
+            kthread=info.kthread or info.interrupts >= 0,
             oom_score_adj=info.oom_score_adj,
             victim=bool(task_[STATUS] & VICTIM),
             skip=bool(task_[STATUS] & SKIP),
