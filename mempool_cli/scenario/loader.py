@@ -883,7 +883,7 @@ class _Loader:
         for flag in f["needs"].value or ():
             needs |= _GFP_BITS[flag.value]
         for lock in (*(f["locks"].value or ()), *(f["trylocks"].value or ())):
-            known = self.resolve(lock, "lock", names.locks)
+            known = self.resolve(lock, "lock", names.locks, names)
             locks = names.locks or {}
             if known and lock.node is not None and locks.get(lock.value) == "rwsem":
                 self.error(
@@ -893,7 +893,7 @@ class _Loader:
                 )
         waits = f["waits"]
         if waits.good:
-            self.resolve(waits, "completion", names.completions)
+            self.resolve(waits, "completion", names.completions, names)
         return Reclaimable(
             pages=f["pages"].value if f["pages"].good else 0,
             needs=needs,
@@ -982,16 +982,29 @@ class _Loader:
         key, at = given[0]
         return (key, at.value) if at.ok else None
 
-    def resolve(self, at: _At, what: str, table: Any) -> bool:
-        """Report ``at`` (a name) unless ``table`` declares it; a None table was invalid itself."""
+    def resolve(self, at: _At, what: str, table: Any, names: _Names | None = None) -> bool:
+        """Report ``at`` (a name) unless ``table`` declares it; a None table was invalid itself.
+
+        A name declared as another kind (a lock where a counter is expected, a counter
+        where a lock or completion is) says what it is instead of "unknown".
+        """
         if table is None or at.value in table:
             return True
+        if at.node is None:
+            return False
+        other = _declared_as(at.value, names) if names is not None else None
+        if other is not None:
+            self.error(
+                at.node,
+                f"'{at.value}' names a {other}, not a {what} ({what}s are declared under "
+                f"'{what}s:')",
+            )
+            return False
         if not table:
             hint = f" (no {what}s are declared)"
         else:
             hint = _did_you_mean(at.value, table) or f" (declared: {', '.join(sorted(table))})"
-        if at.node is not None:
-            self.error(at.node, f"unknown {what} '{at.value}'{hint}")
+        self.error(at.node, f"unknown {what} '{at.value}'{hint}")
         return False
 
     def functions(self, at: _At, names: _Names) -> dict[str, _Function]:
@@ -1206,17 +1219,25 @@ class _Loader:
         if conds:
             key, at = conds[0]
             what = dict((k, w) for k, w, _ in S.IF_CONDITIONS)[key]
+            if what != "counter":
+                for cmp in S.IF_COMPARISONS:
+                    if f[cmp].given:
+                        self.error(
+                            f[cmp].key or where,
+                            f"'{cmp}' compares a counter; an 'if' on '{key}' takes no "
+                            "comparison (write 'counter: NAME' to test a counter)",
+                        )
             if at.good:
                 if what == "handle":
                     self.use(ctx, at)
                     cond = Cond(key, at.value)
                 elif what == "counter":
-                    self.resolve(at, "counter", names.counters)
+                    self.resolve(at, "counter", names.counters, names)
                     compared = self.compares(f, where, "an 'if' on a counter")
                     if compared is not None:
                         cond = Cond(key, at.value, *compared)
                 else:
-                    self.resolve(at, "lock", names.locks)
+                    self.resolve(at, "lock", names.locks, names)
                     cond = Cond(key, at.value)
         then = self.branch_body(f["then"].value or [], ctx, names, depth)
         orelse = self.branch_body(f["else"].value or [], ctx, names, depth)
@@ -1338,7 +1359,7 @@ class _Loader:
         """``mm_lock: L`` (revision 2): L must be a declared rwsem."""
         if not at.good or at.value is None:
             return None
-        if not self.resolve(at, "lock", names.locks) or names.locks is None:
+        if not self.resolve(at, "lock", names.locks, names) or names.locks is None:
             return None
         kind = names.locks.get(at.value)
         if kind is not None and kind != "rwsem" and at.node is not None:
@@ -1351,7 +1372,7 @@ class _Loader:
     ) -> None:
         """The checks on one arg that need more than its value: what it names."""
         if arg.names == "lock":
-            if self.resolve(at, "lock", names.locks) and names.locks is not None:
+            if self.resolve(at, "lock", names.locks, names) and names.locks is not None:
                 lock_kind = names.locks.get(at.value)
                 if lock_kind is not None and lock_kind not in kind.lock_kinds:
                     use = dict(kind.instead).get(lock_kind)
@@ -1359,11 +1380,11 @@ class _Loader:
                     message = f"{kind.name} on '{at.value}', which is a {lock_kind}{hint}"
                     self.error(at.node or where, message)
         elif arg.names == "completion":
-            self.resolve(at, "completion", names.completions)
+            self.resolve(at, "completion", names.completions, names)
         elif arg.names == "pool":
-            self.resolve(at, "pool", names.pools)
+            self.resolve(at, "pool", names.pools, names)
         elif arg.names == "counter":
-            self.resolve(at, "counter", names.counters)
+            self.resolve(at, "counter", names.counters, names)
         elif arg.names == "handle":
             self.use(ctx, at)
         elif arg.names == "binds" and at.value is not None and at.node is not None:
@@ -1531,6 +1552,21 @@ class _Names:
     completions: set[str] | None
     pools: set[str] | None
     counters: set[str] | None = None
+
+
+def _declared_as(name: Any, names: _Names) -> str | None:
+    """What else ``name`` is declared as (``lock (mutex)``, ``completion``, ...), or None."""
+    if names.locks and name in names.locks:
+        kind = names.locks[name]
+        return f"lock ({kind})" if kind else "lock"
+    for what, table in (
+        ("completion", names.completions),
+        ("pool", names.pools),
+        ("counter", names.counters),
+    ):
+        if table and name in table:
+            return what
+    return None
 
 
 def _declared(at: _At) -> dict[str, _At] | None:

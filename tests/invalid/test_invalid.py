@@ -62,6 +62,25 @@ EXPECTED: dict[str, list[str]] = {
         f"3:1: unknown key 'c' in scenario ({KNOWN_TOP_KEYS})",
         *(f"3:{col}: " + ALIAS.format("b") for col in range(5, 38, 4)),
     ],
+    "counter-names.yaml": [
+        "14:23: 'eq' compares a counter; an 'if' on 'held' takes no comparison "
+        "(write 'counter: NAME' to test a counter)",
+        "15:23: 'L' names a lock (mutex), not a counter (counters are declared under 'counters:')",
+        "17:21: 'L' names a lock (mutex), not a counter (counters are declared under 'counters:')",
+        "18:21: 'done' names a completion, not a counter (counters are declared under 'counters:')",
+        "19:31: 'p' names a pool, not a counter (counters are declared under 'counters:')",
+        "20:31: 'done' names a completion, not a counter (counters are declared under 'counters:')",
+        "21:21: 'c' names a counter, not a lock (locks are declared under 'locks:')",
+        "22:19: 'c' names a counter, not a completion "
+        "(completions are declared under 'completions:')",
+        "23:30: 'c' names a counter, not a completion "
+        "(completions are declared under 'completions:')",
+        "24:20: 'c' names a counter, not a lock (locks are declared under 'locks:')",
+        "28:23: 'lt' compares a counter; an 'if' on 'null' takes no comparison "
+        "(write 'counter: NAME' to test a counter)",
+        "28:30: 'ne' compares a counter; an 'if' on 'null' takes no comparison "
+        "(write 'counter: NAME' to test a counter)",
+    ],
     "unknown-keys.yaml": [
         "3:3: unknown key 'fre' in memory (did you mean 'free'?)",
         "4:21: unknown key 'reaperr' in oom (did you mean 'reaper'?)",
