@@ -605,13 +605,15 @@ CASES: list[tuple[str, str, list[tuple[int, int, str]]]] = [
         [(2, 37, "a step has one key; start another '- ' item for this one")],
     ),
     (
+        # a step with no value may be a bare word (memalloc_noio_save), one with a value not
         "bare step",
-        "tasks: {t: {steps: [memalloc_noio_save]}}\n",
+        "locks: {M: mutex}\ntasks: {t: {steps: [memalloc_noio_save, mutex_lock, "
+        "memalloc_noio_restore]}}\n",
         [
             (
-                1,
-                21,
-                "a step must be a one-key mapping like 'mutex_lock: M', got 'memalloc_noio_save'",
+                2,
+                41,
+                "a step must be a one-key mapping like 'mutex_lock: M', got 'mutex_lock'",
             )
         ],
     ),
