@@ -38,6 +38,7 @@ _SHAPES = {
     "counter": {"shape": "hexagon"},
     "memory": {"shape": "box3d"},
     "oom_victim": {"shape": "note"},
+    "queue": {"shape": "cds"},  # revision 2
 }
 _HIGHLIGHT = "red"
 
