@@ -124,6 +124,8 @@ def _node_label(node: dict[str, Any]) -> str:
         return f"memory\n{node['free']} free, min {node['min']}"
     if kind == "oom_victim":
         return str(node["label"])
+    if kind == "queue":  # revision 2
+        return f"queue {node['label']}\n{node['items']}/{node['capacity']} queued"
     return f"{kind} {node['label']}"
 
 

@@ -423,7 +423,8 @@ def _clause(g: Any, u: str, v: str) -> str:
     if kind == "element_queued_in":
         count = edge.get("count", 1)
         what = "an element" if count == 1 else f"{count} elements"
-        return f"{what} of {un['label']} sit in queue {vn['label']}"
+        verb = "sits" if count == 1 else "sit"
+        return f"{what} of {un['label']} {verb} in queue {vn['label']}"
     if kind == "rss_on_exit":
         return f"memory grows when {vn['label']} exits ({edge['label'].split()[0]} pages)"
     if kind == "pages_held_by":
