@@ -45,6 +45,9 @@ class _Names:
     def counter(self, i: int) -> str:
         return self.m.counters[i].name
 
+    def queue(self, i: int) -> str:
+        return self.m.queues[i].name
+
     def task(self, i: int) -> str:
         return self.m.info[i].name
 
@@ -64,9 +67,13 @@ class _Names:
         for wait_* and complete*, else a lock."""
         if op.startswith(("wait_event", "atomic_")):
             return self.counter(i)
+        if op in ("enqueue", "dequeue"):  # revision 2
+            return self.queue(i)
         return self.comp(i) if "completion" in op or op.startswith("complete") else self.lock(i)
 
     def what(self, value: tuple[Any, ...]) -> str:
+        if value == ("work",):
+            return "a work item"
         if value[0] == "p":
             return f"{1 << value[1]} page(s)"
         return f"an element of pool {self.pool(value[1])}"
@@ -112,6 +119,11 @@ def _reclaim_frees(n: _Names, pages: int, free: int, released: tuple[int, ...]) 
     return f"reclaim frees {pages} page(s) ({free} free)" + (
         f", releases {names}" if released else ""
     )
+
+
+def _dequeued(n: _Names, queue: int, handle: int, value: tuple[Any, ...], left: int) -> str:
+    into = f" as {n.handle(handle)}" if handle >= 0 else ""
+    return f"dequeues {n.what(value)} from {n.queue(queue)}{into} ({left} left)"
 
 
 _OPS = {"eq": "==", "ne": "!=", "lt": "<", "ge": ">="}  # a counter condition, as C writes it
@@ -335,6 +347,20 @@ PHRASES: dict[str, Phrase] = {
     "pool_full_frees": lambda n, handle, pool, free: (
         f"mempool_free({n.handle(handle)}) -> {n.pool(pool)} full: pool->free, {free} free"
     ),
+    # queue.py (revision 2, "Work handed to another context")
+    "enqueued": lambda n, queue, handle, count: (
+        f"enqueues {n.handle(handle) if handle >= 0 else 'a work item'} on {n.queue(queue)} "
+        f"({count} queued)"
+    ),
+    "enqueue_sleeps": lambda n, queue, capacity: (
+        f"sleeps in enqueue: {n.queue(queue)} is full ({capacity}/{capacity})"
+    ),
+    "dequeue_sleeps": lambda n, queue: f"sleeps in dequeue: {n.queue(queue)} is empty",
+    "dequeue_empty": lambda n, queue: f"dequeue({n.queue(queue)}, nowait): empty, fails",
+    "dequeued": _dequeued,
+    "queue_wakes": lambda n, queue, full: (
+        f"wakes: {n.queue(queue)} has {'room' if full else 'an item'}"
+    ),
 }
 
 
@@ -386,6 +412,23 @@ REASONS: dict[str, Phrase] = {
     "irq_enable_unbalanced": lambda n, op: f"{op}() without a matching disable",
     "counter_range": lambda n, op, counter, value, max: (
         f"{op}({n.counter(counter)}) makes it {value}, outside 0..{max}"
+    ),
+    # revision 2, queues
+    "enqueue_null": lambda n, queue, handle: (
+        f"enqueue({n.queue(queue)}, {n.handle(handle)}) of a null handle"
+    ),
+    "enqueue_freed": lambda n, queue, handle: (
+        f"enqueue({n.queue(queue)}, {n.handle(handle)}): {n.handle(handle)} was already freed"
+    ),
+    "enqueue_sent": lambda n, queue, handle, to: (
+        f"enqueue({n.queue(queue)}, {n.handle(handle)}): {n.handle(handle)} was already "
+        f"handed to queue {n.queue(to)}"
+    ),
+    "free_sent": lambda n, op, handle, queue: (
+        f"{op}({n.handle(handle)}) frees a handle it handed to queue {n.queue(queue)}"
+    ),
+    "leak_dequeued": lambda n, queue, value: (
+        f"dequeue({n.queue(queue)}) without `as:` drops {n.what(value)} (leak)"
     ),
 }
 
@@ -458,6 +501,10 @@ def changes(model: KernelModel, before: State, after: State) -> list[tuple[str, 
         old, new = m.counter_value(before, i), m.counter_value(after, i)
         if old != new:
             out.append((counter.name, f"{old} -> {new}"))
+    for i, queue in enumerate(m.queues):
+        items_was, items_now = m.queue_items(before, i), m.queue_items(after, i)
+        if items_was != items_now:
+            out.append((queue.name, f"{len(items_was)} -> {len(items_now)} queued"))
     for i in range(len(m.entries)):
         old, new = m.reclaimable_left(before, i), m.reclaimable_left(after, i)
         if old != new:
@@ -556,6 +603,13 @@ def where(model: KernelModel, s: State, t: int) -> str:
         name = model.counters[wait.resource].name
         value = model.counter_value(s, wait.resource)
         return f"sleeps in {ins.op}({name} {_OPS[ins.cond]} {ins.value}), {name} is {value}"
+    if wait.kind == "queue":
+        assert wait.resource is not None
+        name = model.queues[wait.resource].name
+        if wait.call == "enqueue":
+            capacity = model.queues[wait.resource].capacity
+            return f"sleeps in enqueue: {name} is full ({capacity}/{capacity})"
+        return f"sleeps in dequeue: {name} is empty"
     if wait.call == "alloc_pages":
         return "loops in alloc_pages: " + _alloc_where(model, s, wait.kind, wait.resource)
     assert wait.pool is not None

@@ -38,6 +38,7 @@ _SHAPES = {
     "counter": {"shape": "hexagon"},
     "memory": {"shape": "box3d"},
     "oom_victim": {"shape": "note"},
+    "queue": {"shape": "cds"},  # revision 2
 }
 _HIGHLIGHT = "red"
 
@@ -156,6 +157,8 @@ def _node_label(node: dict[str, Any]) -> str:
         return f"memory\n{node['free']} free, min {node['min']}"
     if kind == "oom_victim":
         return str(node["label"])
+    if kind == "queue":  # revision 2
+        return f"queue {node['label']}\n{node['items']}/{node['capacity']} queued"
     return f"{kind} {node['label']}"
 
 

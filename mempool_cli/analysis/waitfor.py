@@ -1,7 +1,7 @@
 """Wait-for graphs at a hang: who waits for what, and who could release it.
 
 Nodes are typed: ``task``, ``mutex``, ``spinlock``, ``pool``,
-``completion``, ``counter``, ``memory`` and ``oom_victim`` (a victim's mark, which
+``completion``, ``counter``, ``queue``, ``memory`` and ``oom_victim`` (a victim's mark, which
 stops the OOM killer from choosing anyone else [5.2]). Edges go from a
 waiter to what it waits for, and from a resource to the tasks that could
 release it; each edge has a ``type`` (below) and a ``label``. A cycle
@@ -21,7 +21,11 @@ returns pages), ``oom_blocked_by`` (memory -> a victim's mark),
 revision 2), ``trylock_retry`` (a task going round a retry or a loop at a trylock -> the
 lock, held by another task: a trylock retry loop; revision 2), ``changed_by``
 (counter -> a task whose steps can still change it; a task in ``wait_event*``
-``waits_for`` the counter; revision 2).
+``waits_for`` the counter; revision 2); and for queues (revision 2): a task asleep in
+``dequeue`` or ``enqueue`` ``waits_for`` the queue; an empty queue is ``filled_by`` each
+live task with an ``enqueue`` on it still ahead, a queue with items (full, or holding
+elements a pool waits for) is ``drained_by`` each live task with a ``dequeue`` on it still
+ahead, and a pool whose elements sit in a queue has an ``element_queued_in`` edge to it.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import networkx as nx
 
 from mempool_cli import narration
 from mempool_cli.kernel.model import KernelModel, State
-from mempool_cli.kernel.program import COUNTER_OPS, JUMP
+from mempool_cli.kernel.program import COUNTER_OPS, JUMP, QUEUE_OPS
 from mempool_cli.scenario.steps import COMPLETE_OPS
 
 __all__ = ["WaitFor", "cycle_text", "waitfor_graph"]
@@ -48,6 +52,7 @@ NODE_TYPES = (
     "counter",
     "memory",
     "oom_victim",
+    "queue",
 )
 # The steps that change a counter (a waiter on it waits for the tasks that still run one).
 _CHANGES = frozenset(op for op in COUNTER_OPS if op.startswith("atomic_"))
@@ -162,6 +167,24 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
                 g.add_edge(node, add_task(t), type="changed_by", label="can be changed by")
         return node
 
+    def add_queue(q: int) -> str:
+        spec = model.queues[q]
+        node = f"queue:{spec.name}"
+        if node in g:
+            return node
+        items = model.queue_items(s, q)
+        g.add_node(node, type="queue", label=spec.name, items=len(items), capacity=spec.capacity)
+        # an empty queue needs a task to fill it; one with items, a task to drain it
+        op, kind, label = (
+            ("dequeue", "drained_by", "can be drained by")
+            if items
+            else ("enqueue", "filled_by", "can be filled by")
+        )
+        for t in range(len(views)):
+            if alive[t] and _will_run(model, t, views[t].pc, op, q):
+                g.add_edge(node, add_task(t), type=kind, label=label)
+        return node
+
     def add_pool(pool: int) -> str:
         spec = model.pools[pool]
         node = f"pool:{spec.name}"
@@ -181,6 +204,16 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
                     type="element_held_by",
                     label="element held by" if held == 1 else f"{held} elements held by",
                     count=held,
+                )
+        for q in range(len(model.queues)):  # revision 2: elements handed to a queue
+            queued = sum(item == ("e", pool) for item in model.queue_items(s, q))
+            if queued:
+                g.add_edge(
+                    node,
+                    add_queue(q),
+                    type="element_queued_in",
+                    label="element queued in" if queued == 1 else f"{queued} elements queued in",
+                    count=queued,
                 )
         return node
 
@@ -254,6 +287,8 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
                 g.add_edge(me, add_task(behind), type="queued_behind", label="is queued behind")
         elif kind == "counter":
             g.add_edge(me, add_counter(res), **edge)
+        elif kind == "queue":
+            g.add_edge(me, add_queue(res), **edge)
         elif model.lock_owner(s, res) is not None:
             # Else the lock was released since the task went to sleep on it: the
             # unlock woke the task, which (or whose reclaim) takes the lock when it
@@ -323,6 +358,17 @@ def _will_change(model: KernelModel, t: int, pc: int, counter: int) -> bool:
         if ins.op == JUMP:
             start = min(start, ins.arg)
     return any(ins.op in _CHANGES and ins.arg == counter for ins in program[start:])
+
+
+def _will_run(model: KernelModel, t: int, pc: int, op: str, q: int) -> bool:
+    """Whether task ``t``, at ``pc``, can still reach an ``op`` (enqueue, dequeue) on queue
+    ``q``; a task asleep in one is at it."""
+    program = model.info[t].program.instrs
+    start = pc
+    for ins in program[start:]:  # a back edge ahead of pc makes its loop reachable again
+        if ins.op == JUMP:
+            start = min(start, ins.arg)
+    return any(ins.op == op and ins.op in QUEUE_OPS and ins.arg == q for ins in program[start:])
 
 
 def _shortest_cycle(g: Any) -> tuple[str, ...]:
@@ -407,6 +453,18 @@ def _clause(g: Any, u: str, v: str) -> str:
         return f"only {vn['label']} can complete {un['label']}"
     if kind == "changed_by":
         return f"counter {un['label']} (now {un['value']}) can be changed by {vn['label']}"
+    if kind == "filled_by":
+        return f"queue {un['label']} is empty and can be filled by {vn['label']}"
+    if kind == "drained_by":
+        return (
+            f"queue {un['label']} ({un['items']}/{un['capacity']} queued) can be drained by "
+            f"{vn['label']}"
+        )
+    if kind == "element_queued_in":
+        count = edge.get("count", 1)
+        what = "an element" if count == 1 else f"{count} elements"
+        verb = "sits" if count == 1 else "sit"
+        return f"{what} of {un['label']} {verb} in queue {vn['label']}"
     if kind == "rss_on_exit":
         return f"memory grows when {vn['label']} exits ({edge['label'].split()[0]} pages)"
     if kind == "pages_held_by":
@@ -525,4 +583,8 @@ def _why_stuck(model: KernelModel, g: Any, node: str) -> str:
         return "no live task will complete it"
     if kind == "counter":
         return f"it is {data['value']} and no live task will change it"
+    if kind == "queue":
+        if data["items"]:
+            return "no live task will dequeue from it"
+        return "it is empty and no live task will enqueue on it"
     return "no live task can release it"

@@ -55,6 +55,10 @@ class Config:
         # (docs/model.md, "Counters"); counter c is done[counter_base + c]
         self.counters = scenario.counters
         self.counter_base = len(scenario.completions)
+        # revision 2: queues follow the counters there (docs/model.md, "Queues"); queue q's
+        # items, oldest first, are the tuple done[queue_base + q]
+        self.queues = scenario.queues
+        self.queue_base = self.counter_base + len(scenario.counters)
         self.entries = mem.reclaimable
         self.lock_ids = {lock.name: i for i, lock in enumerate(scenario.locks)}
         # revision 2: which locks are rwsems (their owners entry is RwsemState), and whether

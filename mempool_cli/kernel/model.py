@@ -12,7 +12,8 @@ queries the reporting layers ask instead of reading tuples:
 ``task_view`` (a ``TaskView`` and its ``Wait``, view.py), ``lock_owner``,
 ``free_pages``, ``curr_nr``, ``reclaimable_pages``, ``completed_all``,
 ``halted``, ``halt_reason``, ``restart_step`` and ``action_events`` (what
-a move did, as events, for narration.py).
+a move did, as events, for narration.py); revision 2 adds ``counter_value``,
+``queue_items`` and ``handle_sent_to``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 # The rooms register their steps and frames with sched on import.
-from mempool_cli.kernel import irq, locking, wait
+from mempool_cli.kernel import irq, locking, queue, wait
 from mempool_cli.kernel.config import Config, TaskInfo
 from mempool_cli.kernel.mm import mempool, oom_kill, page_alloc, scopes  # noqa: F401
 from mempool_cli.kernel.mm.internal import (
@@ -64,6 +65,7 @@ from mempool_cli.kernel.state import (
     Work,
     hard_off,
     holds,
+    sent_to,
     soft_off,
     with_field,
 )
@@ -192,7 +194,12 @@ class KernelModel(Config):
             curr,
             tuple(RWSEM_FREE if i in self.rwsems else -1 for i in range(len(self.locks))),
             # the completions' counts, then the counters' values (docs/model.md, "Counters")
-            (*(c.initial for c in self.completions), *(c.initial for c in self.counters)),
+            # (and the queues' items, revision 2: every queue starts empty)
+            (
+                *(c.initial for c in self.completions),
+                *(c.initial for c in self.counters),
+                *(() for _ in self.queues),
+            ),
             tuple(e.pages for e in self.entries),
             None,
             tuple(tasks),
@@ -458,6 +465,8 @@ class KernelModel(Config):
             return Wait("completion", frame.completion, "wait_for_completion_timeout")
         if kind is wait.EventWait:
             return Wait("counter", frame.counter, "wait_event")
+        if kind is queue.QueueWait:
+            return Wait("queue", frame.queue, "enqueue" if frame.full else "dequeue")
         if kind is SlowPath:
             return self._alloc_wait(frame, "alloc_pages", None)
         assert kind is mempool.MempoolAlloc
@@ -612,6 +621,18 @@ class KernelModel(Config):
         """Counter ``counter``'s value in ``s`` (revision 2, ``counters:``)."""
         value: int = s[3][self.counter_base + counter]
         return value
+
+    def queue_items(self, s: State, q: int) -> tuple[tuple[Any, ...], ...]:
+        """Queue ``q``'s items in ``s``, oldest first (revision 2, ``queues:``): each a
+        handle's value, ``("e", pool)`` / ``("p", order)``, or ``("work",)``."""
+        items: tuple[tuple[Any, ...], ...] = s[3][self.queue_base + q]
+        return items
+
+    def handle_sent_to(self, s: State, t: int, slot: int) -> int | None:
+        """The queue task ``t``'s handle ``slot`` was handed to (and not bound again since),
+        or None."""
+        q = sent_to(s[6][t][HANDLES][slot])
+        return None if q < 0 else q
 
     def completed_all(self, s: State, comp: int) -> bool:
         """Whether ``complete_all`` has run on completion ``comp`` (every wait passes now)."""

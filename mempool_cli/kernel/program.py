@@ -47,6 +47,7 @@ __all__ = [
     "JUMP",
     "LOCK_OPS",
     "NO_FAIL",
+    "QUEUE_OPS",
     "UNWIND",
     "Instr",
     "Program",
@@ -71,6 +72,7 @@ def _arg_names(what: Names) -> frozenset[str]:
 LOCK_OPS = _arg_names("lock")
 COMPLETION_OPS = _arg_names("completion")
 COUNTER_OPS = _arg_names("counter")  # revision 2: arg is a counter id
+QUEUE_OPS = _arg_names("queue")  # revision 2: arg is a queue id (enqueue, dequeue)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,8 @@ class Instr:
     cond: str = ""
     value: int = 0  # atomic_set's value; a counter comparison's N
     orelse: int = -1  # IF: the pc of the else arm (or past the then arm)
+    slot: int = -1  # enqueue: the handle slot handed over, or -1 for a work item
+    nowait: bool = False  # dequeue: fail on an empty queue instead of sleeping
     span_of: Span | None = None  # a control instruction's source position
 
     @property
@@ -116,6 +120,7 @@ def compile_program(scenario: Scenario, steps: tuple[StepNode, ...]) -> Program:
     comps = {c.name: i for i, c in enumerate(scenario.completions)}
     pools = {p.name: i for i, p in enumerate(scenario.pools)}
     counters = {c.name: i for i, c in enumerate(scenario.counters)}
+    queues = {q.name: i for i, q in enumerate(scenario.queues)}
     functions = {f.name: f.body for f in scenario.functions}
     handles: dict[str, int] = {}
     out: list[Instr] = []
@@ -200,7 +205,15 @@ def compile_program(scenario: Scenario, steps: tuple[StepNode, ...]) -> Program:
             return
         at = len(out)
         ins = _instr(
-            node, {"lock": locks, "completion": comps, "pool": pools, "counter": counters}, slot
+            node,
+            {
+                "lock": locks,
+                "completion": comps,
+                "pool": pools,
+                "counter": counters,
+                "queue": queues,
+            },
+            slot,
         )
         on_fail = node.on_fail
         if on_fail == "retry":

@@ -14,7 +14,15 @@ from itertools import pairwise
 from typing import Any
 
 from mempool_cli.kernel.config import Config
-from mempool_cli.kernel.program import COMPLETION_OPS, COUNTER_OPS, IF, LOCK_OPS, UNWIND, Instr
+from mempool_cli.kernel.program import (
+    COMPLETION_OPS,
+    COUNTER_OPS,
+    IF,
+    LOCK_OPS,
+    QUEUE_OPS,
+    UNWIND,
+    Instr,
+)
 from mempool_cli.kernel.sched import SCOPE_INDEX
 from mempool_cli.kernel.state import PC, State
 from mempool_cli.scenario import gfp as G
@@ -26,6 +34,9 @@ _RESOURCE_KIND = {
     **dict.fromkeys(LOCK_OPS, "lock"),
     **dict.fromkeys(COMPLETION_OPS, "comp"),
     **dict.fromkeys(COUNTER_OPS, "counter"),
+    # revision 2: a queue is shared like a counter (its items name no task, so symmetry
+    # carries them untouched; docs/model.md, "Queues")
+    **dict.fromkeys(QUEUE_OPS, "queue"),
 }
 _COUNTER_CONDS = frozenset(("eq", "ne", "lt", "ge"))  # an `if` on a counter reads it
 

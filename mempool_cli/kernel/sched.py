@@ -216,13 +216,16 @@ def settle(k: Config, w: Work, t: int) -> None:
 
 def _unwinding_skips(w: Work, t: int, ins: Instr) -> bool:
     """What a killed task skips: acquiring steps, and releasing steps that would release
-    nothing it holds; ``complete*`` always run (the step table's roles)."""
+    nothing it holds; ``complete*`` always run (the step table's roles). ``enqueue`` of a
+    handle releases it (skipped when the handle holds nothing); of a work item, it runs."""
     kind = STEP_KINDS[ins.op]
     if kind.role == ACQUIRES:
         return True
     if kind.role == ALWAYS:
         return False
     task = w.tasks[t]  # a releasing step: skipped unless it releases something held
+    if kind.names == "queue":  # enqueue (revision 2): a handle that holds, or a work item
+        return ins.slot >= 0 and not holds(task[HANDLES][ins.slot])
     if kind.names == "lock":
         owner = w.owners[ins.arg]
         if type(owner) is int:

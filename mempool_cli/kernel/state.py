@@ -7,10 +7,11 @@ A state is a plain tuple (hashable, comparable, no objects):
 ``free`` is the zone's free pages; ``curr`` each pool's ``curr_nr``;
 ``owners`` each lock's owner task id or -1 (for an ``rwsem``, revision 2,
 an ``RwsemState``: the writer or -1, the readers, the FIFO queue of
-waiters); ``done`` each completion's count (``ALL`` after complete_all);
-``left`` the pages each reclaimable entry still holds; ``halt`` is None
-or ``(kind, task, message key)`` once a panic or a violation stopped the
-machine; ``tasks`` one tuple per task:
+waiters); ``done`` each completion's count (``ALL`` after complete_all),
+then (revision 2) each counter's value, then each queue's items as a tuple,
+oldest first; ``left`` the pages each reclaimable entry still holds; ``halt``
+is None or ``(kind, task, message key)`` once a panic or a violation stopped
+the machine; ``tasks`` one tuple per task:
 
     (pc, frame, status, rss, handles, scopes, atomic)
 
@@ -51,10 +52,12 @@ __all__ = [
     "REAPED",
     "RUNNING",
     "RWSEM_FREE",
+    "SENT",
     "SKIP",
     "SOFT_OFF",
     "UNBOUND",
     "VICTIM",
+    "WORK",
     "Event",
     "RwsemState",
     "State",
@@ -62,6 +65,7 @@ __all__ = [
     "hard_off",
     "held_by",
     "holds",
+    "sent_to",
     "set_slot",
     "soft_off",
     "spins",
@@ -97,6 +101,12 @@ ALL = -1  # completion count after complete_all
 UNBOUND: tuple[Any, ...] = ()
 NULL = ("null",)
 FREED = ("freed",)
+# revision 2, queues: the enqueuer's slot after ``enqueue: {handle: H}``, as
+# ``(SENT, queue id)``: it holds nothing (freeing or enqueuing it again is a violation,
+# exiting with it is fine); the queue holds the item. A queue item is a handle's value,
+# ``("e", pool)`` / ``("p", order)``, or WORK, a work item that is not a handle.
+SENT = "queued"
+WORK = ("work",)
 
 
 class RwsemState(NamedTuple):
@@ -138,8 +148,14 @@ def hard_off(atomic: int) -> int:
 
 
 def holds(value: tuple[Any, ...]) -> bool:
-    """A handle that holds memory: ``("p", order)`` or ``("e", pool)``."""
-    return len(value) == 2
+    """A handle that holds memory: ``("p", order)`` or ``("e", pool)`` (not a handle
+    handed to a queue, ``(SENT, queue)``)."""
+    return len(value) == 2 and value[0] != SENT
+
+
+def sent_to(value: tuple[Any, ...]) -> int:
+    """The queue a handle was handed to, or -1 when it was not."""
+    return int(value[1]) if len(value) == 2 and value[0] == SENT else -1
 
 
 def with_field(task: tuple[Any, ...], field: int, value: Any) -> tuple[Any, ...]:

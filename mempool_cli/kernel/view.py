@@ -24,6 +24,7 @@ WaitKind = Literal[
     "reclaim-lock",  # direct reclaim blocked on a lock a reclaimable entry needs
     "reclaim-completion",  # direct reclaim waiting for an entry's completion
     "counter",  # sleeps in wait_event* until a counter condition holds (revision 2)
+    "queue",  # sleeps in dequeue (queue empty) or enqueue (queue full) (revision 2)
 ]
 
 
@@ -33,7 +34,8 @@ class Wait:
 
     ``resource`` is the lock id (``mutex``, ``spinlock``, ``reclaim-lock``),
     the completion id (``completion``, ``reclaim-completion``), the counter id
-    (``counter``), the pool id
+    (``counter``), the queue id (``queue``; ``call`` is ``enqueue`` or ``dequeue``), the
+    pool id
     (``pool``), or None (``page``). ``call`` is the kernel call the task is
     inside: ``mutex_lock``, ``spin_lock``, ``wait_for_completion`` (killable
     variants included), ``alloc_pages`` or ``mempool_alloc``; ``pool`` is the

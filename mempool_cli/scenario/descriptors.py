@@ -52,6 +52,7 @@ class Limits:
     min_nr: int = 1024
     order: int = 10
     completion_initial: int = 1000
+    queue_capacity: int = 1024  # revision 2, queues: items a queue holds at most
 
 
 LIMITS = Limits()

@@ -73,6 +73,7 @@ from mempool_cli.scenario.spec import (
     OnFail,
     Oom,
     Pool,
+    Queue,
     Reclaimable,
     Repeat,
     Scenario,
@@ -242,6 +243,9 @@ class _TaskContext:
     # body (their `times`; none there: the caller's repeats count for `{i}`)
     events: list[tuple[str, str, Node, tuple[int | None, ...]]] | None = None
     function: str | None = None  # the function whose body this is
+    # revision 2, queues: handle -> the enqueue that handed it over, on the straight-line
+    # path since (a use is an error until an `as:` binds it again)
+    sent: dict[str, Node] = field(default_factory=dict)
 
 
 def _inner(ctx: _TaskContext) -> tuple[int | None, ...]:
@@ -365,6 +369,8 @@ class _Loader:
         # The declared functions (names, then parsed bodies), for `call:` steps.
         self.known_functions: set[str] = set()
         self.function_table: dict[str, _Function] = {}
+        # revision 2, queues: an enqueue's handle node (by id) -> the queue it named
+        self.sent_queue: dict[int, str] = {}
 
     # problems
 
@@ -790,6 +796,7 @@ class _Loader:
         locks = self.locks(top["locks"])
         completions = self.completions(top["completions"])
         counters = self.counters(top["counters"])
+        queues = self.queues(top["queues"])
         pools = self.pools(top["pools"])
         declared_locks = _declared(top["locks"])
         declared_pools = _declared(top["pools"])
@@ -803,6 +810,9 @@ class _Loader:
             counters=None
             if (declared_counters := _declared(top["counters"])) is None
             else set(declared_counters),
+            queues=None
+            if (declared_queues := _declared(top["queues"])) is None
+            else set(declared_queues),
         )
         kernel, kernel_span, kernel_knobs = self.kernel(top["kernel"])
         functions = self.functions(top["functions"], names)
@@ -821,6 +831,7 @@ class _Loader:
             locks=locks,
             completions=completions,
             counters=counters,
+            queues=queues,
             expect=self.expect(top["expect"]),
             version=top["mpsim"].value if top["mpsim"].ok else S.FORMAT_VERSION,
             kernel_span=kernel_span,
@@ -968,6 +979,18 @@ class _Loader:
                 )
                 continue
             out.append(Counter(name, initial, top, _span(e.key)))
+        return tuple(out)
+
+    def queues(self, at: _At) -> tuple[Queue, ...]:
+        """``queues:`` (revision 2): name -> {capacity: N} (default 64); the schema bounds N."""
+        entries: dict[str, _At] = at.value if at.good else {}
+        out = []
+        for name, e in entries.items():
+            if not e.ok or e.key is None:
+                continue
+            f: dict[str, _At] = e.value if isinstance(e.value, dict) else {}
+            capacity = f["capacity"].value if "capacity" in f and f["capacity"].ok else None
+            out.append(Queue(name, capacity or S.QUEUE_CAPACITY_DEFAULT, _span(e.key)))
         return tuple(out)
 
     def compares(self, f: dict[str, _At], where: Node, what: str) -> tuple[str, int] | None:
@@ -1173,6 +1196,12 @@ class _Loader:
                 f"{op} without 'on_fail': say what happens when {when}, e.g. "
                 f"'{op}: {{lock: {target}, on_fail: [...] | retry | unwind}}'",
             )
+        if op == "dequeue" and isinstance(value.value, dict):
+            self.dequeue_fails(value.value, fields, where)
+        if op == "enqueue" and fields.get("handle") and isinstance(value.value, dict):
+            handle_at: _At = value.value["handle"]
+            if handle_at.good and handle_at.node is not None:
+                self.send(ctx, handle_at.value, handle_at.node, fields.get("target"))
         if any(arg.compares for arg in kind.args) and isinstance(value.value, dict):
             compared = self.compares(value.value, where, f"'{op}'")
             if compared is not None:
@@ -1182,6 +1211,33 @@ class _Loader:
         if "gfp" in fields:
             fields["gfp"], fields["gfp_text"] = fields["gfp"] or (None, None)
         return Step(op, span=_span(where), on_fail=on_fail, **fields)
+
+    def dequeue_fails(self, f: dict[str, _At], fields: dict[str, Any], where: Node) -> None:
+        """``dequeue`` fails only with ``nowait: true``, and then its failure must be
+        handled (as a trylock's): ``on_fail`` with ``nowait``, and only with it."""
+        queue = fields.get("target") or "Q"
+        if fields.get("nowait") and not f["on_fail"].given:
+            self.error(
+                f["nowait"].key or where,
+                "dequeue with 'nowait: true' without 'on_fail': say what happens when the "
+                f"queue is empty, e.g. 'dequeue: {{queue: {queue}, nowait: true, "
+                "on_fail: [...] | retry | unwind}'",
+            )
+        elif f["on_fail"].given and not fields.get("nowait"):
+            self.error(
+                f["on_fail"].key or where,
+                "'on_fail' on a dequeue that sleeps until the queue has an item: it never "
+                "fails; add 'nowait: true' or drop 'on_fail'",
+            )
+
+    def send(self, ctx: _TaskContext, name: str, node: Node, queue: str | None) -> None:
+        """``enqueue: {handle: H}`` handed H over: a later use of H is an error until an
+        ``as: H`` binds it again (docs/model.md, "Queues")."""
+        self.sent_queue[id(node)] = queue or "?"
+        if ctx.events is not None:
+            ctx.events.append(("send", name, node, _inner(ctx)))
+            return
+        ctx.sent[name] = node
 
     def on_fail(self, at: _At, ctx: _TaskContext, names: _Names, depth: int) -> OnFail:
         """``on_fail``: a word (``retry``, ``unwind``), or a list of steps walked as a branch."""
@@ -1200,8 +1256,12 @@ class _Loader:
         (docs/model.md, "Scopes in branches")."""
         outer = ctx.scopes
         ctx.scopes = {scope: list(opened) for scope, opened in outer.items()}
+        outer_sent = ctx.sent
+        ctx.sent = dict(outer_sent)
         body = self.steps(items, ctx, names, depth)
         ctx.scopes = outer
+        # a send inside a branch may not happen; a rebind inside it may: neither is certain
+        ctx.sent = {h: n for h, n in outer_sent.items() if h in ctx.sent}
         return body
 
     def branch(
@@ -1229,7 +1289,7 @@ class _Loader:
                         )
             if at.good:
                 if what == "handle":
-                    self.use(ctx, at)
+                    self.use(ctx, at, deref=False)  # testing a pointer is no use of it
                     cond = Cond(key, at.value)
                 elif what == "counter":
                     self.resolve(at, "counter", names.counters, names)
@@ -1258,9 +1318,13 @@ class _Loader:
         if body_at.good and not body_at.value and isinstance(body_at.node, SequenceNode):
             self.error(body_at.key or where, "a loop needs at least one step")
         outer, ctx.scopes = ctx.scopes, {}
+        outer_sent = ctx.sent
+        ctx.sent = dict(outer_sent)
         ctx.loops += 1
         body = self.steps(body_at.value or [], ctx, names, depth + 1)
         ctx.loops -= 1
+        # a loop may be left (break) before a send in its body, or after a rebind
+        ctx.sent = {h: n for h, n in outer_sent.items() if h in ctx.sent}
         for scope, opened in ctx.scopes.items():
             for save in opened:
                 self.error(save, f"{SCOPE_OPENER[scope]} {_undone(scope)} within its loop body")
@@ -1309,6 +1373,10 @@ class _Loader:
                 self.replay(ctx, what, [*chain, name], where)
             elif kind == "use":
                 self.use(ctx, _At(what, node))
+            elif kind == "test":
+                self.use(ctx, _At(what, node), deref=False)
+            elif kind == "send":
+                ctx.sent[what] = node
             else:
                 self.bind(ctx, what, node)
             del ctx.passes[len(ctx.passes) - len(inside) :]
@@ -1385,10 +1453,29 @@ class _Loader:
             self.resolve(at, "pool", names.pools, names)
         elif arg.names == "counter":
             self.resolve(at, "counter", names.counters, names)
+        elif arg.names == "queue":
+            self.resolve_queue(at, names, where)
         elif arg.names == "handle":
             self.use(ctx, at)
         elif arg.names == "binds" and at.value is not None and at.node is not None:
             self.bind(ctx, at.value, at.node)
+
+    def resolve_queue(self, at: _At, names: _Names, where: Node) -> bool:
+        """A queue name; a lock, completion, pool or counter named instead is a wrong type."""
+        if names.queues is None or at.value in names.queues:
+            return True
+        other = [
+            (f"a {(names.locks or {}).get(at.value) or 'lock'}", names.locks),
+            ("a completion", names.completions),
+            ("a pool", names.pools),
+            ("a counter", names.counters),
+        ]
+        for what, table in other:
+            if table is not None and at.value in table:
+                hint = _did_you_mean(at.value, names.queues) if names.queues else ""
+                self.error(at.node or where, f"'{at.value}' is {what}, not a queue{hint}")
+                return False
+        return self.resolve(at, "queue", names.queues)
 
     def scope_step(
         self, kind: StepKind, scope: str, where: Node, ctx: _TaskContext, depth: int
@@ -1421,12 +1508,23 @@ class _Loader:
             return None
         return [name, *(name.replace("{i}", str(i)) for i in range(times))]
 
-    def use(self, ctx: _TaskContext, handle: _At) -> None:
+    def use(self, ctx: _TaskContext, handle: _At, deref: bool = True) -> None:
         if handle.node is None:
             return
         if ctx.events is not None:
-            ctx.events.append(("use", handle.value, handle.node, _inner(ctx)))
+            kind = "use" if deref else "test"
+            ctx.events.append((kind, handle.value, handle.node, _inner(ctx)))
             return
+        sent = ctx.sent.get(handle.value)
+        if deref and sent is not None:
+            line = sent.start_mark.line + 1
+            queue = self.sent_queue.get(id(sent), "?")
+            self.error(
+                handle.node,
+                f"handle '{handle.value}' is used after 'enqueue' handed it to queue "
+                f"'{queue}' (line {line}); the task no longer holds it until an "
+                f"'as: {handle.value}' binds it again",
+            )
         if self.per_pass(ctx, handle.value, handle.node) is None:
             return
         if handle.value not in ctx.bound:
@@ -1436,6 +1534,7 @@ class _Loader:
         if ctx.events is not None:
             ctx.events.append(("bind", name, node, _inner(ctx)))
             return
+        ctx.sent.pop(name, None)
         for each in self.per_pass(ctx, name, node) or ():
             ctx.bound.setdefault(each, node)
 
@@ -1552,6 +1651,7 @@ class _Names:
     completions: set[str] | None
     pools: set[str] | None
     counters: set[str] | None = None
+    queues: set[str] | None = None
 
 
 def _declared_as(name: Any, names: _Names) -> str | None:

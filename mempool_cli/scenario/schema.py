@@ -330,6 +330,20 @@ COUNTER = AnyOf(
     "an initial value or an {initial, max} mapping",
 )
 
+# revision 2, "Work handed to another context": name -> {capacity: N}
+QUEUE_CAPACITY_DEFAULT = 64
+QUEUE = Record(
+    "queue",
+    (
+        Field(
+            "capacity",
+            Int(1, LIMITS.queue_capacity),
+            "the items it holds at most; an enqueue onto a full queue sleeps",
+            QUEUE_CAPACITY_DEFAULT,
+        ),
+    ),
+)
+
 SCENARIO = Record(
     "scenario",
     (
@@ -352,6 +366,12 @@ SCENARIO = Record(
             "counters",
             MapOf(Name("counter"), COUNTER),
             "atomic counters wait_event and if test (below 0 or above max: a violation)",
+            {},
+        ),
+        Field(
+            "queues",
+            MapOf(Name("queue"), QUEUE),
+            "bio lists, workqueues, completion rings: FIFO queues that enqueue hands work to",
             {},
         ),
         Field(

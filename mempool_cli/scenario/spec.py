@@ -30,6 +30,7 @@ __all__ = [
     "OnFail",
     "Oom",
     "Pool",
+    "Queue",
     "Reclaimable",
     "Repeat",
     "Scenario",
@@ -124,6 +125,16 @@ class Counter:
 
 
 @dataclass(frozen=True, slots=True)
+class Queue:
+    """A top-level ``queues:`` entry (revision 2, "Work handed to another context"): a bio
+    list, a workqueue, a completion ring, holding at most ``capacity`` items."""
+
+    name: str
+    capacity: int = 64
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True, slots=True)
 class Step:
     """One kernel step. ``target`` is the lock, completion, pool or handle it names.
 
@@ -149,6 +160,9 @@ class Step:
     # lt, ge) and the number it compares with
     value: int | None = None
     cmp: str | None = None
+    # revision 2, queues: enqueue's handle (None: a work item) and dequeue's nowait
+    handle: str | None = None
+    nowait: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +298,7 @@ class Scenario:
     locks: tuple[Lock, ...] = ()
     completions: tuple[Completion, ...] = ()
     counters: tuple[Counter, ...] = ()  # revision 2, "State a condition waits on"
+    queues: tuple[Queue, ...] = ()  # revision 2, "Work handed to another context"
     expect: Expect | None = None
     version: int = 1
     kernel_span: Span = NO_SPAN

@@ -43,6 +43,7 @@ from typing import Any, Literal
 from mempool_cli.scenario.descriptors import (
     LIMITS,
     AnyOf,
+    Bool,
     Choice,
     Gfp,
     Int,
@@ -79,10 +80,12 @@ ALWAYS: Role = "always"
 # What an arg's value names. "lock", "completion", "pool": a declared one (the loader
 # resolves it, the compiler turns it into its id); "handle": a handle bound earlier in
 # the task (a use); "binds": the handle the step binds (`as:`). None: a plain value.
-Names = Literal["lock", "completion", "pool", "counter", "handle", "binds"]
+Names = Literal["lock", "completion", "pool", "counter", "handle", "binds", "queue"]
 # The attributes of ``spec.Step`` and the fields of ``program.Instr`` an arg can fill.
-StepField = Literal["target", "pool", "gfp", "order", "bind", "on_fail", "value", "cmp"]
-InstrField = Literal["arg", "pool", "gfp", "order", "bind", "value"]
+StepField = Literal[
+    "target", "pool", "gfp", "order", "bind", "on_fail", "value", "cmp", "handle", "nowait"
+]
+InstrField = Literal["arg", "pool", "gfp", "order", "bind", "value", "slot", "nowait"]
 
 # The comparisons a counter condition makes (``wait_event``, ``if``): key -> its C operator.
 COMPARISONS: dict[str, str] = {"eq": "==", "ne": "!=", "lt": "<", "ge": ">="}
@@ -132,7 +135,7 @@ class StepKind:
     @property
     def names(self) -> Names | None:
         """What the step names: the first of its args that names a lock, completion,
-        pool or handle (``binds`` does not count: binding is not naming).
+        pool, counter, queue or handle (``binds`` does not count: binding is not naming).
 
         >>> STEP_KINDS["mempool_alloc"].names, STEP_KINDS["alloc_pages"].names
         ('pool', None)
@@ -199,11 +202,15 @@ _COMPARE = tuple(
     for key, op in COMPARISONS.items()
 )
 
+# revision 2, "Work handed to another context": a queue the enqueue / dequeue steps name
+_QUEUE_KEY = Arg("queue", Name("queue"), names="queue", doc="the queue", required=True)
+
 # When each failing step fails (the contract's table).
 _NULL = "the result is NULL"
 _BUSY = "the lock is not free at once (never sleeps)"
 _EINTR = "a fatal signal is pending (-EINTR)"
 _RWSEM_BUSY = "the rwsem is held against it or has waiters (never sleeps)"
+_EMPTY = "the queue is empty (nowait: true; the handle `as:` binds is null)"
 _TIMEOUT = (
     "the timeout expires; mpsim has no clock, so a waiting task may time out at any point of "
     "its wait (every such choice is explored)"
@@ -478,6 +485,49 @@ _KINDS: tuple[StepKind, ...] = (
         ACQUIRES,
         (_COMPLETION, _COMPLETION_KEY, _ON_FAIL),
         fails=_TIMEOUT,
+    ),
+    # revision 2, "Work handed to another context": queues (kernel/queue.py)
+    StepKind(
+        "enqueue",
+        "hand a handle (or, without handle, a work item) to a queue; sleeps while it is full",
+        RELEASES,
+        (
+            _QUEUE_KEY,
+            Arg(
+                "handle",
+                Name("handle"),
+                names="handle",
+                step="handle",
+                instr="slot",
+                doc="the handle handed over: the task no longer holds it (default: a work item)",
+            ),
+        ),
+    ),
+    StepKind(
+        "dequeue",
+        "take the oldest item of a queue, sleeping while it is empty (nowait: fail instead)",
+        ACQUIRES,
+        (
+            _QUEUE_KEY,
+            Arg(
+                "as",
+                Name("handle"),
+                names="binds",
+                step="bind",
+                instr="bind",
+                doc="the handle bound to the item, which the task then owns (omit for work items)",
+            ),
+            Arg(
+                "nowait",
+                Bool(),
+                step="nowait",
+                instr="nowait",
+                doc="fail at once on an empty queue instead of sleeping (needs on_fail)",
+                default=False,
+            ),
+            _ON_FAIL,
+        ),
+        fails=_EMPTY,
     ),
 )
 

@@ -22,7 +22,7 @@ VALID = HERE.parent / "data" / "rientjes-2016-oom-victim.yaml"
 NAME_RULE = "a name matches [A-Za-z_][A-Za-z0-9_.-]*"
 KNOWN_TOP_KEYS = (
     "known keys: mpsim, name, description, references, kernel, memory, oom, pools, locks, "
-    "completions, counters, functions, tasks, expect"
+    "completions, counters, queues, functions, tasks, expect"
 )
 ALIAS = "YAML aliases ('*{}') are not allowed; write the value out"
 
@@ -191,6 +191,22 @@ EXPECTED: dict[str, list[str]] = {
     "not-utf8.yaml": ["3:17: the file is not UTF-8: byte 0xe9 (invalid continuation byte)"],
     "control-char.yaml": ["3:20: character U+0007 is not allowed in a YAML file"],
     "deep-nesting.yaml": ["3:73: nested deeper than 64 levels"],
+    # revision 2, "Work handed to another context"
+    "queues.yaml": [
+        "3:20: 'capacity' must be at least 1, got 0",
+        "4:19: 'capacity' must be at most 1024, got 2000",
+        "13:26: unknown queue 'resuce' (did you mean 'rescue'?)",
+        "14:23: handle 'bio' is used after 'enqueue' handed it to queue 'resuce' (line 13); "
+        "the task no longer holds it until an 'as: bio' binds it again",
+        "15:26: 'L' is a spinlock, not a queue",
+        "16:26: 'N' is a counter, not a queue",
+        "17:34: dequeue with 'nowait: true' without 'on_fail': say what happens when the "
+        "queue is empty, e.g. 'dequeue: {queue: rescue, nowait: true, on_fail: [...] | retry "
+        "| unwind}'",
+        "18:34: 'on_fail' on a dequeue that sleeps until the queue has an item: it never "
+        "fails; add 'nowait: true' or drop 'on_fail'",
+        "19:42: unknown handle 'nobio' (did you mean 'bio'?)",
+    ],
 }
 
 FILES = sorted(EXPECTED)

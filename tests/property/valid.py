@@ -62,6 +62,7 @@ class Names:
     completions: tuple[str, ...]
     rwsems: tuple[str, ...] = ()  # revision 2
     counters: tuple[str, ...] = ()  # revision 2
+    queues: tuple[str, ...] = ()  # revision 2
 
 
 @dataclass
@@ -176,6 +177,7 @@ class ValidGen:
             completions=("c_a", "c_b")[: self.below(3)],
             rwsems=("r_a",)[: self.below(2)],
             counters=("n_a", "n_b")[: self.below(3)],
+            queues=("q_a", "q_b")[: self.below(3)],
         )
         doc: dict[str, Any] = {"mpsim": 1, "name": "fuzz"}
         if not self.chance(3):
@@ -201,10 +203,16 @@ class ValidGen:
                 else {"initial": self.below(2), "max": 2 + self.below(3)}
                 for n in names.counters
             }
+        if names.queues:
+            doc["queues"] = {
+                q: {} if self.chance(2) else {"capacity": 1 + self.below(2)} for q in names.queues
+            }
         tasks = {}
         for name in ("t_a", "t_b", "t_c")[: 1 + self.below(3)]:
             tasks[name] = self.task(names)
         self.handler(tasks)
+        if names.queues and self.chance(2):  # revision 2: a worker (pool) on a queue
+            tasks["w_a"] = self.worker(names)
         if self.functions:
             doc["functions"] = self.functions
         doc["tasks"] = tasks
@@ -251,6 +259,25 @@ class ValidGen:
             out["oom_victim"] = True
         if self.chance(8):
             out["mm_reapable"] = False
+        return out
+
+    def worker(self, names: Names) -> dict[str, Any]:
+        """A daemon worker, rescuer or end-of-I/O handler: forever, dequeue an item and
+        free it (or run a work item), now and then two of them (a worker pool)."""
+        queue = self.pick(names.queues)
+        if self.chance(3):
+            body: list[Any] = [{"dequeue": {"queue": queue}}]
+        else:
+            free = self.pick(("mempool_free", "free_pages"))
+            body = [{"dequeue": {"queue": queue, "as": "w1"}}, {free: "w1"}]
+        out: dict[str, Any] = {
+            "daemon": True,
+            "steps": [{"repeat": {"forever": True, "steps": body}}],
+        }
+        if self.chance(2):
+            out["count"] = 2
+        if self.chance(8):
+            out["context"] = self.pick(("softirq", "irq"))
         return out
 
     def memory(self, names: Names) -> dict[str, Any]:
@@ -420,6 +447,44 @@ def _completion_timeout(g: ValidGen, names: Names, task: _Task, depth: int) -> l
     g.spend(1)
     step = {"completion": g.pick(names.completions), "on_fail": g.on_fail(names, task, depth, [])}
     return [{"wait_for_completion_timeout": step}]
+
+
+def _enqueue(g: ValidGen, names: Names, task: _Task, depth: int) -> list[Any]:
+    """``enqueue`` (revision 2): a work item, or a fresh handle handed over (allocated just
+    before, never used again by this task: whoever dequeues it owns it; a failed
+    allocation makes it a null enqueue, a violation)."""
+    queue = g.pick(names.queues)
+    if g.chance(3):
+        g.spend(1)
+        return [{"enqueue": {"queue": queue}}]
+    g.spend(2)
+    h = task.handle()
+    if g.chance(2):
+        take: dict[str, Any] = {
+            "mempool_alloc": {"pool": g.pick(names.pools), "gfp": g.gfp(), "as": h}
+        }
+    else:
+        take = {"alloc_pages": {"gfp": g.gfp(), "as": h}}
+    return [take, {"enqueue": {"queue": queue, "handle": h}}]
+
+
+def _dequeue(g: ValidGen, names: Names, task: _Task, depth: int) -> list[Any]:
+    """``dequeue`` (revision 2): a work item, or an item bound to a fresh handle that the
+    task frees after its block (the item's kind decides whether that free is right: a wrong
+    one is a violation); with ``nowait`` and an ``on_fail`` now and then."""
+    queue = g.pick(names.queues)
+    step: dict[str, Any] = {"queue": queue}
+    if g.chance(3):
+        step["nowait"] = True
+        step["on_fail"] = g.on_fail(names, task, depth, [])
+    if g.chance(3):
+        g.spend(1)
+        return [{"dequeue": step}]
+    g.spend(2)
+    h = task.handle()
+    step["as"] = h
+    inner = g.opened(names, task, depth, handle=h)
+    return [{"dequeue": step}, *inner, {g.pick(("mempool_free", "free_pages")): h}]
 
 
 def _scope(scope: str) -> StepKind:
@@ -636,6 +701,9 @@ STEP_KINDS: dict[str, StepKind] = {
     "wait_for_completion_timeout": StepKind(
         _completion_timeout, lambda names, task, depth: bool(names.completions)
     ),
+    # revision 2: work handed to another context
+    "enqueue": StepKind(_enqueue, lambda names, task, depth: bool(names.queues)),
+    "dequeue": StepKind(_dequeue, lambda names, task, depth: bool(names.queues)),
 }
 # revision 2: interrupts on the CPU they interrupt
 STEP_KINDS |= {
@@ -677,6 +745,7 @@ def names_of(doc: dict[str, Any]) -> list[str]:
     functions, reclaimable entries, handles (``h1_{i}`` as written)."""
     found = [*doc["tasks"], *doc.get("locks", {}), *doc.get("pools", {})]
     found += [*doc.get("completions", ()), *doc.get("functions", {}), *doc.get("counters", {})]
+    found += [*doc.get("queues", {})]
     found += [e["name"] for e in doc["memory"].get("reclaimable", ()) if "name" in e]
 
     def handles(value: Any) -> None:

@@ -21,7 +21,7 @@ from mempool_cli.errors import ScenarioError
 from mempool_cli.kernel.model import KernelModel
 from mempool_cli.kernel.program import COMPLETION_OPS, LOCK_OPS, Instr, compile_program
 from mempool_cli.scenario import schema
-from mempool_cli.scenario.descriptors import Gfp, Int
+from mempool_cli.scenario.descriptors import Bool, Gfp, Int
 from mempool_cli.scenario.gfp import parse_gfp
 from mempool_cli.scenario.loader import load_text
 from mempool_cli.scenario.spec import Step
@@ -56,8 +56,9 @@ HEADER: dict[str, Any] = {
     "completions": {"C0": 0, "C": 0},
     "pools": {"P0": {"min_nr": 1}, "P": {"min_nr": 1}},
     "counters": {"N0": 0, "N": 1},  # N at 1: atomic_dec of it is no violation
+    "queues": {"Q0": {}, "Q": {}},  # revision 2
 }
-COMPLETION_ID = POOL_ID = COUNTER_ID = 1
+COMPLETION_ID = POOL_ID = COUNTER_ID = QUEUE_ID = 1
 COUNTER_VALUE = 3  # a value or comparison within the counter's default max
 GFP = "GFP_KERNEL"
 
@@ -103,6 +104,9 @@ CONTRACT_STEPS = (
     "wait_event_killable",
     "wait_event_timeout",
     "wait_for_completion_timeout",
+    # revision 2, "Work handed to another context"
+    "enqueue",
+    "dequeue",
     # revision 2, "Interrupts on the CPU they interrupt": the interrupt-disabling pairs
     "local_irq_disable",
     "local_irq_enable",
@@ -133,6 +137,7 @@ CONTRACT_FAILING = {
     "wait_event_killable",
     "wait_event_timeout",
     "wait_for_completion_timeout",
+    "dequeue",  # revision 2, queues: "dequeue with nowait: true — the queue is empty"
 }
 CONTRACT_MUST_HANDLE = {"mutex_trylock", "spin_trylock", "down_read_trylock", "down_write_trylock"}
 
@@ -144,8 +149,8 @@ def value_for(kind: StepKind, arg: Arg) -> Any:
     """A valid value for ``arg``, distinct from its default."""
     if arg.names == "lock":
         return LOCK_OF_KIND[kind.lock_kinds[0]]
-    if arg.names in ("completion", "pool", "counter"):
-        return {"completion": "C", "pool": "P", "counter": "N"}[arg.names]
+    if arg.names in ("completion", "pool", "counter", "queue"):
+        return {"completion": "C", "pool": "P", "counter": "N", "queue": "Q"}[arg.names]
     if arg.step == "value":  # atomic_set's value, a wait_event's comparison
         return COUNTER_VALUE
     if arg.names == "handle":
@@ -156,6 +161,8 @@ def value_for(kind: StepKind, arg: Arg) -> Any:
         return GFP
     if isinstance(arg.type, Int):
         return arg.type.hi
+    if isinstance(arg.type, Bool):  # dequeue's nowait (its default is false)
+        return True
     if arg.key == "on_fail":
         return "unwind"
     raise AssertionError(f"no test value for {kind.name}.{arg.key}")
@@ -253,6 +260,12 @@ def contract_role(name: str) -> str:
         return ALWAYS
     if name.startswith("atomic_"):  # revision 2: atomic_inc/dec/set always run
         return ALWAYS
+    # revision 2, queues: the contract names neither; a dequeue takes something (an item,
+    # which may be a handle), an enqueue hands a handle over (docs/model.md, "Queues")
+    if name == "dequeue":
+        return ACQUIRES
+    if name == "enqueue":
+        return RELEASES
     # revision 2, the interrupt-disabling pairs, which the rule does not name: the half that
     # turns interrupts off acquires (like `*_save`), the half that turns them on releases
     # (like `*_restore`); `spin_unlock_irq`, `spin_unlock_bh` release their lock
@@ -382,7 +395,7 @@ def test_the_compiler_puts_each_value_where_the_row_says(
             continue
         if arg.names == "lock":
             expected[arg.instr] = LOCK_ID[value_for(kind, arg)]
-        elif arg.names in ("completion", "pool", "counter"):
+        elif arg.names in ("completion", "pool", "counter", "queue"):
             expected[arg.instr] = COMPLETION_ID if arg.names == "completion" else POOL_ID
         elif arg.names in ("handle", "binds"):
             expected[arg.instr] = program.handles.index(value_for(kind, arg))
@@ -391,7 +404,7 @@ def test_the_compiler_puts_each_value_where_the_row_says(
         else:
             expected[arg.instr] = value_for(kind, arg)
     blank = Instr(kind.name)
-    for name in ("arg", "pool", "gfp", "order", "bind", "value"):
+    for name in ("arg", "pool", "gfp", "order", "bind", "value", "slot", "nowait"):
         assert getattr(ins, name) == expected.get(name, getattr(blank, name)), name
 
 
@@ -411,6 +424,9 @@ COMPILED_FIELDS = {
         name: {"arg", "value"}
         for name in ("wait_event", "wait_event_killable", "wait_event_timeout")
     },
+    # revision 2, queues: the queue id, the handle handed over / bound, nowait
+    "enqueue": {"arg", "slot"},
+    "dequeue": {"arg", "bind", "nowait"},
 }
 
 
@@ -507,7 +523,11 @@ def holder(kind: StepKind) -> Any:
         # the write hold for what releases one
         take = "down_write" if kind.name in ("up_write", "downgrade_write") else take
         return {take: lock}
-    binds = {"free_pages": "alloc_pages", "mempool_free": "mempool_alloc"}[kind.name]
+    binds = {
+        "free_pages": "alloc_pages",
+        "mempool_free": "mempool_alloc",
+        "enqueue": "alloc_pages",
+    }[kind.name]
     return {binds: {"gfp": GFP, "as": "h", **({"pool": "P"} if binds == "mempool_alloc" else {})}}
 
 
@@ -529,5 +549,9 @@ def test_a_killed_task_unwinds_each_kind_by_its_role(kind: StepKind) -> None:
         assert started([{"complete": "C0"}, opener, step]) == {0, 3}
     elif kind.name == "downgrade_write":  # the read hold it leaves is released after
         assert 2 not in started([holder(kind), step, step, {"up_read": "W"}])
+    elif kind.name == "enqueue":  # a freed handle (the loader refuses a second enqueue)
+        assert 2 not in started([holder(kind), {"free_pages": "h"}, step])
+        # ... and a work item, which holds nothing, is always handed over
+        assert 1 in started([{"complete": "C0"}, {"enqueue": {"queue": "Q"}}])
     else:  # a lock not held, a handle freed already
         assert 2 not in started([holder(kind), step, step])

@@ -43,6 +43,7 @@ from mempool_cli.kernel.state import (
     UNBOUND,
     State,
     Work,
+    sent_to,
     set_slot,
 )
 from mempool_cli.scenario import gfp as G
@@ -176,6 +177,9 @@ def in_reclaim_wait(frame: MempoolAlloc) -> bool:
 def mempool_free(k: Config, w: Work, t: int, ins: Instr) -> Moves:
     """mempool_free [1.4], with the zero-min-pool branch of the 2025 fix [1.5]."""
     value = w.tasks[t][HANDLES][ins.arg]
+    if sent_to(value) >= 0:  # revision 2: handed to a queue, whose dequeuer owns it
+        violation(w, t, "free_sent", op="mempool_free", handle=ins.arg, queue=sent_to(value))
+        return [(0, w)]
     if value == NULL:
         w.say("free_null", op="mempool_free", handle=ins.arg)
         advance(k, w, t)

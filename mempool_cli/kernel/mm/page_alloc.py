@@ -57,6 +57,7 @@ from mempool_cli.kernel.state import (
     VICTIM,
     State,
     Work,
+    sent_to,
     set_slot,
 )
 from mempool_cli.scenario import gfp as G
@@ -311,6 +312,9 @@ def _may_oom(k: Config, w: Work, t: int, frame: SlowPath) -> Result:
 def free_pages(k: Config, w: Work, t: int, ins: Instr) -> Moves:
     """__free_pages: pages back to the free list; NULL is a no-op."""
     value = w.tasks[t][HANDLES][ins.arg]
+    if sent_to(value) >= 0:  # revision 2: handed to a queue, whose dequeuer owns it
+        violation(w, t, "free_sent", op="free_pages", handle=ins.arg, queue=sent_to(value))
+        return [(0, w)]
     if value == NULL:
         w.say("free_null", op="free_pages", handle=ins.arg)
     elif value in (FREED, UNBOUND):
