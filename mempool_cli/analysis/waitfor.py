@@ -292,8 +292,9 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
         elif model.lock_owner(s, res) is not None:
             # Else the lock was released since the task went to sleep on it: the
             # unlock woke the task, which (or whose reclaim) takes the lock when it
-            # next runs; it waits for nobody.
-            g.add_edge(me, add_lock(res), **edge)
+            # next runs; it waits for nobody. A spinlock is spun on, not slept on.
+            spins = kind == "spinlock"
+            g.add_edge(me, add_lock(res), **(_SPIN_EDGE if spins else edge))
 
     cycle = _shortest_cycle(g)
     dead_ends: tuple[str, ...] = ()
@@ -306,6 +307,7 @@ def waitfor_graph(model: KernelModel, s: State) -> WaitFor:
 
 
 _WAIT_EDGE = {"type": "waits_for", "label": "waits for"}
+_SPIN_EDGE = {"type": "waits_for", "label": "spins on"}
 _RECLAIM_EDGE = {"type": "reclaim_waits_for", "label": "reclaim waits for"}
 
 
