@@ -226,7 +226,7 @@ class ValidGen:
         daemon (a handler runs to its end)."""
         names = list(tasks)
         host, last = tasks[names[0]], tasks[names[-1]]
-        if len(names) < 2 or not self.chance(3) or last.get("daemon"):
+        if len(names) < 2 or not self.chance(2) or last.get("daemon"):
             return
         if host.get("context", "process") != "process" or host.get("count", 1) != 1:
             return
