@@ -12,32 +12,10 @@ import pytest
 from mempool_cli.analysis.waitfor import waitfor_graph
 from mempool_cli.errors import ScenarioError
 from mempool_cli.explore import explore
-from mempool_cli.kernel.model import KernelModel, State
+from mempool_cli.kernel.model import KernelModel
 from mempool_cli.narration import changes, describe, halt_text, where
 from mempool_cli.scenario.loader import load_text
-
-
-def load(text: str, **kw: Any) -> KernelModel:
-    return KernelModel(load_text(text, "t.yaml"), reduce=False, **kw)
-
-
-def moves(m: KernelModel, s: State, t: int) -> dict[int, State]:
-    return {c: n for (actor, c), n, _ in m.successors(s) if actor == t}
-
-
-def step(m: KernelModel, s: State, t: int, choice: int = 0) -> State:
-    out = moves(m, s, t)
-    assert choice in out, f"task {t} has no move {choice}: {sorted(out)}"
-    return out[choice]
-
-
-def events(m: KernelModel, s: State, t: int, choice: int = 0) -> list[str]:
-    return [key for key, _ in m.action_events(s, (t, choice))]
-
-
-def outcomes(m: KernelModel) -> set[str]:
-    return set(explore(m).outcomes)
-
+from tests.unit.transitions import events, load, moves, outcomes, step
 
 # --- counters at their bounds ---------------------------------------------------------
 

@@ -6,8 +6,6 @@ off, the loader's checks, the outcomes and the words."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from mempool_cli.analysis.waitfor import waitfor_graph
@@ -17,24 +15,7 @@ from mempool_cli.kernel.model import KernelModel, State
 from mempool_cli.narration import describe, halt_text, where
 from mempool_cli.scenario.loader import load_text
 from mempool_cli.verdict import run_scenario
-
-
-def load(text: str, **kw: Any) -> KernelModel:
-    return KernelModel(load_text(text, "t.yaml"), reduce=False, **kw)
-
-
-def moves(m: KernelModel, s: State, t: int) -> dict[int, State]:
-    return {c: n for (actor, c), n, _ in m.successors(s) if actor == t}
-
-
-def step(m: KernelModel, s: State, t: int, choice: int = 0) -> State:
-    out = moves(m, s, t)
-    assert choice in out, f"task {t} has no move {choice}: {sorted(out)}"
-    return out[choice]
-
-
-def outcomes(m: KernelModel) -> set[str]:
-    return set(explore(m).outcomes)
+from tests.unit.transitions import load, moves, outcomes, step
 
 
 def scenario(proc: list[str], handler: list[str], context: str = "irq", extra: str = "") -> str:
