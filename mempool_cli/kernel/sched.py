@@ -148,15 +148,17 @@ def task_moves(k: Config, s: State, t: int, events: list[Any] | None) -> Moves:
     task = s[6][t]
     if task[STATUS] & EXITED:
         return []
-    if k.shares_cpus and not _MAY_RUN[0](k, s, t):
-        return []
+    fires = False
+    if k.shares_cpus:  # (only then can a task be held off, or be a handler that fires)
+        if not _MAY_RUN[0](k, s, t):
+            return []
+        fires = k.info[t].interrupts >= 0 and not task[STATUS] & RUNNING
     frame = task[FRAME]
     if frame:
         blocked = _BLOCKED.get(type(frame))
         if blocked is not None and blocked(k, s, task, frame):
             return []
     w = Work(s, events)
-    fires = k.info[t].interrupts >= 0 and not task[STATUS] & RUNNING
     if fires:
         w.say("irq_fires", host=k.info[t].interrupts, level=k.info[t].context)
     if not frame:
