@@ -278,6 +278,25 @@ def _kernel_options(func: F) -> F:
     return func
 
 
+def _executor_options(func: F) -> F:
+    func = click.option(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="With --executor dask: the address of a running dask.distributed scheduler "
+        "(tcp://host:8786) [default: start a LocalCluster on this machine, one worker per core].",
+    )(func)
+    func = click.option(
+        "--executor",
+        type=click.Choice(["local", "dask"]),
+        default="local",
+        show_default=True,
+        help="Where the searches run: local worker processes, one per core; or a dask "
+        "cluster (pip install 'mpsim[dask]'). The results are the same.",
+    )(func)
+    return func
+
+
 EPILOG_RUN = """\b
 Examples:
   mpsim run scenarios/mempool/rientjes-2016-oom-victim.yaml --kernel v4.5
@@ -319,6 +338,7 @@ order the searches finish; json keeps file order, then kernel order.
 @_fail_on_option
 @_view_options
 @_limits_options
+@_executor_options
 @_guarded
 def run(
     files: tuple[str, ...],
@@ -334,6 +354,8 @@ def run(
     max_seconds: float | None,
     max_memory: int | None,
     no_reduce: bool,
+    executor: str,
+    scheduler: str | None,
 ) -> None:
     """Explore every interleaving of each scenario FILE and report what can happen."""
     from mempool_cli import commands
@@ -349,6 +371,7 @@ def run(
             commands.limits(max_states, max_seconds, max_memory, not no_reduce),
             _view(width, style),
             commands.fail_on_outcomes(fail_on),
+            commands.executor(executor, scheduler),
         )
     )
 
@@ -381,6 +404,7 @@ preset is expected to be ok, in both commands.
 @_fail_on_option
 @_view_options
 @_limits_options
+@_executor_options
 @_guarded
 def matrix(
     paths: tuple[str, ...],
@@ -393,6 +417,8 @@ def matrix(
     max_seconds: float | None,
     max_memory: int | None,
     no_reduce: bool,
+    executor: str,
+    scheduler: str | None,
 ) -> None:
     """One row per scenario, one column per kernel preset, each cell checked against `expect`.
 
@@ -409,6 +435,7 @@ def matrix(
             commands.limits(max_states, max_seconds, max_memory, not no_reduce),
             _view(width, style),
             commands.fail_on_outcomes(fail_on),
+            commands.executor(executor, scheduler),
         )
     )
 
@@ -628,3 +655,111 @@ def main() -> None:
     with contextlib.suppress(AttributeError, ValueError):
         sys.stdout.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
     cli(prog_name="mpsim")
+
+
+EPILOG_SWEEP = """\b
+Examples:
+  mpsim sweep pool-workers-3.yaml --param pools.pool.min_nr=1..5 --all-kernels
+  mpsim sweep scenarios/mempool/rientjes-2016-oom-victim.yaml \\
+      --param pools.pool0.min_nr=0..4 --param memory.free=0..12/2 --plot sweep.svg
+  mpsim sweep scenario.yaml --param tasks.worker.count=1,2,4 --format csv -o out.csv
+  mpsim sweep scenario.yaml --param memory.free=0..64 --executor dask \\
+      --scheduler tcp://10.0.0.5:8786
+
+\b
+KEY is a dotted path to a value written in FILE (memory.free,
+pools.pool0.min_nr, tasks.taskC.rss, memory.reclaimable.0.pages: a
+number indexes a list). VALUES is a..b, a..b/step or a,b,c. Every
+combination of the values is a point; the first --param varies slowest,
+and the boundary is told along it, at each value of the others. Each
+point is the file with those values written in, checked as any file is
+(a refused value is an error at its line, naming the point), and
+searched in full under each kernel; a point cut short by a limit or
+Ctrl-C is shown as such, never as ok. The same text under kernels the
+model cannot tell apart is searched once.
+
+\b
+jsonl prints each (point, kernel) as its search ends, in the order the
+searches finish; json, csv and the table keep grid order. --plot draws
+one panel per kernel: a heatmap for two parameters, a strip for one
+(pip install 'mpsim[plot]').
+
+\b
+Exit status: 0 every search complete, 2 usage error (a KEY the file does
+not have, a bad VALUES), 3 a value the format refuses, 4 some search cut
+short.
+"""
+
+
+@cli.command(epilog=EPILOG_SWEEP)
+@click.argument("file", type=_SCENARIO_PATH)
+@click.option(
+    "--param",
+    "-p",
+    "params",
+    multiple=True,
+    required=True,
+    metavar="KEY=VALUES",
+    help="A value of FILE and the values to give it (a..b, a..b/step, a,b,c); repeat for a grid.",
+)
+@_kernel_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "jsonl", "csv"]),
+    default="text",
+    show_default=True,
+    help="text: a table, one row per point, one column per kernel, then the boundary; "
+    "json: one object; jsonl: one line per (point, kernel), as each finishes; csv: one row each.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the report here (replaced whole, through a temp file and a rename).",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    metavar="FILE.svg|png",
+    help="Also draw the sweep: a heatmap per kernel for two parameters, a strip for one.",
+)
+@_view_options
+@_limits_options
+@_executor_options
+@_guarded
+def sweep(
+    file: str,
+    params: tuple[str, ...],
+    kernels: tuple[str, ...],
+    all_kernels: bool,
+    fmt: str,
+    output: str | None,
+    plot_path: str | None,
+    width: int | None,
+    style: str,
+    max_states: int | None,
+    max_seconds: float | None,
+    max_memory: int | None,
+    no_reduce: bool,
+    executor: str,
+    scheduler: str | None,
+) -> None:
+    """Search FILE at every point of a grid of values, and say where it turns ok."""
+    from mempool_cli import commands
+
+    sys.exit(
+        commands.sweep(
+            file,
+            list(params),
+            list(kernels),
+            all_kernels,
+            fmt,
+            output,
+            plot_path,
+            commands.limits(max_states, max_seconds, max_memory, not no_reduce),
+            commands.executor(executor, scheduler),
+            _view(width, style),
+        )
+    )

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mempool_cli import sweep as sw
 from mempool_cli.errors import (
     EXIT_FAIL,
     EXIT_INCOMPLETE,
@@ -206,28 +207,22 @@ def run_all(
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_result: Callable[[RunResult], None] | None = None,
+    executor: Executor | None = None,
 ) -> list[RunResult]:
     """Every (scenario, kernel) pair, in file order then kernel order, on every core.
 
     ``on_result`` hears of each result as soon as it is known (completion order).
 
     A single job runs here, with progress on stderr; several run in worker
-    processes (see parallel.py), which keep the output order. After a
+    processes (see parallel.py), which keep the output order; ``executor``
+    dask runs them on a cluster (cluster.py) instead. After a
     Ctrl-C every job still has its result, ``incomplete: interrupted`` for
     those not started, so the report shows what was never searched; a job
     whose worker was killed is ``incomplete: worker-died``.
     """
     jobs = [(sc, k) for sc in scenarios for k in kernels_for(sc, kernel_names, all_kernels)]
-    workers = min(default_workers(), len(jobs))
-    if workers > 1:
-        tell = (lambda _i, r: on_result(r)) if on_result is not None else None
-        return run_jobs(jobs, limits, workers, should_stop, tell)
-    results = []
-    for sc, k in jobs:
-        results.append(run_within_memory(sc, k, limits, progress, should_stop))
-        if on_result is not None:
-            on_result(results[-1])
-    return results
+    tell = (lambda _i, r: on_result(r)) if on_result is not None else None
+    return execute(jobs, limits, executor or Executor(), progress, should_stop, tell)
 
 
 def run_within_memory(
@@ -415,6 +410,7 @@ def run(
     lim: Limits,
     view: View = View(),
     fail_on: frozenset[str] | None = None,
+    where: Executor | None = None,
 ) -> int:
     from mempool_cli import render
 
@@ -436,7 +432,7 @@ def run(
 
     with Stopper() as stop, render.progress_reporter() as progress:
         results = run_all(
-            scenarios, kernel_names, all_kernels, lim, _best_effort(progress), stop, stream
+            scenarios, kernel_names, all_kernels, lim, _best_effort(progress), stop, stream, where
         )
     if fmt == "text":
         stdout = sys.stdout if output is None else None
@@ -456,6 +452,7 @@ def matrix(
     lim: Limits,
     view: View = View(),
     fail_on: frozenset[str] | None = None,
+    where: Executor | None = None,
 ) -> int:
     from mempool_cli import render
 
@@ -464,7 +461,7 @@ def matrix(
         raise UsageError("mpsim: no scenario files found in " + ", ".join(paths))
     names = [preset_for(n)[0] for n in kernel_names] or list(PRESET_NAMES)
     with Stopper() as stop, render.progress_reporter() as progress:
-        results = run_all(scenarios, names, False, lim, _best_effort(progress), stop)
+        results = run_all(scenarios, names, False, lim, _best_effort(progress), stop, None, where)
     if fmt == "json":
         emit(json.dumps([to_json(r) | {"trace": None} for r in results], indent=2) + "\n", None)
     else:
@@ -732,3 +729,145 @@ def library_copy(name: str, dest: str | None, force: bool, echo: Echo) -> int:
     schema = os.path.join(os.path.dirname(target), "mpsim-schema.json")
     echo(printable(f"{target}: copied; `mpsim schema > {schema}` gives editors its schema"))
     return EXIT_OK
+
+
+# ------------------------------------------------------------ executors, sweep
+
+
+@dataclass(frozen=True, slots=True)
+class Executor:
+    """Where searches run: ``local`` (this machine's process pool, every core) or ``dask``
+    (the cluster at ``scheduler``, or a LocalCluster started for the run)."""
+
+    kind: str = "local"
+    scheduler: str | None = None
+
+
+def executor(kind: str, scheduler: str | None) -> Executor:
+    """``--executor`` and ``--scheduler``; an address needs the dask executor."""
+    if scheduler is not None and kind != "dask":
+        raise UsageError("mpsim: --scheduler ADDRESS needs --executor dask")
+    return Executor(kind, scheduler)
+
+
+def execute(
+    jobs: list[tuple[Scenario, Kernel]],
+    lim: Limits,
+    where: Executor,
+    progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_result: Callable[[int, RunResult], None] | None = None,
+) -> list[RunResult]:
+    """One result per job, in job order, on ``where``; ``on_result(index, result)`` in
+    completion order. One local job runs in this process, with ``progress``."""
+    if where.kind == "dask":
+        from mempool_cli import cluster
+
+        return cluster.run_jobs(jobs, lim, where.scheduler, should_stop, on_result)
+    workers = min(default_workers(), len(jobs))
+    if workers > 1:
+        return run_jobs(jobs, lim, workers, should_stop, on_result)
+    results = []
+    for index, (sc, k) in enumerate(jobs):
+        results.append(run_within_memory(sc, k, lim, progress, should_stop))
+        if on_result is not None:
+            on_result(index, results[-1])
+    return results
+
+
+def sweep(
+    path: str,
+    params: list[str],
+    kernel_names: list[str],
+    all_kernels: bool,
+    fmt: str,
+    output: str | None,
+    plot_path: str | None,
+    lim: Limits,
+    where: Executor = Executor(),
+    view: View = View(),
+) -> int:
+    """``mpsim sweep``: every point of the grid under every kernel; the table, the boundary.
+
+    Exit 0 when every search is complete, 4 when some was cut short (its
+    cells say so, never ``ok``).
+    """
+    from mempool_cli import render
+
+    if not params:
+        raise UsageError("mpsim sweep: give at least one --param KEY=VALUES")
+    parsed = [sw.parse_param(p) for p in params]
+    refuse_overwriting(output, [path])
+    plot_fmt = None
+    if plot_path is not None:
+        from mempool_cli import plot
+
+        refuse_overwriting(plot_path, [path])
+        plot_fmt = plot.check(plot_path, len(parsed))
+    planned = sw.plan(load_scenario(path), parsed, kernel_names, all_kernels)
+    cells_of: dict[int, list[tuple[int, int]]] = {}
+    for i, row in enumerate(planned.job_of):
+        for c, j in enumerate(row):
+            cells_of.setdefault(j, []).append((i, c))
+    streamed: list[str] = []
+    total = sum(len(row) for row in planned.job_of)
+    progress = render.CountProgress(total, "(point, kernel) pairs")
+
+    def tell(j: int, r: RunResult) -> None:  # jsonl: each cell as its search ends
+        progress.add(len(cells_of[j]))
+        if fmt != "jsonl":
+            return
+        for i, c in cells_of[j]:
+            cell = sw.cell(r, planned.kernels[i][c], j)
+            line = json.dumps(sw.cell_json(planned.params, planned.points[i].values, cell))
+            if output is None:
+                emit(line + "\n", None)
+            else:
+                streamed.append(line + "\n")
+
+    with Stopper() as stop, progress:
+        results = execute(list(planned.jobs), lim, where, None, stop, tell)
+    done = sw.assemble(planned, results)
+    if fmt == "json":
+        emit(json.dumps(sw.to_json(done), indent=2) + "\n", output)
+    elif fmt == "csv":
+        emit(sw.to_csv(done), output)
+    elif fmt == "jsonl":
+        if output is not None:
+            emit("".join(streamed), output)
+    else:
+        stdout = sys.stdout if output is None else None
+        style = render.Style.for_stream(stdout or io.StringIO(), view.width, view.style)
+        rows = [([str(v) for v in vs], [(c.text, c.status) for c in cs]) for vs, cs in done.points]
+        keys = [p.key for p in done.params]
+        emit(render.sweep_report(keys, done.columns, rows, sweep_notes(done), style), output)
+    if plot_path is not None and plot_fmt is not None:
+        _write_atomically(sweep_picture(done, plot_fmt), plot_path)
+    return EXIT_OK if done.complete else EXIT_INCOMPLETE
+
+
+def sweep_notes(done: sw.Sweep) -> list[str]:
+    """The lines under a sweep's table: how many searches, the boundary, what was cut."""
+    cells = sum(len(cs) for _, cs in done.points)
+    shared = f" ({cells - done.searches} shared a search)" if done.searches < cells else ""
+    notes = [
+        f"{len(done.points)} points under {len(done.columns)} kernel"
+        f"{'s' if len(done.columns) != 1 else ''}: {done.searches} searches{shared}"
+    ]
+    notes += [f"boundary: {line}" for line in sw.boundary(done)]
+    cut = sum(1 for _, cs in done.points for c in cs if not c.complete)
+    if cut:
+        notes.append(f"INCOMPLETE: {cut} cells cut short; none of them counts as ok")
+    return notes
+
+
+def sweep_picture(done: sw.Sweep, fmt: str) -> bytes:
+    """The ``--plot`` image of a sweep (one or two parameters)."""
+    from mempool_cli import plot, render
+
+    cells: dict[tuple[object, ...], list[tuple[str, str]]] = {
+        values: [(render.sweep_code(c.text), c.status) for c in cs] for values, cs in done.points
+    }
+    keys = [p.key for p in done.params]
+    title = f"{done.scenario}: outcomes by {' and '.join(keys)}"
+    return plot.sweep_plot(fmt, title, keys, [p.values for p in done.params], done.columns, cells)

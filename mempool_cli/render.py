@@ -47,6 +47,7 @@ from mempool_cli.scenario.kernels import KNOBS, PRESETS, Kernel, asked_label, kn
 from mempool_cli.scenario.loader import STDIN_NAME
 
 __all__ = [
+    "CountProgress",
     "ProgressDisplay",
     "Style",
     "kernels_report",
@@ -56,6 +57,8 @@ __all__ = [
     "progress_reporter",
     "replay_report",
     "run_report",
+    "sweep_code",
+    "sweep_report",
 ]
 
 PIPE_WIDTH = 80  # piped output without COLUMNS or --width
@@ -1081,3 +1084,139 @@ class ProgressDisplay:
 def progress_reporter() -> ProgressDisplay:
     """The progress callback the CLI hands to the explorer (see ProgressDisplay)."""
     return ProgressDisplay()
+
+
+# ------------------------------------------------------------------ sweep
+
+_SWEEP_STYLE = {"ok": "green", "found": "bold red", "incomplete": "yellow"}
+
+
+def sweep_report(
+    keys: Sequence[str],
+    columns: Sequence[str],
+    rows: Sequence[tuple[Sequence[str], Sequence[tuple[str, str]]]],
+    notes: Sequence[str],
+    style: Style,
+) -> str:
+    """``mpsim sweep``: one row per point (its values), one column per kernel; then ``notes``.
+
+    ``rows`` holds each point's values and, per column, its cell's text and
+    status (``ok``, ``found``, ``incomplete``). Too wide for the style, the
+    cells become short codes (``DL``, ``LL+KL``, ``ok``, ``..`` after a cut
+    search's codes) with a legend, and then the columns are split over
+    several tables, each repeating the values.
+    """
+    chunks: list[Sequence[int]] = [range(len(columns))]
+    codes = False
+    table = _sweep_table(keys, columns, rows, chunks[0], style, codes)
+    if _table_width(table) > style.width:
+        codes = True
+        table = _sweep_table(keys, columns, rows, chunks[0], style, codes)
+    size = len(columns)
+    while size > 1 and _table_width(table) > style.width:
+        size -= 1
+        chunks = [range(i, min(i + size, len(columns))) for i in range(0, len(columns), size)]
+        table = max(
+            (_sweep_table(keys, columns, rows, c, style, codes) for c in chunks), key=_table_width
+        )
+    parts: list[RenderableType] = []
+    for i, chunk in enumerate(chunks):
+        if i:
+            parts.append(Text(""))
+        parts.append(_sweep_table(keys, columns, rows, chunk, style, codes))
+    if codes:
+        legend = ", ".join(f"{code} {name}" for name, code in OUTCOME_CODES.items())
+        parts.append(_para(Text(f"outcomes: {legend}; .. search cut short"), style, 0, 2))
+    for note in notes:
+        parts.append(_para(Text(note), style, 0, 2))
+    return _capture(parts, _fit(table, style))
+
+
+def _sweep_table(
+    keys: Sequence[str],
+    columns: Sequence[str],
+    rows: Sequence[tuple[Sequence[str], Sequence[tuple[str, str]]]],
+    chunk: Sequence[int],
+    style: Style,
+    codes: bool,
+) -> Table:
+    table = Table(box=style.box, show_edge=not style.plain)
+    for key in keys:
+        table.add_column(key, no_wrap=True, justify="right")
+    for c in chunk:
+        table.add_column(columns[c], no_wrap=not codes)
+    for values, cells in rows:
+        shown = [cells[c] for c in chunk]
+        table.add_row(
+            *values,
+            *(Text(sweep_code(t) if codes else t, style=_SWEEP_STYLE[s]) for t, s in shown),
+        )
+    return table
+
+
+def sweep_code(text: str) -> str:
+    """A sweep cell's text as codes: ``[livelock, oom-kill]`` is ``LL+KL``; a cut search
+    (``deadlock found so far (max-states)``) keeps its codes and gets ``..``.
+
+    >>> sweep_code("[livelock, oom-kill]"), sweep_code("nothing found so far (max-states)")
+    ('LL+KL', '..')
+    """
+    found, cut, _ = text.partition(" found so far")
+    names = [n for n in found.strip("[]").split(", ") if n not in ("ok", "nothing")]
+    code = "+".join(OUTCOME_CODES.get(n, n) for n in names) or ("" if cut else "ok")
+    return f"{code}.." if cut else code
+
+
+class CountProgress:
+    """``mpsim sweep``'s progress on stderr: how many of ``total`` are done, and the rate.
+
+    Silent for the first second; then a live line on a terminal (cleared at
+    the end), else a line every ``every`` seconds. A stderr that refuses a
+    line silences it for good: progress must not lose the sweep.
+    """
+
+    def __init__(
+        self, total: int, what: str, stream: TextIO | None = None, every: float = 5.0
+    ) -> None:
+        self.total = total
+        self.what = what
+        self.done = 0
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.every = every
+        self.started = time.monotonic()
+        self._last = self.started
+        self._live: Live | None = None
+        self._broken = False
+
+    def add(self, count: int) -> None:
+        self.done += count
+        now = time.monotonic()
+        seconds = now - self.started
+        if self._broken or seconds < 1.0:
+            return
+        line = (
+            f"mpsim: {self.done:,}/{self.total:,} {self.what} done, "
+            f"{self.done / seconds:,.1f}/s, {seconds:.0f} s"
+        )
+        try:
+            if self.tty:
+                if self._live is None:
+                    console = Console(file=self.stream, highlight=False)
+                    self._live = Live(Text(line), console=console, transient=True)
+                    self._live.start()
+                self._live.update(Text(line, style="dim", no_wrap=True), refresh=True)
+            elif now - self._last >= self.every or self.done == self.total:
+                self._last = now
+                self.stream.write(line + "\n")
+                self.stream.flush()
+        except (OSError, ValueError, AttributeError):
+            self._broken = True
+
+    def __enter__(self) -> CountProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None

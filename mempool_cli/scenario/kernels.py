@@ -23,6 +23,7 @@ __all__ = [
     "asked_label",
     "expand_aliases",
     "knob_help",
+    "model_key",
     "resolve_kernel",
     "rwsem_reader_steals",
 ]
@@ -223,3 +224,18 @@ RWSEM_READER_STEALING: frozenset[str] = frozenset(
 def rwsem_reader_steals(kernel: Kernel) -> bool:
     """Whether a reader may steal an rwsem past queued waiters on ``kernel``'s preset."""
     return kernel.name in RWSEM_READER_STEALING
+
+
+def model_key(kernel: Kernel) -> tuple[object, ...]:
+    """Everything of ``kernel`` the model reads: two kernels with the same key give the same
+    search, states and outcomes (``mpsim sweep`` runs that search once for both).
+
+    The knobs, and the one behaviour still read from the preset's name
+    (``rwsem_reader_steals``); a new name-based rule belongs here too.
+
+    >>> model_key(PRESETS["v5.4"]) == model_key(PRESETS["v6.12"])
+    True
+    >>> model_key(PRESETS["v4.19"]) == model_key(PRESETS["v5.4"])  # reader stealing, 5.3
+    False
+    """
+    return (*sorted(kernel.knobs().items()), rwsem_reader_steals(kernel))

@@ -91,7 +91,7 @@ from mempool_cli.scenario.steps import (
     StepKind,
 )
 
-__all__ = ["STDIN_NAME", "load_scenario", "load_text"]
+__all__ = ["STDIN_NAME", "Slot", "load_scenario", "load_text", "locate_values"]
 
 STDIN_NAME = "<stdin>"
 
@@ -1735,3 +1735,112 @@ def _unrolled(
         else:
             total += 1
     return total
+
+
+# --- values named by a dotted path (`mpsim sweep --param KEY=VALUES`) ---------
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """Where the scalar a dotted path names is written: ``text[start:end]`` is its source.
+
+    ``text`` is the file's text as the loader reads it (a byte-order mark
+    dropped), so a sweep patches exactly the characters the value takes
+    (quotes included) and every other line stays as written.
+    """
+
+    key: str
+    start: int
+    end: int
+    line: int  # 1-based, like a Problem's
+    col: int
+
+
+def locate_values(text: str | bytes, path: str, keys: list[str]) -> tuple[str, list[Slot]]:
+    """The text and, for each dotted ``key``, the scalar it names (``pools.pool0.min_nr``,
+    ``memory.reclaimable.0.pages``: a number indexes a list).
+
+    The file must load as it is (its own problems are raised first, as
+    ``load_text`` raises them). A key that names nothing written in the file,
+    or a mapping or list rather than a value, is a ``Problem`` at the
+    closest mapping or list that exists (its key, or line 1 for the
+    file's top level), with the keys it does have and a did-you-mean; a
+    name holding dots (``tasks.my.task``) is matched whole, longest first.
+
+    >>> text = "pools: {p0: {min_nr: 1}}\\ntasks: {t: {steps: []}}\\n"
+    >>> _, [slot] = locate_values(text, "a.yaml", ["pools.p0.min_nr"])
+    >>> text[slot.start:slot.end], slot.line, slot.col
+    ('1', 1, 22)
+    >>> try:
+    ...     locate_values(text, "a.yaml", ["pools.p0.min_nx"])
+    ... except ScenarioError as err:
+    ...     print(err.problems[0].line, err.problems[0].col, err.problems[0].message)
+    1 9 --param pools.p0.min_nx: pools.p0 has no key 'min_nx' (did you mean 'min_nr'?)
+    """
+    load_text(text, path)
+    loader = _Loader(path)
+    decoded = loader.decode(text)
+    if decoded is None:  # load_text refused it already
+        raise AssertionError(f"{path}: loaded, then could not be decoded")
+    loader.text = decoded.removeprefix("\ufeff")
+    loader.lines = _LINE_BREAK.split(loader.text)
+    loader.line_starts = [0, *(m.end() for m in _LINE_BREAK.finditer(loader.text))]
+    root = loader.compose()
+    if root is None:
+        raise AssertionError(f"{path}: loaded, then could not be composed")
+    slots = [slot for key in keys if (slot := _locate(loader, root, key)) is not None]
+    if loader.problems:
+        raise ScenarioError(loader.problems)
+    return loader.text, slots
+
+
+def _locate(loader: _Loader, root: Node, key: str) -> Slot | None:
+    """The scalar ``key`` names under ``root``, or None after reporting where the path ends."""
+    parts = key.split(".")
+    node: Node = root
+    where: Node = root  # what a problem points at: the key of the current node
+    walked: list[str] = []
+    i = 0
+    while i < len(parts):
+        here = ".".join(walked) or "the file's top level"
+        if isinstance(node, MappingNode):
+            entries = {str(k.value): (k, v) for k, v in node.value if isinstance(k, ScalarNode)}
+            name = next(
+                (
+                    ".".join(parts[i:j])
+                    for j in range(len(parts), i, -1)
+                    if ".".join(parts[i:j]) in entries
+                ),
+                None,
+            )
+            if name is None:
+                hint = _did_you_mean(parts[i], entries) or (
+                    f" (it has {', '.join(entries)})" if entries else " (it is empty)"
+                )
+                loader.error(where, f"--param {key}: {here} has no key '{parts[i]}'{hint}")
+                return None
+            where, node = entries[name]
+            walked.append(name)
+            i += name.count(".") + 1
+        elif isinstance(node, SequenceNode):
+            if not (parts[i].isdigit() and int(parts[i]) < len(node.value)):
+                has = f"0 to {len(node.value) - 1}" if node.value else "none: it is empty"
+                loader.error(
+                    where,
+                    f"--param {key}: {here} is a list; '{parts[i]}' is not one of its "
+                    f"indices ({has})",
+                )
+                return None
+            node = where = node.value[int(parts[i])]
+            walked.append(parts[i])
+            i += 1
+        else:
+            loader.error(where, f"--param {key}: {here} is a value, with no '{parts[i]}' in it")
+            return None
+    if not isinstance(node, ScalarNode):
+        what = "a mapping" if isinstance(node, MappingNode) else "a list"
+        loader.error(where, f"--param {key}: {key} is {what}, not a value; name one inside it")
+        return None
+    start = loader.line_starts[node.start_mark.line] + node.start_mark.column
+    end = loader.line_starts[node.end_mark.line] + node.end_mark.column
+    return Slot(key, start, end, node.start_mark.line + 1, node.start_mark.column + 1)
