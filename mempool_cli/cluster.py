@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -90,17 +91,18 @@ def _client(scheduler: str | None) -> Iterator[Any]:
     """A client of the cluster at ``scheduler``, or of a LocalCluster started for this run."""
     distributed = _distributed()
     if scheduler is None:
-        with (
-            distributed.LocalCluster(
+        # The workers ignore Ctrl-C, which reaches the whole process group: the stop
+        # comes from here, as an event, so that a search ends with what it found.
+        with _sigint_ignored():
+            cluster = distributed.LocalCluster(
                 n_workers=default_workers(),
                 threads_per_worker=1,
                 processes=True,
                 host="127.0.0.1",
                 dashboard_address=None,
                 silence_logs=logging.ERROR,
-            ) as cluster,
-            distributed.Client(cluster) as client,
-        ):
+            )
+        with cluster, distributed.Client(cluster) as client:
             yield client
         return
     try:
@@ -111,6 +113,20 @@ def _client(scheduler: str | None) -> Iterator[Any]:
         ) from None
     with client:
         yield client
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored while worker processes start: they inherit that across fork and exec."""
+    try:
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: nothing to hand down
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def run_jobs(

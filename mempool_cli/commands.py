@@ -814,7 +814,8 @@ def sweep(
     progress = render.CountProgress(total, "(point, kernel) pairs")
 
     def tell(j: int, r: RunResult) -> None:  # jsonl: each cell as its search ends
-        progress.add(len(cells_of[j]))
+        if r.complete or r.states:  # not one a stop kept from starting
+            progress.add(len(cells_of[j]))
         if fmt != "jsonl":
             return
         for i, c in cells_of[j]:
@@ -865,8 +866,9 @@ def sweep_picture(done: sw.Sweep, fmt: str) -> bytes:
     """The ``--plot`` image of a sweep (one or two parameters)."""
     from mempool_cli import plot, render
 
-    cells: dict[tuple[object, ...], list[tuple[str, str]]] = {
-        values: [(render.sweep_code(c.text), c.status) for c in cs] for values, cs in done.points
+    cells: dict[tuple[object, ...], list[tuple[str, str, str]]] = {
+        values: [(render.sweep_code(c.text), c.status, c.text) for c in cs]
+        for values, cs in done.points
     }
     keys = [p.key for p in done.params]
     title = f"{done.scenario}: outcomes by {' and '.join(keys)}"

@@ -55,13 +55,13 @@ def sweep_plot(
     keys: Sequence[str],
     axes: Sequence[Sequence[object]],
     columns: Sequence[str],
-    cells: Mapping[tuple[object, ...], Sequence[tuple[str, str]]],
+    cells: Mapping[tuple[object, ...], Sequence[tuple[str, str, str]]],
 ) -> bytes:
     """The picture as bytes: one panel per kernel column.
 
     ``axes`` holds the values of each parameter (one or two); ``cells`` maps
-    each point's values to its (code, status) per column, status one of
-    ``ok``, ``found``, ``incomplete``.
+    each point's values to its (code, status, words) per column, status one
+    of ``ok``, ``found``, ``incomplete``; the legend gives each code its words.
     """
     import matplotlib
 
@@ -72,10 +72,12 @@ def sweep_plot(
     xs = list(axes[0])
     ys = list(axes[1]) if len(axes) > 1 else [None]
     colours: dict[str, str] = {}
+    words: dict[str, str] = {}
     for point in cells.values():
-        for code, status in point:
+        for code, status, text in point:
             if status == "found" and code not in colours:
                 colours[code] = _PALETTE[len(colours) % len(_PALETTE)]
+                words[code] = text
     n = len(columns)
     per_row = min(n, _PANELS_PER_ROW)
     rows = -(-n // per_row)
@@ -92,7 +94,7 @@ def sweep_plot(
             for i, x in enumerate(xs):
                 for j, y in enumerate(ys):
                     at = (x, y) if len(axes) > 1 else (x,)
-                    code, status = cells[at][index]
+                    code, status, _ = cells[at][index]
                     face = _OK if status == "ok" else colours.get(code, _CUT)
                     if status == "incomplete":
                         face = _CUT
@@ -119,8 +121,10 @@ def sweep_plot(
             panel.tick_params(labelsize=6)
             panel.set_aspect("equal")
         handles: list[Any] = [Patch(facecolor=_OK, label="ok")]
-        handles += [Patch(facecolor=c, label=code) for code, c in colours.items()]
-        if any(s == "incomplete" for point in cells.values() for _, s in point):
+        handles += [
+            Patch(facecolor=c, label=f"{code} {words[code]}") for code, c in colours.items()
+        ]
+        if any(s == "incomplete" for point in cells.values() for _, s, _ in point):
             handles.append(Patch(facecolor=_CUT, hatch="//", label="cut short (not ok)"))
         fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
         fig.suptitle(title)

@@ -366,10 +366,11 @@ def _along(param: Param, row: dict[Value, tuple[Cell, ...]], columns: Sequence[s
         text = f"ok under no preset at any {param.key} in {_swept(values)}"
     elif len(groups) == 1:
         text = f"ok under every preset {per_column[0]}"
-    else:
-        text = "ok " + "; ".join(
-            f"under {', '.join(names)} {words}" for words, names in groups.items()
-        )
+    else:  # the largest group last, as "every other preset"
+        most = max(groups, key=lambda w: len(groups[w]))
+        told = [f"under {', '.join(names)} {w}" for w, names in groups.items() if w != most]
+        others = "every other preset" if len(groups[most]) > 1 else groups[most][0]
+        text = "ok " + "; ".join([*told, f"under {others} {most}"])
     cut = [
         f"{param.key} {v} under {columns[c]} ({row[v][c].stop_reason})"
         for v in values
