@@ -99,7 +99,7 @@ def _client(scheduler: str | None) -> Iterator[Any]:
                 threads_per_worker=1,
                 processes=True,
                 host="127.0.0.1",
-                dashboard_address=None,
+                dashboard_address=":0",  # no fixed port to collide on
                 silence_logs=logging.ERROR,
             )
         with cluster, distributed.Client(cluster) as client:
