@@ -8,7 +8,7 @@ NODE := $(VENV)/node
 YAML_LS := $(NODE)/node_modules/.bin/yaml-language-server
 YAML_LS_VERSION := 2.0.0
 
-.PHONY: run test lint type bench fuzz check clean graphviz
+.PHONY: run test lint type bench bench-sweep fuzz check clean graphviz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ type: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# One 200-point `mpsim sweep` per executor (local on 1 and 2 cores, a dask LocalCluster),
+# and the pool-workers-N boundaries; see bench/sweep.py.
+bench-sweep: $(STAMP)
+	$(BIN)/python bench/sweep.py
 
 # Random examples per property test (make test runs a fixed, derandomized few hundred).
 # `make fuzz MPSIM_FUZZ_EXAMPLES=100000` for a longer run; FUZZ_TESTS picks the fuzzers, e.g.
