@@ -24,7 +24,7 @@ from mempool_cli.sweep import parse_param, plan
 from mempool_cli.verdict import Limits, run_scenario
 from tests.property.harness import invoke
 from tests.robustness.child import mpsim_popen
-from tests.unit.test_sweep import POOL_WORKERS, SEED, pool_workers
+from tests.unit.test_sweep import GRID, POOL_WORKERS, SEED, pool_workers
 
 
 def _cluster(**config: Any) -> Iterator[Client]:
@@ -53,10 +53,7 @@ def test_the_sweep_on_a_local_cluster_is_the_local_executors_byte_for_byte(
     args = [
         "sweep",
         SEED,
-        "-p",
-        "pools.pool0.min_nr=0..2",
-        "-p",
-        "memory.free=3..5",
+        *GRID,
         "--all-kernels",
     ]
     for fmt in ("json", "text"):

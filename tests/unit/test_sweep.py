@@ -23,6 +23,8 @@ from tests.property.harness import invoke
 ROOT = Path(__file__).resolve().parents[2]
 SEED = str(ROOT / "scenarios" / "mempool" / "rientjes-2016-oom-victim.yaml")
 RWSEM = str(ROOT / "scenarios" / "oom" / "reaper-mmap-lock-write.yaml")
+# A small grid of the seed: 3 x 3 points.
+GRID = ["-p", "pools.pool0.min_nr=0..2", "-p", "memory.free=3..5"]
 
 
 def _bench() -> object:
@@ -415,10 +417,7 @@ def test_plot_svg_has_a_panel_per_kernel_and_the_same_bytes_twice(tmp_path: Path
     args = [
         "sweep",
         SEED,
-        "-p",
-        "pools.pool0.min_nr=0..2",
-        "-p",
-        "memory.free=3..5",
+        *GRID,
         "-k",
         "v4.5",
         "-k",
