@@ -664,7 +664,7 @@ Examples:
       --param pools.pool0.min_nr=0..4 --param memory.free=0..12/2 --plot sweep.svg
   mpsim sweep scenario.yaml --param tasks.worker.count=1,2,4 --format csv -o out.csv
   mpsim sweep scenario.yaml --param memory.free=0..64 --executor dask \\
-      --scheduler tcp://10.0.0.5:8786
+      --scheduler tcp://scheduler.example:8786
 
 \b
 KEY is a dotted path to a value written in FILE (memory.free,
