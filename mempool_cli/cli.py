@@ -310,6 +310,13 @@ order the searches finish; json keeps file order, then kernel order.
 )
 @click.option("--trace", is_flag=True, help="Show every step of each finding's schedule.")
 @click.option(
+    "--potential",
+    is_flag=True,
+    help="Also report each cycle of the lock-order graph lockdep would build over every "
+    "explored execution (with the fs_reclaim and completion pseudo-locks), and whether a "
+    "hang on it is reachable here.",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False),
@@ -326,6 +333,7 @@ def run(
     all_kernels: bool,
     fmt: str,
     trace: bool,
+    potential: bool,
     output: str | None,
     fail_on: str | None,
     width: int | None,
@@ -346,7 +354,7 @@ def run(
             fmt,
             trace,
             output,
-            commands.limits(max_states, max_seconds, max_memory, not no_reduce),
+            commands.limits(max_states, max_seconds, max_memory, not no_reduce, potential),
             _view(width, style),
             commands.fail_on_outcomes(fail_on),
         )

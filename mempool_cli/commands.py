@@ -254,6 +254,7 @@ def limits(
     max_seconds: float | None,
     max_memory_mb: int | None,
     reduce: bool = True,
+    potential: bool = False,
 ) -> Limits:
     """Search limits; memory defaults to ``default_memory()``, so mpsim is never OOM-killed."""
     if max_memory_mb is not None:
@@ -262,7 +263,13 @@ def limits(
         memory = max_memory_mb * 1024 * 1024
     else:
         memory = default_memory()
-    return Limits(max_states=max_states, max_seconds=max_seconds, max_memory=memory, reduce=reduce)
+    return Limits(
+        max_states=max_states,
+        max_seconds=max_seconds,
+        max_memory=memory,
+        reduce=reduce,
+        potential=potential,
+    )
 
 
 # A container's memory limit, cgroup v2 then v1: "max" or a huge number when there is none.
