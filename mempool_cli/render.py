@@ -1131,8 +1131,10 @@ def order_text(o: PotentialOrder) -> str:
         what = f"kswapd: reclaims entry {o.entry} inside fs_reclaim, {taking} {o.taken_name}"
         return f"{o.held_name} -> {o.taken_name} ({what})"
     if o.held.startswith("completion:"):
-        doing = "enters fs_reclaim (allocates with __GFP_FS)" if o.taken == "fs_reclaim" else (
-            f"{taking} {o.taken_name}"
+        doing = (
+            "enters fs_reclaim (allocates with __GFP_FS)"
+            if o.taken == "fs_reclaim"
+            else (f"{taking} {o.taken_name}")
         )
         what = f"{o.task}: {doing}{where}, before it completes {o.held_name[11:]}"
     elif o.taken == "fs_reclaim":

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from mempool_cli.kernel.lockdep import Node
+from mempool_cli.kernel.lockdep import FS_RECLAIM, Node
 from mempool_cli.kernel.model import KernelModel
 
 __all__ = ["MAX_CYCLES", "LockOrder", "OrderGraph", "lock_order_graph"]
@@ -59,6 +59,7 @@ class OrderGraph:
 
     orders: tuple[LockOrder, ...]
     complete: bool
+    declared: tuple[str, ...] = ()  # node ids in declaration order: locks, completions, fs_reclaim
 
     def cycles(self) -> list[list[LockOrder]]:
         """The minimal cycles, each as its orders from its first node, shortest first: a
@@ -71,7 +72,7 @@ class OrderGraph:
         [['mutex:A', 'mutex:B']]
         """
         g = nx.DiGraph()
-        rank: dict[str, int] = {}
+        rank: dict[str, int] = {node: i for i, node in enumerate(self.declared)}
         for o in self.orders:
             for node in (o.held, o.taken):
                 rank.setdefault(node, len(rank))
@@ -122,9 +123,7 @@ def lock_order_graph(
     complete = True
     head = 0
     while head < len(states):
-        if head % 256 == 0 and (
-            clock() >= deadline or (should_stop is not None and should_stop())
-        ):
+        if head % 256 == 0 and (clock() >= deadline or (should_stop is not None and should_stop())):
             complete = False
             break
         s = states[head]
@@ -144,7 +143,7 @@ def lock_order_graph(
 
     orders: list[LockOrder] = []
     for (held, taken), (sid, k, pc) in seen.items():
-        schedule = _path(parent, via, sid) + (k,)
+        schedule = (*_path(parent, via, sid), k)
         t = _real_actor(model, first, schedule)
         ins = model.instr(t, pc) if pc < len(model.info[t].program.instrs) else None
         orders.append(
@@ -160,8 +159,8 @@ def lock_order_graph(
             )
         )
     known = {(o.held, o.taken) for o in orders}
-    for entry, held, taken in rules.reclaim_orders():
-        pair = (rules.node_id(held), rules.node_id(taken))
+    for entry, before, after in rules.reclaim_orders():
+        pair = (rules.node_id(before), rules.node_id(after))
         if pair in known:
             continue  # an execution shows it already, with a schedule
         known.add(pair)
@@ -170,16 +169,21 @@ def lock_order_graph(
             LockOrder(
                 held=pair[0],
                 taken=pair[1],
-                held_name=rules.node_name(held),
-                taken_name=rules.node_name(taken),
+                held_name=rules.node_name(before),
+                taken_name=rules.node_name(after),
                 task=None,
                 schedule=None,
                 line=spec.span.line or None,
                 entry=spec.name or f"reclaimable[{entry}]",
-                waits=taken[0] == "completion",
+                waits=after[0] == "completion",
             )
         )
-    return OrderGraph(tuple(orders), complete)
+    declared = (
+        *(rules.node_id(("lock", i)) for i in range(len(model.locks))),
+        *(rules.node_id(("completion", i)) for i in range(len(model.completions))),
+        rules.node_id(FS_RECLAIM),
+    )
+    return OrderGraph(tuple(orders), complete, declared)
 
 
 def _path(parent: array[int], via: array[int], i: int) -> tuple[int, ...]:

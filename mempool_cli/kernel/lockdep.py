@@ -126,7 +126,8 @@ class Lockdep:
         self.completes_ahead = tuple(_completes_ahead(info.program) for info in k.info)
 
     def node_id(self, node: Node) -> str:
-        """The node as the wait-for graph names it: ``mutex:M``, ``completion:C``, ``fs_reclaim``."""
+        """The node as the wait-for graph names it: ``mutex:M``, ``completion:C``,
+        ``fs_reclaim``."""
         kind, i = node
         if kind == "lock":
             lock = self.k.locks[i]
@@ -187,9 +188,8 @@ class Lockdep:
                 if need_fs_reclaim(k, task, t, f["gfp"]):
                     acquire(FS_RECLAIM)
             elif key == "reclaim_on":
-                if gfp is not None and need_fs_reclaim(k, task, t, gfp):
-                    if FS_RECLAIM not in held:
-                        held.append(FS_RECLAIM)
+                if gfp is not None and need_fs_reclaim(k, task, t, gfp) and FS_RECLAIM not in held:
+                    held.append(FS_RECLAIM)
             elif key in _ATTEMPTS:
                 node: Node = ("lock", f["lock"])
                 acquire(node)
