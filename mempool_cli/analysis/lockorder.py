@@ -160,15 +160,15 @@ def lock_order_graph(
         )
     known = {(o.held, o.taken) for o in orders}
     for entry, before, after in rules.reclaim_orders():
-        pair = (rules.node_id(before), rules.node_id(after))
-        if pair in known:
+        named = (rules.node_id(before), rules.node_id(after))
+        if named in known:
             continue  # an execution shows it already, with a schedule
-        known.add(pair)
+        known.add(named)
         spec = model.entries[entry]
         orders.append(
             LockOrder(
-                held=pair[0],
-                taken=pair[1],
+                held=named[0],
+                taken=named[1],
                 held_name=rules.node_name(before),
                 taken_name=rules.node_name(after),
                 task=None,
