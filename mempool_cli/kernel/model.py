@@ -41,6 +41,7 @@ from mempool_cli.kernel.reductions import (
     permute,
     unpermute,
 )
+from mempool_cli.kernel.program import JUMP
 from mempool_cli.kernel.sched import task_moves
 from mempool_cli.kernel.state import (
     ALL,
@@ -84,6 +85,15 @@ REAPER = -1
 def actor_of(action: Action) -> int:
     """The actor taking ``action``: its task id, or REAPER for every act of the OOM reaper."""
     return action[0]
+
+
+def _entry(program: Sequence[Any]) -> int:
+    """Where a task starts: its first step, past the jumps in front of it (a ``loop`` whose
+    body begins with ``break``), as ``sched.settle`` follows jumps after every step."""
+    pc, guard = 0, 0
+    while pc < len(program) and program[pc].op == JUMP and guard <= len(program):
+        pc, guard = program[pc].arg, guard + 1
+    return pc
 
 
 _NO_LABELS: frozenset[str] = frozenset()
@@ -187,7 +197,8 @@ class KernelModel(Config):
         for t, spec in enumerate(self.scenario.tasks):
             status = (KILLED | MEMDIE | VICTIM) if spec.oom_victim else 0
             handles = (UNBOUND,) * len(self.info[t].program.handles)
-            task: tuple[Any, ...] = (0, BOUNDARY, status, spec.rss, handles, (0, 0, 0), 0)
+            pc = _entry(self.info[t].program.instrs)
+            task: tuple[Any, ...] = (pc, BOUNDARY, status, spec.rss, handles, (0, 0, 0), 0)
             if self.info[t].tracks_order:  # what it takes, in order, for on_fail: unwind
                 task = (*task, ())
             tasks.append(task)
