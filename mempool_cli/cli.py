@@ -629,6 +629,66 @@ def library_run(
     )
 
 
+EPILOG_SHRINK = """\b
+Examples:
+  mpsim shrink scenarios/mempool/rientjes-2016-oom-victim.yaml --kernel v4.5
+  mpsim shrink my.yaml --outcome deadlock --max-seconds 30 -o my-small.yaml
+
+\b
+Exit status: 0 done, 2 usage (the file does not show the outcome), 3
+invalid scenario, 4 --max-seconds stopped it first (what it wrote still
+shows the outcome, and may shrink further with more time).
+"""
+
+
+@cli.command(epilog=EPILOG_SHRINK)
+@click.argument("file", type=_SCENARIO_PATH)
+@click.option(
+    "--kernel",
+    "-k",
+    "kernel",
+    metavar="PRESET",
+    help="Kernel preset or version [default: the file's].",
+)
+@click.option(
+    "--outcome",
+    metavar="OUTCOME",
+    default=None,
+    help="The outcome to keep [default: the first finding's under the kernel].",
+)
+@click.option(
+    "--max-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    callback=_not_nan,
+    help="Stop after this long with the smallest scenario found so far (exit 4).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the YAML here: a file is replaced whole (temp file and rename), a "
+    "symlink's target is written, a device or FIFO is written into.",
+)
+@_guarded
+def shrink(
+    file: str,
+    kernel: str | None,
+    outcome: str | None,
+    max_seconds: float | None,
+    output: str | None,
+) -> None:
+    """The smallest scenario that still shows FILE's outcome, as YAML.
+
+    Deletes tasks, steps (a lock with its unlock, a block with its body) and
+    declared names, and lowers counts and pages, keeping each change after
+    which a search still finds the outcome; a comment says what went.
+    """
+    from mempool_cli import commands
+
+    sys.exit(commands.shrink(file, kernel, outcome, max_seconds, output, click.echo))
+
+
 def main() -> None:
     # File names that are not UTF-8 reach us as surrogates (PEP 383). Reports show
     # them as \xNN (errors.printable); any surrogate that still gets through goes out

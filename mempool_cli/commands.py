@@ -739,3 +739,39 @@ def library_copy(name: str, dest: str | None, force: bool, echo: Echo) -> int:
     schema = os.path.join(os.path.dirname(target), "mpsim-schema.json")
     echo(printable(f"{target}: copied; `mpsim schema > {schema}` gives editors its schema"))
     return EXIT_OK
+
+
+# ------------------------------------------------------------------ shrink
+
+
+def shrink(
+    path: str,
+    kernel_name: str | None,
+    outcome: str | None,
+    max_seconds: float | None,
+    output: str | None,
+    echo: Echo,
+) -> int:
+    """``mpsim shrink``: the smallest scenario that still shows the outcome, as YAML on
+    stdout or in ``output``; a line on stderr says what it kept. Exit 0, or 4 when
+    ``max_seconds`` stopped it before a fixpoint (the file written still shows it)."""
+    from mempool_cli.scenario.loader import STDIN_NAME, load_text, read_source
+    from mempool_cli.shrink import shrink as shrink_scenario
+
+    refuse_overwriting(output, [path])
+    if outcome is not None:
+        fail_on_outcomes(outcome)  # the same check of the name
+    name = STDIN_NAME if path == "-" else path
+    raw = read_source(path)
+    load_text(raw, name)  # every problem of an invalid file, as `check` shows them
+    result = shrink_scenario(raw.decode("utf-8"), name, kernel_name, outcome, max_seconds)
+    emit(result.text, output)
+    cut = "" if result.complete else "; stopped at --max-seconds"
+    echo(
+        printable(
+            f"mpsim shrink: {name}: {result.outcome} under {result.kernel}, size "
+            f"{result.before} -> {result.after} ({result.candidates} candidates tried{cut})"
+        ),
+        err=True,
+    )
+    return EXIT_OK if result.complete else EXIT_INCOMPLETE

@@ -34,6 +34,7 @@ from mempool_cli.kernel.mm.internal import (
     SlowPath,
     Stage,
 )
+from mempool_cli.kernel.program import JUMP
 from mempool_cli.kernel.reductions import (
     PartialOrder,
     Symmetry,
@@ -41,7 +42,6 @@ from mempool_cli.kernel.reductions import (
     permute,
     unpermute,
 )
-from mempool_cli.kernel.program import JUMP
 from mempool_cli.kernel.sched import task_moves
 from mempool_cli.kernel.state import (
     ALL,

@@ -1735,3 +1735,10 @@ def _unrolled(
         else:
             total += 1
     return total
+
+
+def read_source(path: str) -> bytes:
+    """The bytes of the scenario file at ``path`` (``-``: stdin), with ``load_scenario``'s
+    errors for a file that cannot be read: for commands that need the text itself
+    (``mpsim shrink`` edits it)."""
+    return _read_stdin() if path == "-" else _read_file(path)
