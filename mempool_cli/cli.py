@@ -329,6 +329,13 @@ order the searches finish; json keeps file order, then kernel order.
 )
 @click.option("--trace", is_flag=True, help="Show every step of each finding's schedule.")
 @click.option(
+    "--potential",
+    is_flag=True,
+    help="Also report each cycle of the lock-order graph lockdep would build over every "
+    "explored execution (with the fs_reclaim and completion pseudo-locks), and whether a "
+    "hang on it is reachable here.",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False),
@@ -346,6 +353,7 @@ def run(
     all_kernels: bool,
     fmt: str,
     trace: bool,
+    potential: bool,
     output: str | None,
     fail_on: str | None,
     width: int | None,
@@ -368,7 +376,7 @@ def run(
             fmt,
             trace,
             output,
-            commands.limits(max_states, max_seconds, max_memory, not no_reduce),
+            commands.limits(max_states, max_seconds, max_memory, not no_reduce, potential),
             _view(width, style),
             commands.fail_on_outcomes(fail_on),
             commands.executor(executor, scheduler),
@@ -646,6 +654,66 @@ def library_run(
             commands.fail_on_outcomes(fail_on),
         )
     )
+
+
+EPILOG_SHRINK = """\b
+Examples:
+  mpsim shrink scenarios/mempool/rientjes-2016-oom-victim.yaml --kernel v4.5
+  mpsim shrink my.yaml --outcome deadlock --max-seconds 30 -o my-small.yaml
+
+\b
+Exit status: 0 done, 2 usage (the file does not show the outcome), 3
+invalid scenario, 4 --max-seconds stopped it first (what it wrote still
+shows the outcome, and may shrink further with more time).
+"""
+
+
+@cli.command(epilog=EPILOG_SHRINK)
+@click.argument("file", type=_SCENARIO_PATH)
+@click.option(
+    "--kernel",
+    "-k",
+    "kernel",
+    metavar="PRESET",
+    help="Kernel preset or version [default: the file's].",
+)
+@click.option(
+    "--outcome",
+    metavar="OUTCOME",
+    default=None,
+    help="The outcome to keep [default: the first finding's under the kernel].",
+)
+@click.option(
+    "--max-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    callback=_not_nan,
+    help="Stop after this long with the smallest scenario found so far (exit 4).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the YAML here: a file is replaced whole (temp file and rename), a "
+    "symlink's target is written, a device or FIFO is written into.",
+)
+@_guarded
+def shrink(
+    file: str,
+    kernel: str | None,
+    outcome: str | None,
+    max_seconds: float | None,
+    output: str | None,
+) -> None:
+    """The smallest scenario that still shows FILE's outcome, as YAML.
+
+    Deletes tasks, steps (a lock with its unlock, a block with its body) and
+    declared names, and lowers counts and pages, keeping each change after
+    which a search still finds the outcome; a comment says what went.
+    """
+    from mempool_cli import commands
+
+    sys.exit(commands.shrink(file, kernel, outcome, max_seconds, output, click.echo))
 
 
 def main() -> None:

@@ -249,6 +249,7 @@ def limits(
     max_seconds: float | None,
     max_memory_mb: int | None,
     reduce: bool = True,
+    potential: bool = False,
 ) -> Limits:
     """Search limits; memory defaults to ``default_memory()``, so mpsim is never OOM-killed."""
     if max_memory_mb is not None:
@@ -257,7 +258,13 @@ def limits(
         memory = max_memory_mb * 1024 * 1024
     else:
         memory = default_memory()
-    return Limits(max_states=max_states, max_seconds=max_seconds, max_memory=memory, reduce=reduce)
+    return Limits(
+        max_states=max_states,
+        max_seconds=max_seconds,
+        max_memory=memory,
+        reduce=reduce,
+        potential=potential,
+    )
 
 
 # A container's memory limit, cgroup v2 then v1: "max" or a huge number when there is none.
@@ -873,3 +880,39 @@ def sweep_picture(done: sw.Sweep, fmt: str) -> bytes:
     keys = [p.key for p in done.params]
     title = f"{done.scenario}: outcomes by {' and '.join(keys)}"
     return plot.sweep_plot(fmt, title, keys, [p.values for p in done.params], done.columns, cells)
+
+
+# ------------------------------------------------------------------ shrink
+
+
+def shrink(
+    path: str,
+    kernel_name: str | None,
+    outcome: str | None,
+    max_seconds: float | None,
+    output: str | None,
+    echo: Echo,
+) -> int:
+    """``mpsim shrink``: the smallest scenario that still shows the outcome, as YAML on
+    stdout or in ``output``; a line on stderr says what it kept. Exit 0, or 4 when
+    ``max_seconds`` stopped it before a fixpoint (the file written still shows it)."""
+    from mempool_cli.scenario.loader import STDIN_NAME, load_text, read_source
+    from mempool_cli.shrink import shrink as shrink_scenario
+
+    refuse_overwriting(output, [path])
+    if outcome is not None:
+        fail_on_outcomes(outcome)  # the same check of the name
+    name = STDIN_NAME if path == "-" else path
+    raw = read_source(path)
+    load_text(raw, name)  # every problem of an invalid file, as `check` shows them
+    result = shrink_scenario(raw.decode("utf-8"), name, kernel_name, outcome, max_seconds)
+    emit(result.text, output)
+    cut = "" if result.complete else "; stopped at --max-seconds"
+    echo(
+        printable(
+            f"mpsim shrink: {name}: {result.outcome} under {result.kernel}, size "
+            f"{result.before} -> {result.after} ({result.candidates} candidates tried{cut})"
+        ),
+        err=True,
+    )
+    return EXIT_OK if result.complete else EXIT_INCOMPLETE

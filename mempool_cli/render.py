@@ -35,6 +35,7 @@ from mempool_cli.explore import Progress
 from mempool_cli.report import (
     HANG_OUTCOMES,
     FindingReport,
+    PotentialOrder,
     ReplayResult,
     RunResult,
     StoryRow,
@@ -490,6 +491,9 @@ def result_parts(r: RunResult, trace: bool, style: Style) -> list[RenderableType
     for n, f in enumerate(r.findings, 1):
         parts.append(Text(""))
         parts.extend(_finding_parts(r, f, n, trace, style))
+    if r.potential is not None:
+        parts.append(Text(""))
+        parts.extend(potential_parts(r, style))
     parts.append(Text(""))
     return parts
 
@@ -1220,3 +1224,62 @@ class CountProgress:
         if self._live is not None:
             self._live.stop()
             self._live = None
+
+
+# ------------------------------------------------------ potential (lockdep)
+
+
+def potential_parts(r: RunResult, style: Style) -> list[RenderableType]:
+    """``mpsim run --potential``'s section: each cycle of lockdep's order graph, its orders
+    with who made each where, and whether this scenario can hang on it."""
+    title = Text("potential (lockdep would warn):", style="bold")
+    if not r.potential_complete:
+        title.append(" (the walk stopped early: cycles are a lower bound)")
+    parts: list[RenderableType] = [_para(title, style, 2, 4)]
+    if not r.potential:
+        parts.append(_para(Text("no cycle in the lock-order graph"), style, 4, 6))
+    for n, cycle in enumerate(r.potential or (), 1):
+        names = [o.held_name for o in cycle.orders]
+        ring = " -> ".join([*names, names[0]])
+        kind = "recursive locking" if len(names) == 1 else "circular locking dependency"
+        via = " through fs_reclaim" if "fs_reclaim" in cycle.cycle else ""
+        hang = (
+            "a hang on it is reachable in this scenario"
+            if cycle.reachable_hang
+            else "no hang on it is reachable in this scenario"
+        )
+        head = Text(f"[P{n}] possible {kind}{via}: {ring}; ")
+        head.append(hang, style="bold red" if cycle.reachable_hang else "bold green")
+        parts.append(_para(head, style, 4, 9))
+        for o in cycle.orders:
+            parts.append(_para(Text(order_text(o)), style, 9, 11))
+    return parts
+
+
+def order_text(o: PotentialOrder) -> str:
+    """One order of a potential cycle with its witness, as the report prints it.
+
+    >>> order_text(PotentialOrder("mutex:A", "mutex:B", "A", "B", "t", 3, "t,t,t", 12))
+    'A -> B (t: holds A, takes B at step 3, line 12)'
+    """
+    where = (f" at step {o.step}" if o.step is not None else "") + (
+        f", line {o.line}" if o.line is not None else ""
+    )
+    taking = "waits for" if o.waits else "takes"
+    if o.task is None:
+        what = f"kswapd: reclaims entry {o.entry} inside fs_reclaim, {taking} {o.taken_name}"
+        return f"{o.held_name} -> {o.taken_name} ({what})"
+    if o.held.startswith("completion:"):
+        doing = (
+            "enters fs_reclaim (allocates with __GFP_FS)"
+            if o.taken == "fs_reclaim"
+            else (f"{taking} {o.taken_name}")
+        )
+        what = f"{o.task}: {doing}{where}, before it completes {o.held_name[11:]}"
+    elif o.taken == "fs_reclaim":
+        what = f"{o.task}: holds {o.held_name}, allocates with __GFP_FS{where}"
+    elif o.held == "fs_reclaim":
+        what = f"{o.task}: in direct reclaim inside fs_reclaim, {taking} {o.taken_name}{where}"
+    else:
+        what = f"{o.task}: holds {o.held_name}, {taking} {o.taken_name}{where}"
+    return f"{o.held_name} -> {o.taken_name} ({what})"

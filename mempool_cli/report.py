@@ -20,12 +20,15 @@ from mempool_cli.scenario.loader import STDIN_NAME
 __all__ = [
     "HANG_OUTCOMES",
     "FindingReport",
+    "PotentialCycle",
+    "PotentialOrder",
     "ReplayResult",
     "RunResult",
     "StoryRow",
     "TraceStep",
     "exit_status",
     "outcome_text",
+    "potential_json",
     "replay_command",
     "sort_outcomes",
     "to_json",
@@ -83,6 +86,36 @@ class FindingReport:
 
 
 @dataclass(frozen=True, slots=True)
+class PotentialOrder:
+    """One lock order of a potential cycle (``mpsim run --potential``): ``task`` held
+    ``held`` and took ``taken`` at ``step`` of ``schedule`` (a replayable schedule, its last
+    step the one that takes it), on the file's ``line``; a kswapd order (any scenario) has
+    no task, step or schedule, and names its reclaimable ``entry``."""
+
+    held: str  # node id, as in the wait-for graph: mutex:M, completion:C, fs_reclaim
+    taken: str
+    held_name: str  # in a sentence: M, completion C, fs_reclaim
+    taken_name: str
+    task: str | None
+    step: int | None
+    schedule: str | None
+    line: int | None
+    entry: str | None = None
+    waits: bool = False  # taken is a completion the task waits for
+
+
+@dataclass(frozen=True, slots=True)
+class PotentialCycle:
+    """A cycle of lockdep's dependency graph over every explored execution: lockdep would
+    warn; ``reachable_hang`` says whether this scenario can actually hang on it (a deadlock
+    or livelock found whose wait-for graph has every lock and completion of the cycle)."""
+
+    cycle: tuple[str, ...]  # node ids, from the first declared
+    orders: tuple[PotentialOrder, ...]  # cycle[i] -> cycle[i + 1], the last back to the first
+    reachable_hang: bool
+
+
+@dataclass(frozen=True, slots=True)
 class RunResult:
     scenario: str
     file: str
@@ -97,6 +130,9 @@ class RunResult:
     findings: tuple[FindingReport, ...]
     # reductions the search used ("symmetry", "partial-order"); `states` counts reduced states
     reductions: tuple[str, ...] = ()
+    # --potential: lockdep's cycles (None: not asked for), and whether every state was walked
+    potential: tuple[PotentialCycle, ...] | None = None
+    potential_complete: bool = True
 
     @property
     def passed(self) -> bool:
@@ -213,7 +249,34 @@ def to_json(result: RunResult) -> dict[str, Any]:
             }
             for f in result.findings
         ],
-    }
+    } | (
+        {"potential": potential_json(result), "potential_complete": result.potential_complete}
+        if result.potential is not None
+        else {}
+    )
+
+
+def potential_json(result: RunResult) -> list[dict[str, Any]]:
+    """``potential`` of the JSON object (``mpsim run --potential``; docs/reports.md)."""
+    return [
+        {
+            "cycle": list(c.cycle),
+            "orders": [
+                {
+                    "from": o.held,
+                    "to": o.taken,
+                    "task": o.task,
+                    "step": o.step,
+                    "schedule": o.schedule,
+                    "line": o.line,
+                    "entry": o.entry,
+                }
+                for o in c.orders
+            ],
+            "reachable_hang": c.reachable_hang,
+        }
+        for c in result.potential or ()
+    ]
 
 
 def _step_json(step: TraceStep) -> dict[str, Any]:

@@ -34,6 +34,8 @@ from mempool_cli.narration import action_token
 from mempool_cli.report import (
     HANG_OUTCOMES,
     FindingReport,
+    PotentialCycle,
+    PotentialOrder,
     ReplayResult,
     RunResult,
     StoryRow,
@@ -49,6 +51,7 @@ __all__ = [
     "concrete",
     "kernels_for",
     "parse_schedule",
+    "potential_cycles",
     "preset_for",
     "replay_schedule",
     "run_scenario",
@@ -69,6 +72,8 @@ class Limits:
     max_seconds: float | None = None
     max_memory: int | None = None
     reduce: bool = True
+    # --potential: also walk every state for lockdep's lock-order graph (after the search)
+    potential: bool = False
 
 
 def kernels_for(scenario: Scenario, names: Sequence[str], all_kernels: bool) -> list[Kernel]:
@@ -126,6 +131,12 @@ def run_scenario(
     )
     findings = tuple(_finding_report(model, f) for f in result.findings)
     expected = scenario.expect.for_preset(kernel.name) if scenario.expect else None
+    potential: tuple[PotentialCycle, ...] | None = None
+    potential_complete = True
+    if limits.potential:
+        potential, potential_complete = potential_cycles(
+            model, findings, result.states, limits.max_seconds, should_stop
+        )
     return RunResult(
         scenario=scenario.name,
         file=scenario.path,
@@ -139,6 +150,8 @@ def run_scenario(
         seconds=result.seconds,
         findings=findings,
         reductions=model.reductions,
+        potential=potential,
+        potential_complete=potential_complete,
     )
 
 
@@ -479,3 +492,61 @@ def replay_schedule(
         hints=hang_hints(model, end, graph.graph, graph.cycle, graph.involved),
         enabled=enabled,
     )
+
+
+# ------------------------------------------------------ potential (lockdep)
+
+
+def potential_cycles(
+    model: KernelModel,
+    findings: Sequence[FindingReport],
+    max_states: int | None = None,
+    max_seconds: float | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[tuple[PotentialCycle, ...], bool]:
+    """lockdep's cycles over the states the search visited (``mpsim run --potential``), and
+    whether the walk saw every one of them.
+
+    A cycle's hang is reachable when some deadlock or livelock found has every lock and
+    completion of the cycle in its wait-for graph (``fs_reclaim`` is no node there: a task
+    inside it waits for a reclaim lock or completion, which is).
+    """
+    from mempool_cli.analysis.lockorder import lock_order_graph
+
+    graph = lock_order_graph(model, max_states, max_seconds, should_stop)
+    hangs = [
+        {node["id"] for node in f.waitfor.get("nodes", ())}
+        for f in findings
+        if f.outcome in HANG_OUTCOMES
+    ]
+    out = []
+    for cycle in graph.cycles():
+        nodes = {o.held for o in cycle} - {"fs_reclaim"}
+        orders = []
+        for o in cycle:
+            schedule = step = None
+            if o.schedule is not None:
+                schedule, _ = schedule_text(model, model.initial(), o.schedule)
+                step = len(o.schedule)
+            orders.append(
+                PotentialOrder(
+                    held=o.held,
+                    taken=o.taken,
+                    held_name=o.held_name,
+                    taken_name=o.taken_name,
+                    task=o.task,
+                    step=step,
+                    schedule=schedule,
+                    line=o.line,
+                    entry=o.entry,
+                    waits=o.waits,
+                )
+            )
+        out.append(
+            PotentialCycle(
+                cycle=tuple(o.held for o in cycle),
+                orders=tuple(orders),
+                reachable_hang=any(nodes <= hang for hang in hangs),
+            )
+        )
+    return tuple(out), graph.complete

@@ -24,6 +24,7 @@ from typing import Any
 # The rooms register their steps and frames with sched on import.
 from mempool_cli.kernel import irq, locking, queue, wait
 from mempool_cli.kernel.config import Config, TaskInfo
+from mempool_cli.kernel.lockdep import Lockdep, Node
 from mempool_cli.kernel.mm import mempool, oom_kill, page_alloc, scopes  # noqa: F401
 from mempool_cli.kernel.mm.internal import (
     MAY_OOM,
@@ -33,6 +34,7 @@ from mempool_cli.kernel.mm.internal import (
     SlowPath,
     Stage,
 )
+from mempool_cli.kernel.program import JUMP
 from mempool_cli.kernel.reductions import (
     PartialOrder,
     Symmetry,
@@ -85,6 +87,15 @@ def actor_of(action: Action) -> int:
     return action[0]
 
 
+def _entry(program: Sequence[Any]) -> int:
+    """Where a task starts: its first step, past the jumps in front of it (a ``loop`` whose
+    body begins with ``break``), as ``sched.settle`` follows jumps after every step."""
+    pc, guard = 0, 0
+    while pc < len(program) and program[pc].op == JUMP and guard <= len(program):
+        pc, guard = program[pc].arg, guard + 1
+    return pc
+
+
 _NO_LABELS: frozenset[str] = frozenset()
 _MEMO_LIMIT = 50_000  # shared-state entries of the successor memo before it is cleared
 
@@ -132,6 +143,7 @@ class KernelModel(Config):
         if self.symmetry is None:  # the search calls successors once a state: skip a frame
             self.successors = self._moves  # type: ignore[method-assign]
         self._twin: KernelModel | None = None
+        self._lockdep: Lockdep | None = None  # built on first use (--potential)
         # shared part of the state -> (task id, task tuple) -> that task's moves. A move
         # reads only its own task and the shared part, except out_of_memory.
         self._memo: dict[tuple[Any, ...], dict[tuple[Any, ...], tuple[tuple[Any, ...], ...]]] = {}
@@ -185,7 +197,8 @@ class KernelModel(Config):
         for t, spec in enumerate(self.scenario.tasks):
             status = (KILLED | MEMDIE | VICTIM) if spec.oom_victim else 0
             handles = (UNBOUND,) * len(self.info[t].program.handles)
-            task: tuple[Any, ...] = (0, BOUNDARY, status, spec.rss, handles, (0, 0, 0), 0)
+            pc = _entry(self.info[t].program.instrs)
+            task: tuple[Any, ...] = (pc, BOUNDARY, status, spec.rss, handles, (0, 0, 0), 0)
             if self.info[t].tracks_order:  # what it takes, in order, for on_fail: unwind
                 task = (*task, ())
             tasks.append(task)
@@ -658,3 +671,19 @@ class KernelModel(Config):
         """
         tasks = s[6]
         return (*s[:6], (*tasks[:t], with_field(tasks[t], FRAME, BOUNDARY), *tasks[t + 1 :]))
+
+    # ------------------------------------------------- potential lock orders
+
+    @property
+    def lockdep(self) -> Lockdep:
+        """The lock-order rules of ``mpsim run --potential`` for this model (kernel/lockdep.py)."""
+        if self._lockdep is None:
+            self._lockdep = Lockdep(self)
+        return self._lockdep
+
+    def lock_orders(self, s: State, action: Action) -> list[tuple[Node, Node]]:
+        """The orders ``(held, taken)`` lockdep would record for ``action`` in ``s``
+        (kernel/lockdep.py); none for the OOM reaper, whose only lock is a trylock."""
+        if action[0] == REAPER:
+            return []
+        return self.lockdep.orders(s, action[0], self.action_events(s, action))

@@ -1844,3 +1844,10 @@ def _locate(loader: _Loader, root: Node, key: str) -> Slot | None:
     start = loader.line_starts[node.start_mark.line] + node.start_mark.column
     end = loader.line_starts[node.end_mark.line] + node.end_mark.column
     return Slot(key, start, end, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def read_source(path: str) -> bytes:
+    """The bytes of the scenario file at ``path`` (``-``: stdin), with ``load_scenario``'s
+    errors for a file that cannot be read: for commands that need the text itself
+    (``mpsim shrink`` edits it)."""
+    return _read_stdin() if path == "-" else _read_file(path)
