@@ -648,7 +648,9 @@ def import_group() -> None:
     help="Write the draft here: a file is replaced whole (temp file and rename), a "
     "symlink's target is written, a device or FIFO is written into.",
 )
-@click.option("--name", default=None, metavar="NAME", help="The scenario's name [default: FILE's stem].")
+@click.option(
+    "--name", default=None, metavar="NAME", help="The scenario's name [default: FILE's stem]."
+)
 @_guarded
 def import_lockdep(file: str, output: str | None, name: str | None) -> None:
     """Draft a scenario from the lockdep report in FILE ('-' reads stdin).

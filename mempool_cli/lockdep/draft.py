@@ -105,7 +105,9 @@ def lock_kind(report: Report, name: str) -> Kind:
     if primitive is not None:
         function, kind = primitive
         if kind == "rwlock":
-            return Kind("spinlock", f"{function} in its stack: an rwlock_t, drafted as a spinlock", True)
+            return Kind(
+                "spinlock", f"{function} in its stack: an rwlock_t, drafted as a spinlock", True
+            )
         return Kind(kind, f"{function} in its stack", False)
     if cls is not None and cls.wait is not None and cls.wait[0] in (2, 3, 4):
         inner = cls.wait[0]
@@ -117,10 +119,16 @@ def lock_kind(report: Report, name: str) -> Kind:
                 return Kind("rwsem", f"wait type {w} (sleeping) and taken for read", False)
             return Kind("mutex", f"wait type {w}: a sleeping lock, never taken for read", False)
         if read:
-            return Kind("spinlock", f"wait type {w} and taken for read: an rwlock_t, drafted as a spinlock", True)
+            return Kind(
+                "spinlock",
+                f"wait type {w} and taken for read: an rwlock_t, drafted as a spinlock",
+                True,
+            )
         return Kind("spinlock", f"wait type {w}: a spinning lock", False)
     if cls is not None and cls.in_irq:
-        return Kind("spinlock", f"usage {{{cls.usage}}}: taken in {cls.in_irq} context, so it spins", True)
+        return Kind(
+            "spinlock", f"usage {{{cls.usage}}}: taken in {cls.in_irq} context, so it spins", True
+        )
     if _PERCPU_RWSEMS.search(name):
         return Kind("rwsem", "a percpu rw_semaphore by its name", True)
     if _SLEEPING_NAME.search(name.lower()):
@@ -213,6 +221,7 @@ class _Item:
     note: str
     told: bool = True  # whether the report says read or write
 
+
 @dataclass
 class _Column:
     name: str
@@ -280,7 +289,9 @@ class _Drafter:
         for h in self.report.held:
             if m := _WQ.fullmatch(h.lock.name):
                 return yaml_name(m.group("wq"))
-        self.assume("the work runs on the system workqueue 'events' (the report names no (wq_completion))")
+        self.assume(
+            "the work runs on the system workqueue 'events' (the report names no (wq_completion))"
+        )
         return "events"
 
     # columns
@@ -288,10 +299,18 @@ class _Drafter:
         r = self.report
         if r.kind == "circular" and len(r.chain) >= 2 and not r.chain_elided:
             return self.chain_columns()
+        if r.kind == "recursive" and not r.events and r.acquiring and r.holding:
+            header = [
+                _Item("lock", r.holding.name, f"already holding, at {r.holding.at}"),
+                _Item("lock", r.acquiring.name, f"trying to acquire, at {r.acquiring.at}"),
+            ]
+            return [_Column(_comm(r.task) or "cpu0", header)]
         cols = []
         for cpu in range(r.cpus):
             events = [e for e in r.events if e.cpu == cpu]
-            main, handler, seen_interrupt = [], [], False
+            main: list[_Item] = []
+            handler: list[_Item] = []
+            seen_interrupt = False
             for e in events:
                 if e.op == "interrupt":
                     seen_interrupt = True
@@ -380,7 +399,13 @@ class _Drafter:
         for k, item in enumerate(items):
             if item.op == "irq_off":
                 if reclaim_state:
-                    task.steps.append(("", f"{item.note}: for RECLAIM_FS this only says CPU1 is not in reclaim; nothing to model"))
+                    task.steps.append(
+                        (
+                            "",
+                            f"{item.note}: for RECLAIM_FS this only says CPU1 is not in reclaim; "
+                            "nothing to model",
+                        )
+                    )
                     continue
                 task.steps.append(("local_irq_disable", item.note))
                 releases.append(("local_irq_enable", "irqs back on"))
@@ -398,7 +423,11 @@ class _Drafter:
             del k
         if col.handler:
             if reclaim_state:
-                page = self.alloc(task, "<Interrupt> (RECLAIM_FS): a __GFP_FS allocation under the locks above enters reclaim")
+                page = self.alloc(
+                    task,
+                    "<Interrupt> (RECLAIM_FS): a __GFP_FS allocation under the locks above "
+                    "enters reclaim",
+                )
                 self.reclaim_entry(col.handler, f"{col.handler_name} in reclaim")
                 releases.append((f"free_pages: {page}", ""))
             else:
@@ -415,15 +444,23 @@ class _Drafter:
             return f"spin_lock: {name}", f"spin_unlock: {name}"
         read = item.op == "rlock" or _only_read(self.report, item.lock)
         if not read and not item.told:
-            self.assume(f"{name} is held for write where the chain does not say (lockdep's table prints rlock() for a read)")
-        return (f"down_read: {name}", f"up_read: {name}") if read else (f"down_write: {name}", f"up_write: {name}")
+            self.assume(
+                f"{name} is held for write where the chain does not say "
+                "(lockdep's table prints rlock() for a read)"
+            )
+        return (
+            (f"down_read: {name}", f"up_read: {name}")
+            if read
+            else (f"down_write: {name}", f"up_write: {name}")
+        )
 
     def alloc(self, task: _Task, note: str) -> str:
         self.allocates = True
         page = self.handle()
         self.assume(
-            "fs_reclaim is an allocation that may enter filesystem reclaim (__GFP_DIRECT_RECLAIM and "
-            "__GFP_FS, fs_reclaim_acquire in mm/page_alloc.c): drafted as GFP_KERNEL, memory at its "
+            "fs_reclaim is an allocation that may enter filesystem reclaim "
+            "(__GFP_DIRECT_RECLAIM and __GFP_FS, fs_reclaim_acquire in mm/page_alloc.c): "
+            "drafted as GFP_KERNEL, memory at its "
             "min watermark so that it reclaims"
         )
         task.steps.append((f"alloc_pages: {{gfp: GFP_KERNEL, as: {page}}}", note))
@@ -446,7 +483,11 @@ class _Drafter:
                 step, release = self.acquire(item)
                 helper = _Task(self.task_name(f"reclaim-{name}"))
                 helper.comment = f"the part of reclaim that takes {item.lock}"
-                helper.steps += [(step, item.note), (f"complete_all: {done}", "reclaim of that entry can go on"), (release, "")]
+                helper.steps += [
+                    (step, item.note),
+                    (f"complete_all: {done}", "reclaim of that entry can go on"),
+                    (release, ""),
+                ]
                 self.tasks.append(helper)
             else:
                 mutexes.append(name)
@@ -454,17 +495,26 @@ class _Drafter:
             self.entries.append((f"reclaim-{mutexes[0]}", mutexes, "", f"{who}: {items[0].note}"))
 
     def reclaimer(self, task: _Task, items: list[_Item], note: str) -> None:
-        """A column that is in reclaim (``lock(fs_reclaim)`` first): kswapd or a direct reclaimer."""
-        kinds = [self.kinds.get(i.lock) or (self.lock(i.lock) and self.kinds[i.lock]) for i in items]
+        """A column in reclaim (``lock(fs_reclaim)`` first): kswapd or a direct reclaimer."""
+        for i in items:
+            self.lock(i.lock)
+        kinds = [self.kinds[i.lock] for i in items]
         if all(k.kind != "rwsem" for k in kinds):
-            page = self.alloc(task, f"lock(fs_reclaim): {note}; mpsim has no kswapd: an allocation reclaims directly")
+            page = self.alloc(
+                task,
+                f"lock(fs_reclaim): {note}; mpsim has no kswapd: an allocation reclaims directly",
+            )
             self.reclaim_entry(items, task.name)
             task.steps.append((f"free_pages: {page}", ""))
             return
-        task.comment = "reclaim (kswapd or a direct reclaimer): takes what the reclaimable entry waits for"
+        task.comment = (
+            "reclaim (kswapd or a direct reclaimer): takes what the reclaimable entry waits for"
+        )
         done = f"{self.lock(items[0].lock)}.reclaimed"
         self.completions.append(done)
-        self.entries.append((f"reclaim-{self.lock(items[0].lock)}", [], done, f"{task.name}: {items[0].note}"))
+        self.entries.append(
+            (f"reclaim-{self.lock(items[0].lock)}", [], done, f"{task.name}: {items[0].note}")
+        )
         self.allocates = True
         self.assume(
             f"a reclaimable entry cannot take an rwsem: {task.name} stands for reclaim, taking "
@@ -482,7 +532,8 @@ class _Drafter:
         m = _WORK.fullmatch(first.lock) or _WQ.fullmatch(first.lock)
         assert m is not None
         work = yaml_name(m.group(1))
-        queue = yaml_name(_WQ.fullmatch(first.lock).group("wq")) if _WQ.fullmatch(first.lock) else self.queue_of()  # type: ignore[union-attr]
+        wq = _WQ.fullmatch(first.lock)
+        queue = yaml_name(wq.group("wq")) if wq else self.queue_of()
         if queue not in self.queues:
             self.queues.append(queue)
         done = f"{work}.done"
@@ -498,7 +549,9 @@ class _Drafter:
             task.steps.append((step, item.note))
             releases.append(release)
         task.steps += [(r, "") for r in reversed(releases)]
-        task.steps.append((f"complete: {done}", "the work function returns: a flush of it may return"))
+        task.steps.append(
+            (f"complete: {done}", "the work function returns: a flush of it may return")
+        )
 
     def flush(self, task: _Task, item: _Item) -> None:
         m = _WORK.fullmatch(item.lock) or _WQ.fullmatch(item.lock)
@@ -513,7 +566,9 @@ class _Drafter:
         if done not in self.completions:
             self.completions.append(done)
         self.assume(f"the work {work} is queued when it is flushed (queue_work before the flush)")
-        task.steps.append((f"enqueue: {{queue: {queue}}}", "queue_work, earlier: the work is pending"))
+        task.steps.append(
+            (f"enqueue: {{queue: {queue}}}", "queue_work, earlier: the work is pending")
+        )
         task.steps.append((f"wait_for_completion: {done}", f"flush/cancel_work_sync: {item.note}"))
 
     def handler(self, task: _Task, col: _Column) -> None:
@@ -530,9 +585,15 @@ class _Drafter:
 
     def recursive_notes(self) -> None:
         r = self.report
-        if r.acquiring and r.holding and r.acquiring.address and r.acquiring.address != r.holding.address:
+        if (
+            r.acquiring
+            and r.holding
+            and r.acquiring.address
+            and r.acquiring.address != r.holding.address
+        ):
             self.assume(
-                f"the two acquisitions are of different instances (addresses {r.holding.address} and "
+                "the two acquisitions are of different instances "
+                f"(addresses {r.holding.address} and "
                 f"{r.acquiring.address}) of one class; the draft has one lock, as lockdep sees it"
             )
 
@@ -545,10 +606,14 @@ class _Drafter:
         name = self.lock(cls)
         writer = _Task(self.task_name("writer"))
         writer.comment = f"another task that takes {cls} for write"
-        writer.steps = [(f"down_write: {name}", "queues between the two read acquisitions"), (f"up_write: {name}", "")]
+        writer.steps = [
+            (f"down_write: {name}", "queues between the two read acquisitions"),
+            (f"up_write: {name}", ""),
+        ]
         self.tasks.append(writer)
         self.assume(
-            f"a writer of {name} exists: read recursion deadlocks only when a writer queues between the "
+            f"a writer of {name} exists: read recursion deadlocks only when a writer queues "
+            "between the "
             "two reads (rwsem waiters are FIFO)"
         )
 
@@ -570,7 +635,9 @@ class _Drafter:
         r = self.report
         out = ["# yaml-language-server: $schema=mpsim-schema.json"]
         out.append(f"# Drafted by `mpsim import lockdep` from {self.source}: {r.title}.")
-        out.append("# Check every 'assumed:' line below; each is a guess the report did not settle.")
+        out.append(
+            "# Check every 'assumed:' line below; each is a guess the report did not settle."
+        )
         out += [_comment_wrap("# assumed: ", a) for a in self.assumed]
         out.append("mpsim: 1")
         out.append(f"name: {self.name}")
@@ -623,7 +690,10 @@ class _Drafter:
         r = self.report
         who = f"{r.task} " if r.task else ""
         if r.kind == "irq-inversion" and r.acquiring and r.holding:
-            what = f"{who}changed the state of {r.acquiring.name}, which took {r.holding.name} ({r.state}-unsafe) in the past"
+            what = (
+                f"{who}changed the state of {r.acquiring.name}, which took "
+                f"{r.holding.name} ({r.state}-unsafe) in the past"
+            )
         elif r.kind == "inconsistent" and r.acquiring and r.usage:
             what = f"{who}takes {r.acquiring.name}: {{{r.usage[0]}}} -> {{{r.usage[1]}}}"
         elif r.acquiring and r.holding:
@@ -636,7 +706,8 @@ class _Drafter:
         elif r.chain_elided:
             chain = " The report's chain is cut ('...'): the tasks come from its table."
         return (
-            f"Drafted from a lockdep report ({r.title}, kernel {r.kernel or 'not given'}): {what}.{chain} "
+            f"Drafted from a lockdep report ({r.title}, "
+            f"kernel {r.kernel or 'not given'}): {what}.{chain} "
             "Each task is a column of lockdep's unsafe-scenario table or a link of its chain; "
             "edit it into the code paths it stands for and run it."
         )
@@ -694,8 +765,8 @@ def draft_scenario(report: Report, name: str, source: str) -> str:
     <BLANKLINE>
       t:
         steps:
-          - spin_lock: wqe.lock                 # CPU0: lock(&wqe->lock), line 11
-          - spin_lock: wqe.lock                 # CPU0: lock(&wqe->lock), line 12
+          - spin_lock: wqe.lock               # CPU0: lock(&wqe->lock), line 11
+          - spin_lock: wqe.lock               # CPU0: lock(&wqe->lock), line 12
           - spin_unlock: wqe.lock
           - spin_unlock: wqe.lock
     expect: deadlock  # what lockdep says can happen

@@ -110,8 +110,10 @@ class LockClass:
     def read(self) -> bool:
         """Taken for read in some state: a read usage position is not ``.``.
 
-        >>> LockClass("x", "++++", None, "", "", 1, 1).read, LockClass("y", "+.+.", None, "", "", 1, 1).read
-        (True, False)
+        >>> LockClass("x", "++++", None, "", "", 1, 1).read
+        True
+        >>> LockClass("y", "+.+.", None, "", "", 1, 1).read
+        False
         """
         return any(c != "." for c in self.usage[1::2])
 
@@ -410,7 +412,12 @@ def parse_report(text: str, path: str = "<stdin>") -> Report:
         _inconsistent(reader, parts)
     else:
         _inversion(reader, parts)
-    _scenario(reader, parts, required=kind != "circular" or len(parts.chain) < 2)
+    # A recursive report's header says all its table would; the others need theirs (a
+    # circular one its chain, or its table when the chain is cut).
+    needed = kind in ("inconsistent", "irq-inversion") or (
+        kind == "circular" and len(parts.chain) < 2
+    )
+    _scenario(reader, parts, required=needed)
     _held(reader, parts)
     return Report(
         kind=kind,
@@ -470,7 +477,11 @@ def _kind(reader: _Reader) -> tuple[str, str, _Line | None]:
                 reader.i = j
                 if kind is None:
                     rest = " ".join(x.body for x in reader.lines[j:])
-                    kind = "circular" if "which lock already depends on the new lock" in rest else "recursive"
+                    kind = (
+                        "circular"
+                        if "which lock already depends on the new lock" in rest
+                        else "recursive"
+                    )
                 return kind, KINDS[kind], None
     first = next(line for line in reader.lines if line.body)
     raise reader.fail(
@@ -483,20 +494,31 @@ def _kind(reader: _Reader) -> tuple[str, str, _Line | None]:
 def _acquire_and_hold(reader: _Reader, parts: _Parts) -> None:
     line = reader.find(_TRYING)
     if line is None:
-        raise reader.fail(reader.peek(), "expected 'TASK/PID is trying to acquire lock:' after the title")
+        raise reader.fail(
+            reader.peek(), "expected 'TASK/PID is trying to acquire lock:' after the title"
+        )
     parts.task = _TRYING.search(line.body).group("task")  # type: ignore[union-attr]
     parts.acquiring = reader.lock_class(line, "the lock being acquired")
     hold = reader.find(_HOLDING)
     if hold is None:
-        raise reader.fail(reader.peek(), "expected 'but task is already holding lock:' after the lock being acquired")
+        raise reader.fail(
+            reader.peek(),
+            "expected 'but task is already holding lock:' after the lock being acquired",
+        )
     parts.holding = reader.lock_class(hold, "the lock already held")
 
 
 def _chain(reader: _Reader, parts: _Parts) -> None:
     depends = reader.find(re.compile("which lock already depends on the new lock"))
     if depends is None:
-        raise reader.fail(reader.peek(), "expected 'which lock already depends on the new lock.' after the held lock")
-    stop = re.compile(r"other info that might help|Possible (?:interrupt )?unsafe locking scenario|Chain exists of")
+        raise reader.fail(
+            reader.peek(),
+            "expected 'which lock already depends on the new lock.' after the held lock",
+        )
+    stop = re.compile(
+        r"other info that might help|Possible (?:interrupt )?unsafe locking scenario"
+        r"|Chain exists of"
+    )
     while (line := reader.peek()) is not None and not stop.search(line.body):
         reader.next()
         if line.body in ("...", "....", ":"):
@@ -505,28 +527,43 @@ def _chain(reader: _Reader, parts: _Parts) -> None:
         if line.body.startswith("->"):
             m = _LINK.match(line.body)
             if m is None:
-                raise reader.fail(line, "expected a chain link such as '-> #1 (fs_reclaim){+.+.}-{0:0}:'")
+                raise reader.fail(
+                    line, "expected a chain link such as '-> #1 (fs_reclaim){+.+.}-{0:0}:'"
+                )
             lock = _class(line, m)
             parts.chain.append(Link(int(m.group("n")), lock, _frames(reader)))
     numbers = sorted(link.number for link in parts.chain)
     if numbers and numbers != list(range(len(numbers))):
         at = parts.chain[-1].lock
         raise ReportError(
-            [Problem(reader.path, at.line, at.col, f"the chain's links are #{numbers}, not #0 to #{len(numbers) - 1}: the report is cut or garbled", reader.lines[at.line - 1].raw)]
+            [
+                Problem(
+                    reader.path,
+                    at.line,
+                    at.col,
+                    f"the chain's links are #{numbers}, not #0 to #{len(numbers) - 1}: "
+                    "the report is cut or garbled",
+                    reader.lines[at.line - 1].raw,
+                )
+            ]
         )
 
 
 def _inconsistent(reader: _Reader, parts: _Parts) -> None:
     line = reader.find(_USAGE)
     if line is None:
-        raise reader.fail(reader.peek(), "expected 'inconsistent {STATE} -> {STATE} usage.' after the title")
+        raise reader.fail(
+            reader.peek(), "expected 'inconsistent {STATE} -> {STATE} usage.' after the title"
+        )
     m = _USAGE.search(line.body)
     assert m is not None
     parts.usage = (m.group("was"), m.group("now"))
     parts.state = _state(m.group("was") + " " + m.group("now"))
     takes = reader.find(_TAKES)
     if takes is None:
-        raise reader.fail(reader.peek(), "expected 'TASK/PID [HC0[0]:SC0[0]:HE1:SE1] takes:' after the usage line")
+        raise reader.fail(
+            reader.peek(), "expected 'TASK/PID [HC0[0]:SC0[0]:HE1:SE1] takes:' after the usage line"
+        )
     parts.task = _TAKES.search(takes.body).group("task")  # type: ignore[union-attr]
     parts.acquiring = reader.lock_class(takes, "the lock it takes")
     parts.holding = parts.acquiring
@@ -537,12 +574,16 @@ def _inconsistent(reader: _Reader, parts: _Parts) -> None:
 def _inversion(reader: _Reader, parts: _Parts) -> None:
     line = reader.find(_CHANGED)
     if line is None:
-        raise reader.fail(reader.peek(), "expected 'TASK/PID just changed the state of lock:' after the title")
+        raise reader.fail(
+            reader.peek(), "expected 'TASK/PID just changed the state of lock:' after the title"
+        )
     parts.task = _CHANGED.search(line.body).group("task")  # type: ignore[union-attr]
     parts.acquiring = reader.lock_class(line, "the lock whose state changed")
     took = reader.find(_TOOK)
     if took is None:
-        raise reader.fail(reader.peek(), "expected 'but this lock took another, STATE-unsafe lock in the past:'")
+        raise reader.fail(
+            reader.peek(), "expected 'but this lock took another, STATE-unsafe lock in the past:'"
+        )
     m = _TOOK.search(took.body)
     assert m is not None
     parts.state = _state(m.group("state"))
@@ -552,7 +593,11 @@ def _inversion(reader: _Reader, parts: _Parts) -> None:
 def _state(text: str) -> str:
     """The irq state a report is about: ``hardirq``, ``softirq`` or ``reclaim_fs``."""
     upper = text.upper()
-    for word, state in (("RECLAIM_FS", "reclaim_fs"), ("SOFTIRQ", "softirq"), ("HARDIRQ", "hardirq")):
+    for word, state in (
+        ("RECLAIM_FS", "reclaim_fs"),
+        ("SOFTIRQ", "softirq"),
+        ("HARDIRQ", "hardirq"),
+    ):
         if word in upper:
             return state
     return ""
@@ -562,7 +607,10 @@ def _scenario(reader: _Reader, parts: _Parts, required: bool) -> None:
     line = reader.find(_SCENARIO)
     if line is None:
         if required:
-            raise reader.fail(reader.peek(), "expected ' Possible unsafe locking scenario:': the report ends before its table")
+            raise reader.fail(
+                reader.peek(),
+                "expected ' Possible unsafe locking scenario:': the report ends before its table",
+            )
         return
     header = reader.next()
     if header is None or not _CPU.match(header.body):
@@ -591,7 +639,11 @@ def _scenario(reader: _Reader, parts: _Parts, required: bool) -> None:
             continue
         m = _EVENT.match(body)
         if m is None:
-            raise reader.fail(line, "expected 'lock(CLASS);', 'rlock(CLASS);', 'local_irq_disable();', '<Interrupt>' or '*** DEADLOCK ***' in the table")
+            raise reader.fail(
+                line,
+                "expected 'lock(CLASS);', 'rlock(CLASS);', 'local_irq_disable();', '<Interrupt>' "
+                "or '*** DEADLOCK ***' in the table",
+            )
         lock = m.group("arg") if m.group("op") != "local_irq_disable" else ""
         parts.events.append(Event(cpu, m.group("op"), lock, line.number, col))
 
