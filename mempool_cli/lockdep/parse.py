@@ -303,6 +303,15 @@ class _Reader:
                 return self.lines[j]
         return None
 
+    def expect(self, pattern: re.Pattern[str], message: str) -> tuple[_Line, re.Match[str]]:
+        """Move past the next line matching ``pattern``; ``message`` is the error if none does."""
+        line = self.find(pattern)
+        if line is None:
+            raise self.fail(self.peek(), message)
+        m = pattern.search(line.body)
+        assert m is not None
+        return line, m
+
     def lock_class(self, after: _Line, what: str) -> LockClass:
         """The lock class on the line after ``after`` (syzbot prints it once per inlined frame:
         the first is kept)."""
@@ -491,30 +500,43 @@ def _kind(reader: _Reader) -> tuple[str, str, _Line | None]:
     )
 
 
+def _header(
+    reader: _Reader, parts: _Parts, *pairs: tuple[re.Pattern[str], str, str]
+) -> re.Match[str]:
+    """The two header lines and the lock class under each: ``(pattern, message, what)`` for
+    the line with the task and the lock it acquires, then for the other lock's line. Returns
+    the second line's match."""
+    (first, first_message, first_what), (second, second_message, second_what) = pairs
+    line, m = reader.expect(first, first_message)
+    parts.task = m.group("task")
+    parts.acquiring = reader.lock_class(line, first_what)
+    other, m = reader.expect(second, second_message)
+    parts.holding = reader.lock_class(other, second_what)
+    return m
+
+
 def _acquire_and_hold(reader: _Reader, parts: _Parts) -> None:
-    line = reader.find(_TRYING)
-    if line is None:
-        raise reader.fail(
-            reader.peek(), "expected 'TASK/PID is trying to acquire lock:' after the title"
-        )
-    parts.task = _TRYING.search(line.body).group("task")  # type: ignore[union-attr]
-    parts.acquiring = reader.lock_class(line, "the lock being acquired")
-    hold = reader.find(_HOLDING)
-    if hold is None:
-        raise reader.fail(
-            reader.peek(),
+    _header(
+        reader,
+        parts,
+        (
+            _TRYING,
+            "expected 'TASK/PID is trying to acquire lock:' after the title",
+            "the lock being acquired",
+        ),
+        (
+            _HOLDING,
             "expected 'but task is already holding lock:' after the lock being acquired",
-        )
-    parts.holding = reader.lock_class(hold, "the lock already held")
+            "the lock already held",
+        ),
+    )
 
 
 def _chain(reader: _Reader, parts: _Parts) -> None:
-    depends = reader.find(re.compile("which lock already depends on the new lock"))
-    if depends is None:
-        raise reader.fail(
-            reader.peek(),
-            "expected 'which lock already depends on the new lock.' after the held lock",
-        )
+    reader.expect(
+        re.compile("which lock already depends on the new lock"),
+        "expected 'which lock already depends on the new lock.' after the held lock",
+    )
     stop = re.compile(
         r"other info that might help|Possible (?:interrupt )?unsafe locking scenario"
         r"|Chain exists of"
@@ -550,21 +572,15 @@ def _chain(reader: _Reader, parts: _Parts) -> None:
 
 
 def _inconsistent(reader: _Reader, parts: _Parts) -> None:
-    line = reader.find(_USAGE)
-    if line is None:
-        raise reader.fail(
-            reader.peek(), "expected 'inconsistent {STATE} -> {STATE} usage.' after the title"
-        )
-    m = _USAGE.search(line.body)
-    assert m is not None
+    _, m = reader.expect(
+        _USAGE, "expected 'inconsistent {STATE} -> {STATE} usage.' after the title"
+    )
     parts.usage = (m.group("was"), m.group("now"))
     parts.state = _state(m.group("was") + " " + m.group("now"))
-    takes = reader.find(_TAKES)
-    if takes is None:
-        raise reader.fail(
-            reader.peek(), "expected 'TASK/PID [HC0[0]:SC0[0]:HE1:SE1] takes:' after the usage line"
-        )
-    parts.task = _TAKES.search(takes.body).group("task")  # type: ignore[union-attr]
+    takes, m = reader.expect(
+        _TAKES, "expected 'TASK/PID [HC0[0]:SC0[0]:HE1:SE1] takes:' after the usage line"
+    )
+    parts.task = m.group("task")
     parts.acquiring = reader.lock_class(takes, "the lock it takes")
     parts.holding = parts.acquiring
     if reader.find(_REGISTERED, stop=_SCENARIO) is not None:
@@ -572,22 +588,21 @@ def _inconsistent(reader: _Reader, parts: _Parts) -> None:
 
 
 def _inversion(reader: _Reader, parts: _Parts) -> None:
-    line = reader.find(_CHANGED)
-    if line is None:
-        raise reader.fail(
-            reader.peek(), "expected 'TASK/PID just changed the state of lock:' after the title"
-        )
-    parts.task = _CHANGED.search(line.body).group("task")  # type: ignore[union-attr]
-    parts.acquiring = reader.lock_class(line, "the lock whose state changed")
-    took = reader.find(_TOOK)
-    if took is None:
-        raise reader.fail(
-            reader.peek(), "expected 'but this lock took another, STATE-unsafe lock in the past:'"
-        )
-    m = _TOOK.search(took.body)
-    assert m is not None
+    m = _header(
+        reader,
+        parts,
+        (
+            _CHANGED,
+            "expected 'TASK/PID just changed the state of lock:' after the title",
+            "the lock whose state changed",
+        ),
+        (
+            _TOOK,
+            "expected 'but this lock took another, STATE-unsafe lock in the past:'",
+            "the other lock",
+        ),
+    )
     parts.state = _state(m.group("state"))
-    parts.holding = reader.lock_class(took, "the other lock")
 
 
 def _state(text: str) -> str:
