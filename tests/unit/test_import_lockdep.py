@@ -1,7 +1,7 @@
 """``mpsim import lockdep``: the parser on every corpus report, the drafts, their verdicts, errors.
 
 The corpus is ``tests/data/lockdep/`` (sources and resolutions in its
-``sources.yaml``; the table of verdicts in ``docs/import.md``). Each
+``sources.toml``; the table of verdicts in ``docs/import.md``). Each
 report's draft is committed beside it as ``NAME.draft.yaml`` (golden: the
 importer must write exactly that), and where the draft's assumptions
 needed settling, ``NAME.edited.yaml`` is the hand-edited scenario.
@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import tomllib
+
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from mempool_cli import api
@@ -24,7 +25,7 @@ from mempool_cli.scenario.loader import load_text
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "lockdep"
 REPORTS = sorted(DATA.glob("*.txt"))
-SOURCES = yaml.safe_load((DATA / "sources.yaml").read_text(encoding="utf-8"))
+SOURCES = tomllib.loads((DATA / "sources.toml").read_text(encoding="utf-8"))
 
 # name: (kind, lock classes of the deadlock, chain links, table columns, draft's tasks)
 EXPECTED = {
