@@ -9,9 +9,8 @@ needed settling, ``NAME.edited.yaml`` is the hand-edited scenario.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import tomllib
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
