@@ -716,6 +716,50 @@ def shrink(
     sys.exit(commands.shrink(file, kernel, outcome, max_seconds, output, click.echo))
 
 
+EPILOG_IMPORT = """\b
+Examples:
+  mpsim import lockdep splat.txt -o draft.yaml && mpsim run draft.yaml
+  dmesg | mpsim import lockdep - > draft.yaml
+
+\b
+The draft lists every guess it made as '# assumed:' lines at its top; it
+expects deadlock, which is what lockdep claims. Exit status: 0 the draft
+was written, 2 usage or environment error, 3 the input is not a lockdep
+report or is cut short (FILE:LINE:COL with the report's line and a caret).
+"""
+
+
+@cli.group("import")
+def import_group() -> None:
+    """Draft a scenario from a report another tool printed (lockdep)."""
+
+
+@import_group.command("lockdep", epilog=EPILOG_IMPORT)
+@click.argument("file", type=_SCENARIO_PATH)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the draft here: a file is replaced whole (temp file and rename), a "
+    "symlink's target is written, a device or FIFO is written into.",
+)
+@click.option(
+    "--name", default=None, metavar="NAME", help="The scenario's name [default: FILE's stem]."
+)
+@_guarded
+def import_lockdep(file: str, output: str | None, name: str | None) -> None:
+    """Draft a scenario from the lockdep report in FILE ('-' reads stdin).
+
+    Reads "possible circular locking dependency", "possible recursive
+    locking", "inconsistent lock state" and "possible irq lock inversion
+    dependency" reports as the kernel prints them, with or without dmesg
+    timestamps, syslog prefixes or mail quoting.
+    """
+    from mempool_cli import commands
+
+    sys.exit(commands.import_lockdep(file, output, name, click.echo))
+
+
 def main() -> None:
     # File names that are not UTF-8 reach us as surrogates (PEP 383). Reports show
     # them as \xNN (errors.printable); any surrogate that still gets through goes out

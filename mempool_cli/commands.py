@@ -916,3 +916,65 @@ def shrink(
         err=True,
     )
     return EXIT_OK if result.complete else EXIT_INCOMPLETE
+
+
+# ---------------------------------------------------------------- import lockdep
+
+# A console log holding a report can be long; a draft needs only the report in it.
+_REPORT_BYTES = 8 * 1024 * 1024
+
+
+def import_lockdep(path: str, output: str | None, name: str | None, echo: Echo) -> int:
+    """``mpsim import lockdep``: parse the report, write the draft, check that it loads.
+
+    A report that cannot be read is a ``ReportError`` (exit 3); a draft the
+    loader refuses is a bug in mpsim, not in the report.
+    """
+    from mempool_cli.lockdep.draft import draft_scenario, yaml_name
+    from mempool_cli.lockdep.parse import parse_report
+    from mempool_cli.scenario.loader import STDIN_NAME, load_text
+
+    refuse_overwriting(output, [path])
+    shown = STDIN_NAME if path == "-" else path
+    text = _read_report(path).decode("utf-8", "replace")
+    report = parse_report(text, printable(shown))
+    stem = "lockdep-import" if path == "-" else os.path.splitext(os.path.basename(path))[0]
+    scenario_name = name or yaml_name(stem)
+    draft = draft_scenario(report, scenario_name, printable(os.path.basename(shown)))
+    try:
+        scenario = load_text(draft, output or "<draft>")
+    except ScenarioError as err:  # the drafter wrote something the format refuses
+        raise AssertionError(f"the draft of {shown} does not load:\n{err}") from None
+    emit(draft, output)
+    if output is not None:
+        assumed = draft.count("\n# assumed: ")
+        echo(
+            printable(
+                f"{output}: drafted {scenario.name} ({report.kind}, {len(scenario.tasks)} tasks, "
+                f"{assumed} assumed); check the '# assumed:' lines, then `mpsim run {output}`"
+            ),
+            err=True,
+        )
+    return EXIT_OK
+
+
+def _read_report(path: str) -> bytes:
+    """The report's bytes: a file, or stdin for ``-`` (a FIFO is read like stdin)."""
+    try:
+        if path == "-":
+            stream = getattr(sys.stdin, "buffer", None)
+            if stream is None:
+                raise EnvironmentProblem("<stdin>: standard input is not available")
+            return bytes(stream.read(_REPORT_BYTES))
+        with open(path, "rb") as f:
+            return f.read(_REPORT_BYTES)
+    except KeyboardInterrupt:
+        raise Incomplete(f"mpsim: interrupted while waiting to read {printable(path)}") from None
+    except FileNotFoundError:
+        raise EnvironmentProblem(f"{printable(path)}: no such file") from None
+    except IsADirectoryError:
+        raise EnvironmentProblem(f"{printable(path)}: is a directory, not a report") from None
+    except PermissionError:
+        raise EnvironmentProblem(f"{printable(path)}: permission denied") from None
+    except OSError as err:
+        raise EnvironmentProblem(f"{printable(path)}: cannot read: {err.strerror or err}") from None

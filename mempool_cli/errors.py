@@ -18,6 +18,7 @@ __all__ = [
     "Incomplete",
     "MpsimError",
     "Problem",
+    "ReportError",
     "ScenarioError",
     "UsageError",
     "printable",
@@ -172,3 +173,11 @@ class ScenarioError(MpsimError):
     def render(self, width: int | None = None) -> str:
         """Every problem, each with its source line cut to ``width`` columns (``render``)."""
         return "\n".join(p.render(width) for p in self.problems)
+
+
+class ReportError(ScenarioError):
+    """A lockdep report given to ``mpsim import lockdep`` that cannot be read as one.
+
+    It is bad input like an invalid scenario (exit 3), positioned the same
+    way: ``FILE:LINE:COL: error: ...`` with the report's line and a caret.
+    """
