@@ -40,10 +40,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from mempool_cli.analysis.waitfor import waitfor_graph
 from mempool_cli.errors import Incomplete, ScenarioError, UsageError
 from mempool_cli.explore import explore
 from mempool_cli.kernel.model import KernelModel
-from mempool_cli.report import sort_outcomes
+from mempool_cli.report import HANG_OUTCOMES, sort_outcomes
 from mempool_cli.scenario.document import modeline, read_document, write_document
 from mempool_cli.scenario.kernels import Kernel
 from mempool_cli.scenario.loader import load_text
@@ -131,6 +132,10 @@ def shrink(
             f"mpsim shrink: {path}: no {outcome} under {kernel.name} (it shows {shows})"
         )
     violation = _violation(model, found[0].end_state) if outcome == "violation" else None
+    # a hang keeps its knot: the same locks, completions, pools or memory on its wait-for
+    # cycle (or, without one, the same dead ends), so an ABBA does not shrink into some
+    # other, smaller deadlock
+    knot = _knot(model, found[0].end_state) if outcome in HANG_OUTCOMES else None
     limit = max_states or max(CANDIDATE_STATES, 2 * first.states)
 
     def still_fails(candidate: Any) -> bool:
@@ -142,7 +147,9 @@ def shrink(
         left = _left(deadline, clock)
         result = explore(m, max_states=limit, max_seconds=left)
         return any(
-            f.outcome == outcome and (violation is None or _violation(m, f.end_state) == violation)
+            f.outcome == outcome
+            and (violation is None or _violation(m, f.end_state) == violation)
+            and (knot is None or _knot(m, f.end_state) == knot)
             for f in result.findings
         )
 
@@ -393,6 +400,15 @@ def _left(deadline: float, clock: Callable[[], float]) -> float | None:
     if deadline == math.inf:
         return None
     return max(deadline - clock(), 1e-3)
+
+
+def _knot(model: KernelModel, state: Any) -> frozenset[str]:
+    """What a hang turns on: the resources on the wait-for cycle at ``state`` (node ids such
+    as ``mutex:A``), or without a cycle its dead ends."""
+    wf = waitfor_graph(model, state)
+    if wf.cycle:
+        return frozenset(n for n in wf.cycle if not n.startswith("task:"))
+    return frozenset(wf.dead_ends)
 
 
 def _violation(model: KernelModel, state: Any) -> str | None:

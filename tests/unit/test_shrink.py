@@ -210,3 +210,29 @@ def test_cli_writes_with_o_and_refuses_to_overwrite_the_scenario(tmp_path: Path)
     assert src.read_text() == CORE
     bad = runner.invoke(cli, ["shrink", str(src), "--outcome", "hang"])
     assert bad.exit_code == 2
+
+
+def _knot_of(text: str, kernel: str) -> frozenset[str]:
+    """The resources on the first hang's wait-for cycle (or its dead ends)."""
+    from mempool_cli.analysis.waitfor import waitfor_graph
+
+    sc = load_text(text, "x.yaml")
+    model = KernelModel(sc, kernels_for(sc, [kernel], False)[0])
+    finding = next(f for f in explore(model).findings if f.outcome in ("deadlock", "livelock"))
+    wf = waitfor_graph(model, finding.end_state)
+    if wf.cycle:
+        return frozenset(n for n in wf.cycle if not n.startswith("task:"))
+    return frozenset(wf.dead_ends)
+
+
+def test_a_hang_shrinks_to_the_same_knot_not_to_another_hang() -> None:
+    # Weiner's ABBA is a mutex against a pool; deleting steps can leave a plain
+    # empty-pool deadlock, which shrink must not settle for
+    path = ROOT / "scenarios" / "mempool" / "weiner-2016-abba.yaml"
+    text = path.read_text()
+    kernel = load_text(text, str(path)).kernel.name
+    knot = _knot_of(text, kernel)
+    assert any(n.startswith("mutex:") for n in knot) and any(n.startswith("pool:") for n in knot)
+    result = shrink(text, str(path), kernel, max_seconds=PER_SCENARIO_SECONDS)
+    assert _knot_of(result.text, kernel) == knot
+    assert result.after < result.before
