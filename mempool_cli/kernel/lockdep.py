@@ -147,10 +147,20 @@ class Lockdep:
 
     def held(self, s: State, t: int) -> list[Node]:
         """What task ``t`` holds in ``s``, as lockdep sees it: its locks (any mode, reclaim's
-        entry locks included) and ``fs_reclaim`` while its direct reclaim waits inside it."""
+        entry locks included), ``fs_reclaim`` while its direct reclaim waits inside it, and,
+        for an interrupt handler, the locks the task it interrupts holds."""
         k = self.k
         owners = s[2]
         out: list[Node] = [("lock", i) for i in range(len(k.locks)) if held_by(owners[i], t)]
+        host = k.info[t].interrupts
+        if host >= 0:
+            # an interrupt handler's move runs on its host's CPU, inside whatever the host
+            # holds: lockdep's irq-safe/irq-unsafe inversion is this order (revision 2)
+            out.extend(
+                ("lock", i)
+                for i in range(len(k.locks))
+                if held_by(owners[i], host) and ("lock", i) not in out
+            )
         task = s[6][t]
         frame = _slowpath(task[FRAME])
         if (

@@ -205,3 +205,19 @@ def test_the_text_report_names_each_order_and_the_hang() -> None:
     assert "potential (lockdep would warn):" in text
     assert "A -> B (t1: holds A, takes B at step 3" in " ".join(text.split())
     assert "no hang on it is reachable in this scenario" in " ".join(text.split())
+
+
+def test_a_handler_orders_what_it_takes_after_what_the_interrupted_task_holds() -> None:
+    # lockdep's irq inversion (the lan966x report): cpu0 holds A with softirqs on, the
+    # softirq on its CPU takes B; cpu1 takes B then A. The handler's B is ordered after A.
+    text = (
+        "locks: {A: spinlock, B: spinlock}\ntasks:\n"
+        "  cpu0: {steps: [spin_lock: A, spin_unlock: A]}\n"
+        "  rx: {context: softirq, interrupts: cpu0, steps: [spin_lock: B, spin_unlock: B]}\n"
+        "  cpu1: {steps: [local_irq_disable, spin_lock: B, spin_lock: A, spin_unlock: A, "
+        "spin_unlock: B, local_irq_enable]}\n"
+    )
+    with_handler = cycles(text)
+    assert {"spinlock:A", "spinlock:B"} in [set(c) for c in with_handler]
+    # on a CPU of its own the softirq holds nothing of cpu0's: no cycle
+    assert not cycles(text.replace("interrupts: cpu0, ", ""))
