@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
+from mempool_cli.explore import path_to
 from mempool_cli.kernel.lockdep import FS_RECLAIM, Node
 from mempool_cli.kernel.model import KernelModel
 
@@ -143,7 +144,7 @@ def lock_order_graph(
 
     orders: list[LockOrder] = []
     for (held, taken), (sid, k, pc) in seen.items():
-        schedule = (*_path(parent, via, sid), k)
+        schedule = (*path_to(parent, via, sid), k)
         t = _real_actor(model, first, schedule)
         ins = model.instr(t, pc) if pc < len(model.info[t].program.instrs) else None
         orders.append(
@@ -184,15 +185,6 @@ def lock_order_graph(
         rules.node_id(FS_RECLAIM),
     )
     return OrderGraph(tuple(orders), complete, declared)
-
-
-def _path(parent: array[int], via: array[int], i: int) -> tuple[int, ...]:
-    out = []
-    while i > 0:
-        out.append(via[i])
-        i = parent[i]
-    out.reverse()
-    return tuple(out)
 
 
 def _real_actor(model: KernelModel, first: object, schedule: tuple[int, ...]) -> int:

@@ -22,6 +22,7 @@ from mempool_cli.explore.search import (
     Progress,
     Result,
     explore,
+    path_to,
 )
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "hang_at",
     "hang_cycle",
     "outcome_sort_key",
+    "path_to",
     "replay",
     "shortest_path",
     "state_graph",

@@ -35,7 +35,15 @@ from typing import Any
 
 from mempool_cli.explore.model import Model, outcome_sort_key
 
-__all__ = ["PROGRESS_INTERVAL", "STOP_REASONS", "Finding", "Progress", "Result", "explore"]
+__all__ = [
+    "PROGRESS_INTERVAL",
+    "STOP_REASONS",
+    "Finding",
+    "Progress",
+    "Result",
+    "explore",
+    "path_to",
+]
 
 PROGRESS_INTERVAL = 0.5  # seconds between two progress reports
 
@@ -279,10 +287,10 @@ def explore(
         return state
 
     for outcome, (sid, k) in found.items():
-        schedule = _path(parent, via, sid) + ((k,) if k >= 0 else ())
+        schedule = path_to(parent, via, sid) + ((k,) if k >= 0 else ())
         findings[outcome] = Finding(outcome, schedule, (), reached(schedule), len(schedule), 0)
     for outcome, (entry, members) in chosen.items():
-        schedule = _path(parent, via, entry)
+        schedule = path_to(parent, via, entry)
         label_finding = findings.get(outcome)
         # A model that also labels states with a hang outcome: keep the shallower.
         if label_finding is not None and label_finding.depth <= len(schedule):
@@ -309,7 +317,7 @@ def _progress(states: int, transitions: int, queue: int, seconds: float) -> Prog
     return Progress(states, transitions, queue, seconds, rate)
 
 
-def _path(parent: array[int], via: array[int], i: int) -> tuple[int, ...]:
+def path_to(parent: array[int], via: array[int], i: int) -> tuple[int, ...]:
     """The action indices from the initial state to state ``i``, by the parent pointers."""
     out = []
     while i > 0:
