@@ -35,7 +35,7 @@ from mempool_cli.explore import Progress
 from mempool_cli.parallel import default_workers, run_jobs
 from mempool_cli.report import RunResult, exit_status, to_json
 from mempool_cli.scenario.kernels import PRESET_NAMES, Kernel
-from mempool_cli.scenario.loader import load_scenario
+from mempool_cli.scenario.loader import load_scenario, read_source
 from mempool_cli.scenario.spec import Scenario
 from mempool_cli.verdict import Limits, kernels_for, preset_for, run_scenario, unexplored
 
@@ -896,7 +896,7 @@ def shrink(
     """``mpsim shrink``: the smallest scenario that still shows the outcome, as YAML on
     stdout or in ``output``; a line on stderr says what it kept. Exit 0, or 4 when
     ``max_seconds`` stopped it before a fixpoint (the file written still shows it)."""
-    from mempool_cli.scenario.loader import STDIN_NAME, load_text, read_source
+    from mempool_cli.scenario.loader import STDIN_NAME, load_text
     from mempool_cli.shrink import shrink as shrink_scenario
 
     refuse_overwriting(output, [path])
@@ -960,21 +960,4 @@ def import_lockdep(path: str, output: str | None, name: str | None, echo: Echo) 
 
 def _read_report(path: str) -> bytes:
     """The report's bytes: a file, or stdin for ``-`` (a FIFO is read like stdin)."""
-    try:
-        if path == "-":
-            stream = getattr(sys.stdin, "buffer", None)
-            if stream is None:
-                raise EnvironmentProblem("<stdin>: standard input is not available")
-            return bytes(stream.read(_REPORT_BYTES))
-        with open(path, "rb") as f:
-            return f.read(_REPORT_BYTES)
-    except KeyboardInterrupt:
-        raise Incomplete(f"mpsim: interrupted while waiting to read {printable(path)}") from None
-    except FileNotFoundError:
-        raise EnvironmentProblem(f"{printable(path)}: no such file") from None
-    except IsADirectoryError:
-        raise EnvironmentProblem(f"{printable(path)}: is a directory, not a report") from None
-    except PermissionError:
-        raise EnvironmentProblem(f"{printable(path)}: permission denied") from None
-    except OSError as err:
-        raise EnvironmentProblem(f"{printable(path)}: cannot read: {err.strerror or err}") from None
+    return read_source(path, _REPORT_BYTES, "report", printable(path))

@@ -131,32 +131,42 @@ def load_scenario(path: str) -> Scenario:
     return load_text(_read_file(path), path)
 
 
-def _read_file(path: str) -> bytes:
-    # One byte more than the limit is enough to know the file is too big,
-    # and keeps /dev/zero or a huge file from being read whole.
-    # A FIFO is read like stdin: its open waits for a writer, and Ctrl-C or
-    # SIGTERM (which the CLI turns into KeyboardInterrupt) ends the wait.
+# One byte more than the limit is enough to know the file is too big,
+# and keeps /dev/zero or a huge file from being read whole.
+_READ_LIMIT = S.LIMITS.file_bytes + 1
+
+
+def _read_file(
+    path: str, limit: int = _READ_LIMIT, what: str = "scenario file", shown: str | None = None
+) -> bytes:
+    """At most ``limit`` bytes of ``path``; problems name it as ``shown`` (default: the path)
+    and say a directory is not a ``what``.
+
+    A FIFO is read like stdin: its open waits for a writer, and Ctrl-C or SIGTERM
+    (which the CLI turns into KeyboardInterrupt) ends the wait.
+    """
+    name = path if shown is None else shown
     try:
         with open(path, "rb") as stream:
-            return stream.read(S.LIMITS.file_bytes + 1)
+            return stream.read(limit)
     except KeyboardInterrupt:
-        raise Incomplete(f"mpsim: interrupted while waiting to read {path}") from None
+        raise Incomplete(f"mpsim: interrupted while waiting to read {name}") from None
     except FileNotFoundError:
-        raise EnvironmentProblem(f"{path}: no such file") from None
+        raise EnvironmentProblem(f"{name}: no such file") from None
     except IsADirectoryError:
-        raise EnvironmentProblem(f"{path}: is a directory, not a scenario file") from None
+        raise EnvironmentProblem(f"{name}: is a directory, not a {what}") from None
     except PermissionError:
-        raise EnvironmentProblem(f"{path}: permission denied") from None
+        raise EnvironmentProblem(f"{name}: permission denied") from None
     except OSError as err:
-        raise EnvironmentProblem(f"{path}: cannot read: {err.strerror or err}") from None
+        raise EnvironmentProblem(f"{name}: cannot read: {err.strerror or err}") from None
 
 
-def _read_stdin() -> bytes:
+def _read_stdin(limit: int = _READ_LIMIT) -> bytes:
     stream = getattr(sys.stdin, "buffer", None)
     if stream is None:
         raise EnvironmentProblem(f"{STDIN_NAME}: standard input is not available")
     try:
-        data = stream.read(S.LIMITS.file_bytes + 1)
+        data = stream.read(limit)
     except KeyboardInterrupt:
         raise Incomplete("mpsim: interrupted while waiting to read standard input") from None
     except OSError as err:
@@ -1846,8 +1856,10 @@ def _locate(loader: _Loader, root: Node, key: str) -> Slot | None:
     return Slot(key, start, end, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def read_source(path: str) -> bytes:
-    """The bytes of the scenario file at ``path`` (``-``: stdin), with ``load_scenario``'s
-    errors for a file that cannot be read: for commands that need the text itself
-    (``mpsim shrink`` edits it)."""
-    return _read_stdin() if path == "-" else _read_file(path)
+def read_source(
+    path: str, limit: int = _READ_LIMIT, what: str = "scenario file", shown: str | None = None
+) -> bytes:
+    """The bytes of the file at ``path`` (``-``: stdin), at most ``limit``, with
+    ``load_scenario``'s errors for a file that cannot be read: for commands that need the
+    text itself (``mpsim shrink`` edits a scenario, ``mpsim import`` reads a report)."""
+    return _read_stdin(limit) if path == "-" else _read_file(path, limit, what, shown)
