@@ -252,6 +252,32 @@ def _limits_options(func: F) -> F:
     return func
 
 
+def _one_kernel_option(func: F) -> F:
+    """``--kernel`` for a command that runs one kernel (default: the file's own)."""
+    return click.option(
+        "--kernel",
+        "-k",
+        "kernel",
+        metavar="PRESET",
+        help="Kernel preset or version [default: the file's].",
+    )(func)
+
+
+def _output_option(what: str) -> Callable[[F], F]:
+    """``-o OUT`` for a command that writes ``what`` (the report, the graph, the YAML...)."""
+
+    def add(func: F) -> F:
+        return click.option(
+            "-o",
+            "--output",
+            type=click.Path(dir_okay=False),
+            help=f"Write the {what} here: a file is replaced whole (temp file and rename), a "
+            "symlink's target is written, a device or FIFO is written into.",
+        )(func)
+
+    return add
+
+
 def _fail_on_option(func: F) -> F:
     return click.option(
         "--fail-on",
@@ -335,13 +361,7 @@ order the searches finish; json keeps file order, then kernel order.
     "explored execution (with the fs_reclaim and completion pseudo-locks), and whether a "
     "hang on it is reachable here.",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False),
-    help="Write the report here: a file is replaced whole (temp file and rename), a "
-    "symlink's target is written, a device or FIFO is written into.",
-)
+@_output_option("report")
 @_fail_on_option
 @_view_options
 @_limits_options
@@ -461,13 +481,7 @@ they are joined with commas.
 @cli.command(epilog=EPILOG_REPLAY)
 @click.argument("file", type=_SCENARIO_PATH)
 @click.argument("schedule", nargs=-1, required=True)
-@click.option(
-    "--kernel",
-    "-k",
-    "kernel",
-    metavar="PRESET",
-    help="Kernel preset or version [default: the file's].",
-)
+@_one_kernel_option
 @_view_options
 @_guarded
 def replay(
@@ -497,13 +511,7 @@ Graphviz's `dot` on PATH; png is never written to a terminal.
 
 @cli.command(epilog=EPILOG_GRAPH)
 @click.argument("file", type=_SCENARIO_PATH)
-@click.option(
-    "--kernel",
-    "-k",
-    "kernel",
-    metavar="PRESET",
-    help="Kernel preset or version [default: the file's].",
-)
+@_one_kernel_option
 @click.option(
     "--finding",
     type=click.IntRange(min=1),
@@ -511,13 +519,7 @@ Graphviz's `dot` on PATH; png is never written to a terminal.
     metavar="N",
     help="Which finding, as numbered in the report [default: the first hang].",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False),
-    help="Write the graph here: a file is replaced whole (temp file and rename), a "
-    "symlink's target is written, a device or FIFO is written into.",
-)
+@_output_option("graph")
 @click.option(
     "--states", is_flag=True, help="Draw the explored state graph instead of the wait-for graph."
 )
@@ -670,13 +672,7 @@ shows the outcome, and may shrink further with more time).
 
 @cli.command(epilog=EPILOG_SHRINK)
 @click.argument("file", type=_SCENARIO_PATH)
-@click.option(
-    "--kernel",
-    "-k",
-    "kernel",
-    metavar="PRESET",
-    help="Kernel preset or version [default: the file's].",
-)
+@_one_kernel_option
 @click.option(
     "--outcome",
     metavar="OUTCOME",
@@ -690,13 +686,7 @@ shows the outcome, and may shrink further with more time).
     callback=_not_nan,
     help="Stop after this long with the smallest scenario found so far (exit 4).",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False),
-    help="Write the YAML here: a file is replaced whole (temp file and rename), a "
-    "symlink's target is written, a device or FIFO is written into.",
-)
+@_output_option("YAML")
 @_guarded
 def shrink(
     file: str,
@@ -736,13 +726,7 @@ def import_group() -> None:
 
 @import_group.command("lockdep", epilog=EPILOG_IMPORT)
 @click.argument("file", type=_SCENARIO_PATH)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False),
-    help="Write the draft here: a file is replaced whole (temp file and rename), a "
-    "symlink's target is written, a device or FIFO is written into.",
-)
+@_output_option("draft")
 @click.option(
     "--name", default=None, metavar="NAME", help="The scenario's name [default: FILE's stem]."
 )
@@ -824,12 +808,7 @@ short.
     help="text: a table, one row per point, one column per kernel, then the boundary; "
     "json: one object; jsonl: one line per (point, kernel), as each finishes; csv: one row each.",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False),
-    help="Write the report here (replaced whole, through a temp file and a rename).",
-)
+@_output_option("report")
 @click.option(
     "--plot",
     "plot_path",
