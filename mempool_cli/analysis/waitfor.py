@@ -448,9 +448,7 @@ def _clause(g: Any, u: str, v: str) -> str:
             f"before {un['label']} runs again"
         )
     if kind == "element_held_by":
-        count = edge.get("count", 1)
-        what = "an element" if count == 1 else f"{count} elements"
-        return f"{vn['label']} holds {what} of {un['label']}"
+        return f"{vn['label']} holds {_elements(edge)} of {un['label']}"
     if kind == "completed_by":
         return f"only {vn['label']} can complete {un['label']}"
     if kind == "changed_by":
@@ -463,10 +461,8 @@ def _clause(g: Any, u: str, v: str) -> str:
             f"{vn['label']}"
         )
     if kind == "element_queued_in":
-        count = edge.get("count", 1)
-        what = "an element" if count == 1 else f"{count} elements"
-        verb = "sits" if count == 1 else "sit"
-        return f"{what} of {un['label']} {verb} in queue {vn['label']}"
+        verb = "sits" if edge.get("count", 1) == 1 else "sit"
+        return f"{_elements(edge)} of {un['label']} {verb} in queue {vn['label']}"
     if kind == "rss_on_exit":
         return f"memory grows when {vn['label']} exits ({edge['label'].split()[0]} pages)"
     if kind == "pages_held_by":
@@ -480,6 +476,12 @@ def _clause(g: Any, u: str, v: str) -> str:
     if kind == "cleared_by":
         return f"{vn['label']} stays one until it exits"
     return f"{node_title(g, u)} {edge['label']} {node_title(g, v)}"
+
+
+def _elements(edge: dict[str, Any]) -> str:
+    """How many pool elements an edge counts, in words: "an element", "3 elements"."""
+    count = edge.get("count", 1)
+    return "an element" if count == 1 else f"{count} elements"
 
 
 def un_free(g: Any) -> str:
