@@ -105,32 +105,11 @@ def test_mpsim_library_lists_and_runs_the_seed_scenario(
 def test_pytest_mpsim_on_the_shipped_library(installed: tuple[Path, Path], tmp_path: Path) -> None:
     _, bin_dir = installed
     library = Path(_run(bin_dir / "mpsim", "library", "path", cwd=tmp_path).stdout.strip())
-    done = _run(
-        bin_dir / "python",
-        "-m",
-        "pytest",
-        "--mpsim",
-        library,
-        "-p",
-        "no:cacheprovider",
-        "--collect-only",
-        "-q",
-        cwd=tmp_path,
-    )
+    pytest = (bin_dir / "python", "-m", "pytest", "--mpsim", library, "-p", "no:cacheprovider")
+    done = _run(*pytest, "--collect-only", "-q", cwd=tmp_path)
     items = [line for line in done.stdout.splitlines() if "::" in line]
     assert len(items) == len(SHIPPED) * len(PRESET_NAMES)  # every scenario under every preset
     assert any(line.endswith("rientjes-2016-oom-victim.yaml::v4.5") for line in items)
-    done = _run(
-        bin_dir / "python",
-        "-m",
-        "pytest",
-        "--mpsim",
-        library,
-        "-p",
-        "no:cacheprovider",
-        "-q",
-        cwd=tmp_path,
-        check=False,
-    )
+    done = _run(*pytest, "-q", cwd=tmp_path, check=False)
     assert done.returncode == 0, done.stdout[-3000:]
     assert f"{len(SHIPPED) * len(PRESET_NAMES)} passed" in done.stdout
