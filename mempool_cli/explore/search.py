@@ -206,16 +206,18 @@ def explore(
     next_progress = started + PROGRESS_INTERVAL
     while head < n:
         now = clock()
-        stop_reason = check_limits(
-            now, search_deadline, reserve=_HANG_PASS_BYTES * n + _growth_bytes(n)
-        )
-        if stop_reason is not None:
-            break
-        if progress is not None and now >= next_progress:
-            next_progress = now + PROGRESS_INTERVAL
-            progress(_progress(n, len(succ), n - head, now - started))
         end = min(n, head + chunk)
         try:
+            # Under ulimit -v any allocation may meet the cap, the limit check's own
+            # read of /proc included: all of them end the search as a memory limit.
+            stop_reason = check_limits(
+                now, search_deadline, reserve=_HANG_PASS_BYTES * n + _growth_bytes(n)
+            )
+            if stop_reason is not None:
+                break
+            if progress is not None and now >= next_progress:
+                next_progress = now + PROGRESS_INTERVAL
+                progress(_progress(n, len(succ), n - head, now - started))
             for h in range(head, end):
                 for k, (_action, nxt, events) in enumerate(successors(states[h])):
                     if events:

@@ -207,6 +207,29 @@ def test_a_memory_error_in_the_search_is_a_memory_limit() -> None:
     assert result.hangs == 0  # the frontier is not a dead end
 
 
+@pytest.mark.parametrize("where", ["_rss_bytes", "_progress"])
+def test_a_memory_error_between_chunks_is_a_memory_limit(
+    monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """Under ``ulimit -v`` the check of the resident size (it opens a file) or the progress
+    report between two chunks can be what meets the cap: still the partial result."""
+    calls = [0]
+    real = getattr(search, where)
+
+    def failing(*args: Any) -> Any:
+        calls[0] += 1
+        if calls[0] > 3:
+            raise MemoryError
+        return real(*args)
+
+    monkeypatch.setattr(search, where, failing)
+    monkeypatch.setattr(search, "PROGRESS_INTERVAL", 0.0)
+    result = explore(GridModel(30), max_memory=1 << 60, progress=lambda p: None)
+    assert (result.complete, result.stop_reason) == (False, "max-memory")
+    assert result.states > 16
+    assert result.hangs == 0
+
+
 def test_a_memory_error_in_the_hang_pass_is_a_memory_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
