@@ -178,21 +178,35 @@ def explore(
     # Under a symmetry reduction the search visits representatives only (explore/model.py);
     # the states it reports are real, rebuilt by replaying their schedules.
     by_rep = getattr(model, "representative_successors", None)
-    start = model.representative(first) if by_rep is not None else first  # type: ignore[attr-defined]
-    ids: dict[Any, int] = {start: 0}
-    states: list[Any] = [start]
+    # A model with packed states gives the search keys to hold instead (explore/model.py).
+    packed = getattr(model, "packed_successors", None) is not None
+    unpack: Callable[[Any], Any] = model.unpack if packed else _same  # type: ignore[attr-defined]
+    if packed:
+        start = model.packed_initial()  # type: ignore[attr-defined]
+    else:
+        start = model.representative(first) if by_rep is not None else first  # type: ignore[attr-defined]
+    states: list[Any] = [start]  # id -> state (or key, for a model with packed states)
+    # state -> id: an open-addressing table of ids, probed linearly from the state's hash
+    # and compared through ``states`` (4 bytes a slot, at most half full; a dict took
+    # about 60 bytes a state with its int objects; docs/model.md, "Packed states")
+    table = _empty_table(_TABLE_MIN)
+    table[hash(start) & (_TABLE_MIN - 1)] = 0
     parent = array("i", [-1])  # id of the state this one was found from
     via = array("I", [0])  # index of the action that found it
     succ = array("I")  # successor ids, state after state, in action order
     offsets = array("Q", [0])  # state i's successors are succ[offsets[i]:offsets[i + 1]]
     # outcome -> (state id, action index or -1 for a state label)
     found: dict[str, tuple[int, int]] = {}
-    for label in model.state_labels(start):
+    for label in model.state_labels(unpack(start)):
         found[label] = (0, -1)
 
-    successors = by_rep if by_rep is not None else model.successors
-    state_labels = model.state_labels
-    get = ids.get
+    if packed:
+        successors = model.packed_successors  # type: ignore[attr-defined]
+        state_labels = model.packed_labels  # type: ignore[attr-defined]
+    else:
+        successors = by_rep if by_rep is not None else model.successors
+        state_labels = model.state_labels
+    mask = len(table) - 1
     states_append = states.append
     parent_append = parent.append
     via_append = via.append
@@ -224,16 +238,23 @@ def explore(
                         for label in events:
                             if label not in found:
                                 found[label] = (h, k)
-                    j = get(nxt)
-                    if j is None:
+                    slot = hash(nxt) & mask
+                    j = table[slot]
+                    while j != _EMPTY and states[j] != nxt:
+                        slot = (slot + 1) & mask
+                        j = table[slot]
+                    if j == _EMPTY:
                         if n >= limit:
                             raise _StateLimit
                         j = n
-                        ids[nxt] = n
                         states_append(nxt)
                         parent_append(h)
                         via_append(k)
+                        table[slot] = n
                         n += 1
+                        if n * 2 > mask:
+                            table = _grown(table, states)
+                            mask = len(table) - 1
                         labels = state_labels(nxt)
                         if labels:
                             for label in labels:
@@ -254,7 +275,7 @@ def explore(
             chunk = min(chunk * 2, _CHUNK_MAX)
         elif spent > _CHUNK_SECONDS and chunk > 1:
             chunk //= 2
-    del ids  # free the state -> id map: from here on, ids are enough
+    del table  # free the state -> id map: from here on, ids are enough
 
     # The hang pass obeys the same limits; a search cut by the clock stopped
     # at _SEARCH_SHARE of it, which leaves the pass (a fraction of the search
@@ -270,11 +291,11 @@ def explore(
     chosen: dict[str, tuple[int, list[int]]] = {}  # hang outcome -> (entry id, members)
     hang_count = 0
     for members in sccs:
-        if any(model.is_final(states[i]) for i in members):
+        if any(model.is_final(unpack(states[i])) for i in members):
             continue
         hang_count += 1
         members.sort()
-        outcome = model.classify_hang([states[i] for i in members])
+        outcome = model.classify_hang([unpack(states[i]) for i in members])
         entry = members[0]  # ids rise with depth: the smallest is the shallowest
         if outcome not in chosen or entry < chosen[outcome][0]:
             chosen[outcome] = (entry, members)
@@ -298,7 +319,7 @@ def explore(
         if label_finding is not None and label_finding.depth <= len(schedule):
             continue
         cycle = _cycle(offsets, succ, entry)
-        end_state = states[entry] if by_rep is None else reached(schedule)
+        end_state = unpack(states[entry]) if by_rep is None else reached(schedule)
         findings[outcome] = Finding(
             outcome, schedule, cycle, end_state, len(schedule), len(members)
         )
@@ -444,25 +465,49 @@ def _bottom_sccs(
     return out, None
 
 
+def _same(state: Any) -> Any:
+    """A state as the search holds it, for a model without packed states."""
+    return state
+
+
+_EMPTY = 2**32 - 1  # a free slot of the state -> id table
+_TABLE_MIN = 1024  # slots of the table at first
+
+
+def _empty_table(size: int) -> array[int]:
+    return array("I", [_EMPTY]) * size
+
+
+def _grown(table: array[int], states: list[Any]) -> array[int]:
+    """The state -> id table at twice the size, holding the same ids."""
+    grown = _empty_table(2 * len(table))
+    mask = len(grown) - 1
+    for j, state in enumerate(states):
+        slot = hash(state) & mask
+        while grown[slot] != _EMPTY:
+            slot = (slot + 1) & mask
+        grown[slot] = j
+    return grown
+
+
 def _growth_bytes(n: int) -> int:
-    """What the state -> id map will briefly need when it next grows, if that is near.
+    """What the state -> id table will briefly need when it next grows, if that is near.
 
-    A dict of ``n`` keys grows, at 2/3 full, into a table twice its size, and
-    holds both tables while it copies: about 36 bytes a state at once
-    (CPython 3.11's layout: 4-byte index slots, 24-byte entries). Reserved
-    only in the last stretch before the growth, so the search stops short
-    of it instead of crossing the memory limit inside it.
+    The table of ``n`` states has the fewest slots (a power of two, at least
+    _TABLE_MIN) that keeps it at most half full, and grows into one twice its
+    size while the old one is still held: 8 bytes a slot at once. Reserved
+    only in the last stretch before the growth, so the search stops short of
+    it instead of crossing the memory limit inside it.
 
-    >>> _growth_bytes(1000), _growth_bytes(1360) > 0
-    (0, True)
+    >>> _growth_bytes(600), _growth_bytes(1000), _growth_bytes(1023), _growth_bytes(1024)
+    (0, 16384, 16384, 0)
     """
-    size = 8
-    while size * 2 // 3 <= n:
+    size = _TABLE_MIN
+    while n * 2 > size - 1:
         size *= 2
-    usable = size * 2 // 3
-    if n < usable - usable // 8:
+    if n < size // 2 - size // 16:
         return 0
-    return 4 * 2 * size + 24 * usable
+    return 8 * size
 
 
 def _rss_bytes() -> int:

@@ -34,12 +34,14 @@ from mempool_cli.kernel.mm.internal import (
     SlowPath,
     Stage,
 )
+from mempool_cli.kernel.packing import Packing
 from mempool_cli.kernel.program import JUMP
 from mempool_cli.kernel.reductions import (
     PartialOrder,
     Symmetry,
     oom_reachable,
     permute,
+    rotate,
     unpermute,
 )
 from mempool_cli.kernel.sched import task_moves
@@ -97,6 +99,19 @@ def _entry(program: Sequence[Any]) -> int:
 
 
 _NO_LABELS: frozenset[str] = frozenset()
+_WIDE_ID = 255  # task ids from here on take more than a byte in a key (packing.py)
+_OOM_FLAG = 1  # a task tuple inside out_of_memory's stage of the slow path
+_VICTIM_FLAG = 2  # a task tuple of an OOM victim the reaper may still act on
+
+
+def _task_flags(task: tuple[Any, ...]) -> int:
+    """What ``_packed_moves`` must know of a task tuple before it asks the memo."""
+    frame = task[FRAME]
+    oom = _OOM_FLAG if type(frame) is SlowPath and frame.stage == MAY_OOM else 0
+    victim = _VICTIM_FLAG if task[STATUS] & (VICTIM | REAPED | EXITED) == VICTIM else 0
+    return oom | victim
+
+
 _MEMO_LIMIT = 50_000  # shared-state entries of the successor memo before it is cleared
 
 
@@ -146,7 +161,9 @@ class KernelModel(Config):
         self._lockdep: Lockdep | None = None  # built on first use (--potential)
         # shared part of the state -> (task id, task tuple) -> that task's moves. A move
         # reads only its own task and the shared part, except out_of_memory.
-        self._memo: dict[tuple[Any, ...], dict[tuple[Any, ...], tuple[tuple[Any, ...], ...]]] = {}
+        self._memo: dict[int, dict[int, tuple[tuple[Any, ...], ...]]] = {}
+        # (labels read the shared part only)
+        self.packing = Packing(self.state_labels, _task_flags)
 
     # ------------------------------------------------------------ reductions
 
@@ -243,83 +260,190 @@ class KernelModel(Config):
     def _representative_successors(self, s: State) -> list[tuple[Action, State, frozenset[str]]]:
         """``successors`` of a representative with each next state made a representative
         (explore/model.py): what the search expands under symmetry reduction."""
-        assert self.symmetry is not None
-        return self._moves(s, self.symmetry.place)
+        return self._moves(s, place=True)
 
-    def _moves(
-        self, s: State, place: Callable[[State, int], State] | None = None
-    ) -> list[tuple[Action, State, frozenset[str]]]:
-        """The reduced moves of ``s`` (a representative, under symmetry), in task id order:
-        one local move alone, or every task's moves (one copy of each run of equal copies)
-        and the reaper's. Lock owners keep the ids of ``s``. ``place(next, t)``, when
-        given, makes each next state a representative (only task t moved)."""
-        if s[5] is not None:
+    def _moves(self, s: State, place: bool = False) -> list[tuple[Action, State, frozenset[str]]]:
+        """``_packed_moves`` of ``s``, with states for keys."""
+        packing = self.packing
+        unpack = packing.unpack
+        return [
+            (action, unpack(key), labels)
+            for action, key, labels in self._packed_moves(packing.pack(s), place)
+        ]
+
+    # ------------------------------------------------------------ packed states
+    # The search holds states as keys of interned ids (packing.py, docs/model.md,
+    # "Packed states"); ``packed_initial``, ``packed_successors`` and
+    # ``packed_labels`` are what it asks then (explore/model.py).
+
+    def packed_initial(self) -> bytes:
+        """The key of the state the search starts from (a representative under symmetry)."""
+        return self.packing.pack(self.representative(self.initial()))
+
+    def packed_successors(self, key: bytes) -> list[tuple[Action, bytes, frozenset[str]]]:
+        """What the search expands: ``representative_successors`` under symmetry, else
+        ``successors``, as keys."""
+        return self._packed_moves(key, self.symmetry is not None)
+
+    def packed_labels(self, key: bytes) -> frozenset[str]:
+        """``state_labels`` of the state a key stands for (they read its shared part only)."""
+        return self.packing.labels[self.packing.ids(key)[0]]
+
+    def unpack(self, key: bytes) -> State:
+        return self.packing.unpack(key)
+
+    def _packed_moves(
+        self, key: bytes, place: bool = False
+    ) -> list[tuple[Action, bytes, frozenset[str]]]:
+        """The reduced moves of the state ``key`` stands for (a representative, under
+        symmetry), in task id order: one local move alone, or every task's moves (one copy
+        of each run of equal copies) and the reaper's. Lock owners keep the ids of the
+        state. With ``place`` each next state is made a representative (only the task
+        that moved changed rank).
+
+        A task's moves are memoized by the shared part, the task id and the task's tuple:
+        a move reads only its own task and the shared part, except out_of_memory (and
+        whether a task may run on a CPU a handler shares, asked before the memo).
+        """
+        packing = self.packing
+        sid, tids = packing.ids(key)
+        shared = packing.shared[sid]
+        if shared[5] is not None:
             return []
-        out: list[tuple[Action, State, frozenset[str]]] = []
-        tasks = s[6]
-        shared = s[:6]
-        memo = self._memo.get(shared)
+        memo = self._memo.get(sid)
         if memo is None:
             if len(self._memo) > _MEMO_LIMIT:
                 self._memo.clear()
-            memo = self._memo[shared] = {}
+            memo = self._memo[sid] = {}
         sym = self.symmetry
+        to_key = packing.key
+        settle = self._place if place and sym is not None else None
+        place_order = sym.place_order if settle is not None else None  # type: ignore[union-attr]
+        shared_of, prefix, pcs, task_of = packing.shared, packing.prefix, packing.pc, packing.tasks
+        narrow = len(task_of) < _WIDE_ID  # every task id a byte: the key is prefix + bytes
+        n = len(tids)
+        # The real state, built only where a rule reads it: a memo miss, out_of_memory, the
+        # reaper, the partial-order reduction and CPUs shared with handlers.
+        s: State | None = None
+        if self.partial_order is not None or self.shares_cpus:
+            s = packing.state(sid, tids)
         if self.partial_order is not None:
-            alone = self.partial_order.alone(s, lambda t: self._memo_moves(memo, s, t))
+            assert s is not None
+            here = s
+            alone = self.partial_order.alone(s, lambda t: self._memo_moves(memo, here, tids, t))
             if alone is not None:
-                t, (choice, free, curr, owners, done, left, halt, mine, _) = alone
-                nxt = (free, curr, owners, done, left, halt, (*tasks[:t], mine, *tasks[t + 1 :]))
-                return [((t, choice), place(nxt, t) if place else nxt, _NO_LABELS)]
-        for t, task in enumerate(tasks):
-            if sym is not None and sym.repeats_prev(s, t):
-                continue
-            frame = task[FRAME]
-            if type(frame) is SlowPath and frame.stage == MAY_OOM:
-                # out_of_memory reads (and may kill) every task: no memo
-                for choice, w in task_moves(self, s, t, None):
-                    labels = frozenset(w.labels) if w.labels else _NO_LABELS
-                    nxt = w.freeze()
-                    out.append(((t, choice), place(nxt, t) if place else nxt, labels))
-                continue
-            for choice, free, curr, owners, done, left, halt, mine, labels in self._memo_moves(
-                memo, s, t
-            ):
-                nxt = (free, curr, owners, done, left, halt, (*tasks[:t], mine, *tasks[t + 1 :]))
-                out.append(((t, choice), place(nxt, t) if place else nxt, labels))
-        if self.reaper_mode != "none":
-            for v, task in enumerate(tasks):
+                t, (choice, nsid, ntid, _, _, _) = alone
+                new = list(tids)
+                new[t] = ntid
+                if settle is not None:
+                    nsid, new = settle(nsid, new, t)
+                return [((t, choice), to_key(nsid, new), _NO_LABELS)]
+        out: list[tuple[Action, bytes, frozenset[str]]] = []
+        owners = shared[2]
+        prev_copy = sym.prev_copy if sym is not None else None
+        flags = packing.flags
+        shares_cpus = self.shares_cpus
+        victims = False
+        for t in range(n):
+            tid = tids[t]
+            if prev_copy is not None:
+                # Symmetry.repeats_prev on ids: equal ids are equal tuples
+                prev = prev_copy[t]
+                if prev >= 0 and tids[prev] == tid and t not in owners and prev not in owners:
+                    victims = victims or flags[tid] & _VICTIM_FLAG
+                    continue
+            flag = flags[tid]
+            if flag:
+                victims = victims or flag & _VICTIM_FLAG
+                if flag & _OOM_FLAG:
+                    # out_of_memory reads (and may kill) every task: no memo
+                    if s is None:
+                        s = packing.state(sid, tids)
+                    for choice, w in task_moves(self, s, t, None):
+                        labels = frozenset(w.labels) if w.labels else _NO_LABELS
+                        out.append(((t, choice), self._settled(w.freeze(), t, place), labels))
+                    continue
+            moves = None if shares_cpus else memo.get(tid * n + t)
+            if moves is None:
+                if s is None:
+                    s = packing.state(sid, tids)
+                moves = self._memo_moves(memo, s, tids, t)
+            for choice, nsid, ntid, labels, _, _ in moves:
+                new = list(tids)
+                new[t] = ntid
+                if place_order is not None:  # (self._place, inline: it runs on every move)
+                    nshared = shared_of[nsid]
+                    where = place_order(nshared[2], new, t, pcs, task_of)
+                    if where is not None:
+                        moved, new = rotate(nshared, new, *where)
+                        if moved is not nshared:
+                            nsid = packing.shared_id(moved)
+                if narrow and ntid < _WIDE_ID:
+                    out.append(((t, choice), prefix[nsid] + bytes(new), labels))
+                else:
+                    out.append(((t, choice), to_key(nsid, new), labels))
+        if victims and self.reaper_mode != "none":
+            if s is None:
+                s = packing.state(sid, tids)
+            for v, task in enumerate(s[6]):
                 if task[STATUS] & (VICTIM | REAPED | EXITED) != VICTIM:
                     continue
                 if not (sym is not None and sym.repeats_prev(s, v)):
                     w = oom_kill.reap(self, s, v, None)
-                    nxt = w.freeze()
-                    out.append(((REAPER, v), place(nxt, v) if place else nxt, frozenset(w.labels)))
+                    out.append(
+                        ((REAPER, v), self._settled(w.freeze(), v, place), frozenset(w.labels))
+                    )
         return out
 
-    def _memo_moves(self, memo: dict[Any, Any], s: State, t: int) -> tuple[tuple[Any, ...], ...]:
-        """Task ``t``'s moves in ``s`` as (choice, shared parts..., its new tuple, labels).
+    def _settled(self, nxt: State, t: int, place: bool) -> bytes:
+        """The key of ``nxt``, made a representative when ``place`` (only ``t`` moved)."""
+        packing = self.packing
+        key = packing.pack(nxt)
+        if not place or self.symmetry is None:
+            return key
+        sid, tids = packing.ids(key)
+        return packing.key(*self._place(sid, list(tids), t))
 
-        ``memo`` holds them for ``s``'s shared part, keyed by task id and tuple. Whether a
-        task may run on a CPU a handler shares reads other tasks' tuples, so it is asked
-        before the memo (revision 2, kernel/irq.py).
+    def _place(self, sid: int, tids: list[int], t: int) -> tuple[int, list[int]]:
+        """``Symmetry.place`` on ids: the representative's ids when only task ``t`` changed."""
+        assert self.symmetry is not None
+        packing = self.packing
+        shared = packing.shared[sid]
+        where = self.symmetry.place_order(shared[2], tids, t, packing.pc, packing.tasks)
+        if where is None:
+            return sid, tids
+        moved, new = rotate(shared, tids, *where)
+        return (sid if moved is shared else packing.shared_id(moved)), new
+
+    def _memo_moves(
+        self, memo: dict[int, Any], s: State, tids: Sequence[int], t: int
+    ) -> tuple[tuple[Any, ...], ...]:
+        """Task ``t``'s moves in ``s`` as (choice, shared id, its new task id, labels,
+        halt, its new tuple), memoized in ``memo`` (the moves of ``s``'s shared part) by
+        task id and task id. Whether a task may run on a CPU a handler shares reads other
+        tasks' tuples, so it is asked before the memo (revision 2, kernel/irq.py).
         """
         if self.shares_cpus and not irq.may_run(self, s, t):
             return ()
-        key = (t, s[6][t])
-        moves: tuple[tuple[Any, ...], ...] | None = memo.get(key)
+        slot = tids[t] * len(tids) + t
+        moves: tuple[tuple[Any, ...], ...] | None = memo.get(slot)
         if moves is not None:
             return moves
-        moves = memo[key] = tuple(
-            (
-                choice,
-                w.free,
-                *w.parts(),
-                w.halt,
-                w.tasks[t],
-                frozenset(w.labels) or _NO_LABELS,
+        packing = self.packing
+        out = []
+        for choice, w in task_moves(self, s, t, None):
+            mine = w.tasks[t]
+            out.append(
+                (
+                    choice,
+                    packing.shared_id((w.free, *w.parts(), w.halt)),
+                    packing.task_id(mine),
+                    frozenset(w.labels) or _NO_LABELS,
+                    w.halt,
+                    mine,
+                )
             )
-            for choice, w in task_moves(self, s, t, None)
-        )
+        moves = memo[slot] = tuple(out)
         return moves
 
     def state_labels(self, s: State) -> frozenset[str]:

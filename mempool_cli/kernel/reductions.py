@@ -9,7 +9,7 @@ compare each with no reduction.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from itertools import pairwise
 from typing import Any
 
@@ -27,7 +27,15 @@ from mempool_cli.kernel.sched import SCOPE_INDEX
 from mempool_cli.kernel.state import PC, State
 from mempool_cli.scenario import gfp as G
 
-__all__ = ["PartialOrder", "Symmetry", "oom_reachable", "permute", "unpermute"]
+__all__ = [
+    "PartialOrder",
+    "Symmetry",
+    "oom_reachable",
+    "permute",
+    "permute_shared",
+    "rotate",
+    "unpermute",
+]
 
 # Which kind of shared resource a step names in ``Instr.arg``.
 _RESOURCE_KIND = {
@@ -125,66 +133,114 @@ class Symmetry:
         tasks, owners = s[6], s[2]
         return tasks[prev] == tasks[t] and t not in owners and prev not in owners
 
-    def place(self, s: State, t: int) -> State:
-        """``canonical(s)`` when only task ``t`` changed since a canonical state.
+    def place_order(
+        self,
+        owners: tuple[Any, ...],
+        tids: Sequence[int],
+        t: int,
+        pc_of: Sequence[int],
+        task_of: Sequence[tuple[Any, ...]],
+    ) -> tuple[tuple[int, ...], int, int] | None:
+        """How to make a state canonical when only task ``t`` changed since a canonical
+        state: ``(group, p, q)``, the copy at position p of the group moves to position q
+        (``rotate`` does it), or None when the state is canonical already.
 
-        A move changes its own task's tuple and the locks that task holds,
-        and nothing else that ranks tasks (no OOM kill happens in a symmetric
-        model), so one insertion step restores the order. The property tests
-        check this against ``canonical``.
+        The state is given as its lock ``owners`` and its task ids ``tids`` (packing.py:
+        ``pc_of`` and ``task_of`` map an id to its pc and tuple). A move changes its own
+        task's tuple and the locks that task holds, and nothing else that ranks tasks (no
+        OOM kill happens in a symmetric model), so one insertion step restores the order.
+        The property tests check this against ``canonical``.
         """
         where = self.group_of.get(t)
         if where is None:
-            return s
+            return None
         ids, p = where
-        tasks = s[6]
-        mine = tasks[t][PC]
+        me = tids[t]
+        mine = pc_of[me]
         # Walk t up or down past the copies that rank before / after it; the
         # pcs decide most comparisons, the full rank only breaks pc ties.
         q = p
         last = len(ids) - 1
         while q < last:
             u = ids[q + 1]
-            pc = tasks[u][PC]
-            if pc < mine or (pc == mine and rank_in(s, u) < rank_in(s, t)):
+            other = tids[u]
+            pc = pc_of[other]
+            if pc < mine or (pc == mine and _ranks_before(owners, task_of, other, u, me, t)):
                 q += 1
             else:
                 break
         if q == p:
             while q > 0:
                 u = ids[q - 1]
-                pc = tasks[u][PC]
-                if mine < pc or (pc == mine and rank_in(s, t) < rank_in(s, u)):
+                other = tids[u]
+                pc = pc_of[other]
+                if mine < pc or (pc == mine and _ranks_before(owners, task_of, me, t, other, u)):
                     q -= 1
                 else:
                     break
             if q == p:
-                return s
-        order = list(ids)
-        order.insert(q, order.pop(p))
-        perm = list(range(len(tasks)))
-        for slot, u in zip(ids, order, strict=True):
-            perm[slot] = u
-        return permute(s, perm)
+                return None
+        return ids, p, q
+
+
+def rotate(
+    shared: tuple[Any, ...], tids: list[int], ids: tuple[int, ...], p: int, q: int
+) -> tuple[tuple[Any, ...], list[int]]:
+    """``permute`` for one insertion step, on a shared part and task ids: the copy in slot
+    ``ids[p]`` moves to slot ``ids[q]`` and the copies between shift by one towards p's
+    slot; lock owners and the halt record follow their tasks."""
+    lo, hi = (p, q) if p < q else (q, p)
+    span = [tids[ids[i]] for i in range(lo, hi + 1)]
+    span.insert(q - lo, span.pop(p - lo))
+    new = list(tids)
+    for i, tid in enumerate(span, lo):
+        new[ids[i]] = tid
+    moved = ids[lo : hi + 1]
+    owners, halt = shared[2], shared[5]
+    if not any(o in moved for o in owners) and (halt is None or halt[1] not in moved):
+        return shared, new
+    order = list(moved)  # the slots' old tasks, in their new order
+    order.insert(q - lo, order.pop(p - lo))
+    slot_of = {u: moved[i] for i, u in enumerate(order)}
+    if halt is not None:
+        halt = (halt[0], slot_of.get(halt[1], halt[1]), halt[2])
+    owners = tuple(slot_of.get(o, o) if type(o) is int else o for o in owners)
+    return (*shared[:2], owners, shared[3], shared[4], halt), new
+
+
+def _ranks_before(
+    owners: tuple[Any, ...], task_of: Sequence[tuple[Any, ...]], a: int, u: int, b: int, v: int
+) -> bool:
+    """``rank_in(s, u) < rank_in(s, v)`` where copy u has task id ``a`` and copy v ``b``."""
+    if a != b:
+        mine, other = task_of[a], task_of[b]
+        if mine != other:
+            return bool(mine < other)
+    if u not in owners and v not in owners:
+        return False  # equal ranks
+    return _held(owners, u) < _held(owners, v)
+
+
+def _held(owners: tuple[Any, ...], u: int) -> tuple[int, ...]:
+    """The locks copy ``u`` holds, in lock order."""
+    return tuple(lock for lock, o in enumerate(owners) if o == u) if u in owners else ()
 
 
 def permute(s: State, order: list[int]) -> State:
     """The state whose task in slot i is the task ``order[i]`` of ``s``, owners renamed."""
+    return (*permute_shared(s, order), tuple(s[6][t] for t in order))
+
+
+def permute_shared(s: tuple[Any, ...], order: list[int]) -> tuple[Any, ...]:
+    """The shared part (the first six fields) of ``permute(s, order)``: lock owners and
+    the halt record renamed."""
     new_id = [0] * len(order)
     for slot, t in enumerate(order):
         new_id[t] = slot
     halt = s[5]
     if halt is not None:
         halt = (halt[0], new_id[halt[1]], halt[2])
-    return (
-        s[0],
-        s[1],
-        tuple(new_id[o] if o >= 0 else -1 for o in s[2]),
-        s[3],
-        s[4],
-        halt,
-        tuple(s[6][t] for t in order),
-    )
+    return (s[0], s[1], tuple(new_id[o] if o >= 0 else -1 for o in s[2]), s[3], s[4], halt)
 
 
 def unpermute(real: State, moved: State, slot: int, order: list[int]) -> State:
@@ -212,9 +268,7 @@ def unpermute(real: State, moved: State, slot: int, order: list[int]) -> State:
 def rank_in(s: State, u: int) -> tuple[Any, ...]:
     """Where copy ``u`` sorts among its group in ``s``: its tuple (a step boundary's
     frame, (), first), then the locks it holds."""
-    owners = s[2]
-    held = tuple(lock for lock, o in enumerate(owners) if o == u) if u in owners else ()
-    return (s[6][u], held)
+    return (s[6][u], _held(s[2], u))
 
 
 class PartialOrder:
@@ -288,8 +342,8 @@ class PartialOrder:
             moves = moves_of(t)
             if len(moves) != 1:
                 continue
-            move = moves[0]
-            halt, mine, labels = move[6], move[7], move[8]
+            move = moves[0]  # (choice, shared id, task id, labels, halt, new tuple)
+            labels, halt, mine = move[3], move[4], move[5]
             if halt is not None or labels or mine[1] or mine[PC] <= task[PC]:
                 continue
             return t, move
