@@ -49,7 +49,13 @@ EXPECTED = {
         2,
         ["cpu0", "cpu1"],
     ),
-    "hfs-find-init-recursion": ("recursive", {"&tree->tree_lock/1"}, 0, 1, ["kworker-u4-3"]),
+    "efivarfs-resume-inode-lock-recursion": (
+        "recursive",
+        {"&sb->s_type->i_mutex_key#16"},
+        0,
+        1,
+        ["syz-executor772"],
+    ),
     "hugetlb-lock-softirq": ("inconsistent", {"hugetlb_lock"}, 0, 1, ["cpu0", "swapper-30"]),
     "io-wq-wqe-lock-recursion": ("recursive", {"&wqe->lock"}, 0, 1, ["iou-wrk-6468"]),
     "jffs2-fs-reclaim": (
@@ -101,7 +107,7 @@ VERDICTS = {
     "amdkfd-svm-eviction-work": (("deadlock",), ()),
     "btrfs-abort-transaction-nofs": (("deadlock",), ("deadlock",)),
     "btrfs-groups-sem-reclaim-inversion": (("deadlock",), ("deadlock",)),
-    "hfs-find-init-recursion": (("deadlock",), None),
+    "efivarfs-resume-inode-lock-recursion": (("deadlock",), ()),
     "hugetlb-lock-softirq": (("deadlock",), None),
     "io-wq-wqe-lock-recursion": (("deadlock",), None),
     "jffs2-fs-reclaim": (("deadlock",), ()),
