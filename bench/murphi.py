@@ -269,10 +269,14 @@ class RumurRun:
 
 
 def build(
-    text: str, workdir: Path, threads: int, symmetry: str = "heuristic"
+    text: str,
+    workdir: Path,
+    threads: int,
+    symmetry: str = "heuristic",
+    cflags: tuple[str, ...] = CFLAGS,
 ) -> tuple[Path, float, float]:
-    """Write ``text`` to workdir, generate C with rumur and compile it; the verifier and the
-    seconds rumur and cc took."""
+    """Write ``text`` to workdir, generate C with rumur and compile it with ``cflags``; the
+    verifier and the seconds rumur and cc took."""
     src = workdir / "model.m"
     src.write_text(text)
     c_file = workdir / f"model-{threads}-{symmetry}.c"
@@ -286,7 +290,7 @@ def build(
     )
     middle = time.perf_counter()
     subprocess.run(
-        ["cc", *CFLAGS, "-o", str(binary), str(c_file)],
+        ["cc", *cflags, "-o", str(binary), str(c_file)],
         check=True,
         capture_output=True,
         text=True,
@@ -336,10 +340,19 @@ def run(binary: Path) -> tuple[str, float, int]:
 
 
 def check(
-    n: int, variant: str, workdir: Path, threads: int = 1, symmetry: str = "heuristic"
+    n: int,
+    variant: str,
+    workdir: Path,
+    threads: int = 1,
+    symmetry: str = "heuristic",
+    cflags: tuple[str, ...] = CFLAGS,
 ) -> RumurRun:
-    """Generate, compile and run the pool-workers-``n`` model in ``workdir``."""
-    binary, rumur_s, cc_s = build(model(n, variant), workdir, threads, symmetry)
+    """Generate, compile and run the pool-workers-``n`` model in ``workdir``.
+
+    ``symmetry`` is Rumur's option: 'heuristic' (sorting; exact on this model, whose only
+    scalarset-indexed data is the array of locals), 'exhaustive' or 'off'. Tests pass a
+    quicker ``cflags`` (-O0)."""
+    binary, rumur_s, cc_s = build(model(n, variant), workdir, threads, symmetry, cflags)
     out, run_s, peak = run(binary)
     states, fired, errors, size = parse_output(out)
     return RumurRun(states, fired, errors, size, peak, rumur_s, cc_s, run_s)
