@@ -8,7 +8,7 @@ NODE := $(VENV)/node
 YAML_LS := $(NODE)/node_modules/.bin/yaml-language-server
 YAML_LS_VERSION := 2.0.0
 
-.PHONY: run test lint type bench bench-sweep fuzz check clean graphviz
+.PHONY: run test lint type bench bench-peer bench-sweep fuzz check clean graphviz rumur
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,10 +39,20 @@ graphviz:
 			|| echo "make: apt-get could not install graphviz; the SVG test will skip"; \
 		else echo "make: no Graphviz (dot); the SVG test will skip"; fi; }
 
+# Rumur (a Murphi model checker), the peer of `make bench-peer` and of the Rumur test in
+# tests/unit/test_bench_murphi.py: from the distribution when it is missing and we may
+# install it (root, apt); without it that test skips and the bench says so.
+rumur:
+	@command -v rumur >/dev/null 2>&1 || { \
+		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && apt-get install -y -qq rumur >/dev/null \
+			|| echo "make: apt-get could not install rumur; the peer test will skip"; \
+		else echo "make: no rumur; the peer test will skip and the bench skips the peer"; fi; }
+
 run: $(STAMP)
 	$(BIN)/mpsim matrix scenarios/
 
-test: $(STAMP) $(YAML_LS) graphviz
+test: $(STAMP) $(YAML_LS) graphviz rumur
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -53,8 +63,12 @@ lint: $(STAMP)
 type: $(STAMP)
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(STAMP) rumur
 	$(BIN)/python bench/run.py
+
+# The comparison with Rumur alone (pool-workers-10 and -12, both variants; see bench/run.py).
+bench-peer: $(STAMP) rumur
+	$(BIN)/python bench/run.py --peer-only
 
 # One 200-point `mpsim sweep` per executor (local on 1 and 2 cores, a dask LocalCluster),
 # and the pool-workers-N boundaries; see bench/sweep.py.

@@ -7,8 +7,20 @@ kernel, and the scenario loader on a 2,000-line file. Each case runs in a
 child process so its peak RSS is its own. Results are printed as a table and
 written as JSON to bench/results/ so runs can be compared.
 
-    python bench/run.py              # the full suite
-    python bench/run.py --quick      # N <= 7, for a quick look
+The peer comparison (`make bench-peer`, or at the end of the full suite)
+checks pool-workers-10 and -12, both variants, with Rumur as well: a
+Murphi model of the same scenario at mpsim's granularity (bench/murphi.py)
+whose state count under Rumur's symmetry reduction must equal mpsim's.
+mpsim and Rumur run in turn, three times each, and the medians are
+reported: mpsim's time is its child process from start to verdict
+(interpreter start, imports, load, explore; the explore alone is shown
+too), Rumur's is generating the C, compiling it and running the verifier,
+once with 1 thread and once with 2. Without `rumur` and `cc` on PATH the
+comparison is skipped with one line saying how to install Rumur.
+
+    python bench/run.py              # the full suite, with the peer comparison
+    python bench/run.py --quick      # N <= 7, for a quick look (no peer comparison)
+    python bench/run.py --peer-only  # the peer comparison alone (make bench-peer)
 """
 
 from __future__ import annotations
@@ -19,15 +31,21 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 CASE_SECONDS = 180  # a case that needs longer is reported as incomplete
+PEER_SIZES = (10, 12)  # the pool-workers-N of the peer comparison
+PEER_RUNS = 3  # runs of each side per case; the median is reported
+PEER_SECONDS = 1800  # mpsim's limit per peer case (N = 12 takes minutes)
+PEER_THREADS = (1, 2)
 
 POOL_WORKERS = """\
 mpsim: 1
@@ -65,6 +83,7 @@ def run_case(path: str, reduce: bool, max_seconds: float) -> dict[str, object]:
     from mempool_cli.kernel.model import KernelModel
     from mempool_cli.scenario.loader import load_scenario
 
+    loading = time.perf_counter()
     scenario = load_scenario(path)
     model = KernelModel(scenario, reduce=reduce)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -78,6 +97,7 @@ def run_case(path: str, reduce: bool, max_seconds: float) -> dict[str, object]:
         "states": result.states,
         "transitions": result.transitions,
         "seconds": round(seconds, 3),
+        "load_seconds": round(start - loading, 3),  # load_scenario and the model's set-up
         "states_per_second": round(result.states / seconds) if seconds else None,
         "peak_rss_mb": round(peak / 2**20, 1),
         # what the search added to the peak, per distinct state (states, parent
@@ -87,14 +107,140 @@ def run_case(path: str, reduce: bool, max_seconds: float) -> dict[str, object]:
     }
 
 
-def child(path: str, reduce: bool) -> dict[str, object]:
-    cmd = [sys.executable, __file__, "--case", path, "--max-seconds", str(CASE_SECONDS)]
+def child(path: str, reduce: bool, max_seconds: float = CASE_SECONDS) -> dict[str, object]:
+    """Explore one scenario in a fresh process; its numbers, with the process's wall time
+    from start to verdict as ``wall_seconds``."""
+    cmd = [sys.executable, __file__, "--case", path, "--max-seconds", str(max_seconds)]
     if not reduce:
         cmd.append("--no-reduce")
+    start = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
     if out.returncode != 0:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
-    return dict(json.loads(out.stdout))
+    return {**json.loads(out.stdout), "wall_seconds": round(wall, 3)}
+
+
+def _median_run(runs: list[Any]) -> Any:
+    """The run with the median time (the lower middle one of an even count)."""
+    ordered = sorted(runs, key=lambda r: r.seconds)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def peer_comparison(sizes: tuple[int, ...], runs: int) -> list[dict[str, object]]:
+    """mpsim against Rumur on pool-workers-N for each N in ``sizes``, both variants.
+
+    mpsim and the two Rumur builds (1 and 2 threads) run in turn, ``runs`` times each;
+    the medians are printed and returned. An empty list when Rumur is not installed.
+    """
+    sys.path.insert(0, str(ROOT / "bench"))
+    import murphi
+
+    if not murphi.available():
+        print(
+            "peer comparison skipped: no rumur (or no cc) on PATH; "
+            "install it with `apt-get install rumur` (or `make rumur` as root)"
+        )
+        return []
+    print(
+        f"peer: Rumur {_rumur_version()}, symmetry reduction heuristic (exact here), "
+        f"cc {' '.join(murphi.CFLAGS)}"
+    )
+    header = (
+        f"{'case':24} {'thr':>3} {'verdicts':17} {'mpsim states':>12} {'rumur states':>12} "
+        f"{'mpsim s':>8} {'(explore)':>9} {'rumur s':>7} {'cc s':>5} {'run s':>7} "
+        f"{'peer s':>7} {'ratio':>6} {'B/state':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    rows: list[dict[str, object]] = []
+    for n in sizes:
+        for variant in ("ok", "deadlock"):
+            name = f"pool-workers-{n}-{variant}"
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / f"{name}.yaml"
+                path.write_text(pool_workers(n, variant))
+                mine: list[dict[str, Any]] = []
+                peers: dict[int, list[Any]] = {t: [] for t in PEER_THREADS}
+                for _ in range(runs):
+                    mine.append(child(str(path), True, PEER_SECONDS))
+                    for threads in PEER_THREADS:
+                        work = Path(tmp) / f"rumur-{threads}"
+                        work.mkdir(exist_ok=True)
+                        peers[threads].append(murphi.check(n, variant, work, threads))
+            rows.extend(_peer_rows(name, mine, peers))
+    return rows
+
+
+def _rumur_version() -> str:
+    out = subprocess.run(["rumur", "--version"], capture_output=True, text=True, check=False)
+    return out.stdout.strip().split()[-1] if out.stdout.strip() else "?"
+
+
+def _peer_rows(
+    name: str, mine: list[dict[str, Any]], peers: dict[int, list[Any]]
+) -> list[dict[str, object]]:
+    """Print and return one case's rows (one per Rumur thread count)."""
+    errors = [m["error"] for m in mine if "error" in m]
+    if errors:
+        print(f"{name:24} ERROR mpsim: {errors[0]}")
+        return [{"case": name, "error": f"mpsim: {errors[0]}"}]
+    wall = statistics.median(m["wall_seconds"] for m in mine)
+    explore = statistics.median(m["seconds"] for m in mine)
+    first = mine[0]
+    verdict = "deadlock" if "deadlock" in first["outcomes"] else ",".join(first["outcomes"])
+    if not all(m["complete"] for m in mine):
+        verdict += " (cut)"
+    rows = []
+    for threads, runs in peers.items():
+        peer = _median_run(runs)
+        counts = {r.states for r in runs}
+        same = counts == {first["states"]} and all(m["states"] == first["states"] for m in mine)
+        print(
+            f"{name:24} {threads:>3} {verdict + '/' + peer.verdict:17} {first['states']:>12,} "
+            f"{peer.states:>12,} {wall:>8.2f} {explore:>9.2f} {peer.rumur_seconds:>7.2f} "
+            f"{peer.cc_seconds:>5.2f} {peer.run_seconds:>7.2f} {peer.seconds:>7.2f} "
+            f"{wall / peer.seconds:>6.1f} {peer.bytes_per_state:>7}",
+            flush=True,
+        )
+        if not same:
+            print(
+                f"!!! STATE COUNT MISMATCH on {name} ({threads} threads): mpsim "
+                f"{sorted({m['states'] for m in mine})}, rumur {sorted(counts)} !!!",
+                flush=True,
+            )
+        if peer.verdict != verdict:
+            print(f"!!! VERDICT MISMATCH on {name}: mpsim {verdict}, rumur {peer.verdict} !!!")
+        rows.append(
+            {
+                "case": name,
+                "threads": threads,
+                "states_equal": same,
+                "mpsim": {
+                    "outcome": verdict,
+                    "states": first["states"],
+                    "wall_seconds": wall,
+                    "explore_seconds": explore,
+                    "peak_rss_mb": statistics.median(m["peak_rss_mb"] for m in mine),
+                    "runs_wall_seconds": [m["wall_seconds"] for m in mine],
+                },
+                "rumur": {
+                    "outcome": peer.verdict,
+                    "states": peer.states,
+                    "rules_fired": peer.rules_fired,
+                    "seconds": round(peer.seconds, 3),
+                    "rumur_seconds": round(peer.rumur_seconds, 3),
+                    "cc_seconds": round(peer.cc_seconds, 3),
+                    "run_seconds": round(peer.run_seconds, 3),
+                    "state_bytes": peer.state_bytes,
+                    "peak_rss_mb": round(peer.peak_rss / 2**20, 1),
+                    "bytes_per_state": peer.bytes_per_state,
+                    "runs_seconds": [round(r.seconds, 3) for r in runs],
+                },
+                "ratio": round(wall / peer.seconds, 2),
+            }
+        )
+    return rows
 
 
 def machine() -> dict[str, object]:
@@ -116,13 +262,33 @@ def machine() -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="pool-workers up to N = 7 only")
+    parser.add_argument(
+        "--quick", action="store_true", help="pool-workers up to N = 7 only, no peer comparison"
+    )
+    parser.add_argument(
+        "--peer-only", action="store_true", help="only the comparison with Rumur (bench-peer)"
+    )
+    parser.add_argument(
+        "--peer-sizes",
+        type=lambda text: tuple(int(x) for x in text.split(",")),
+        default=PEER_SIZES,
+        help="the N of the peer comparison, comma-separated (default: 10,12)",
+    )
+    parser.add_argument(
+        "--peer-runs", type=int, default=PEER_RUNS, help="runs of each side per peer case"
+    )
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--no-reduce", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--max-seconds", type=float, default=CASE_SECONDS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
         print(json.dumps(run_case(args.case, not args.no_reduce, args.max_seconds)))
+        return
+    if args.peer_only:
+        print(f"machine: {machine()}")
+        peer = peer_comparison(args.peer_sizes, args.peer_runs)
+        if peer:
+            write_results("bench-peer", {"machine": machine(), "peer": peer})
         return
 
     rows: list[dict[str, object]] = []
@@ -171,12 +337,19 @@ def main() -> None:
     )
     print(load.stdout.strip())
 
+    peer = [] if args.quick else peer_comparison(args.peer_sizes, args.peer_runs)
+    write_results(
+        "bench",
+        {"machine": machine(), "cases": rows, "loader": load.stdout.strip(), "peer": peer},
+    )
+
+
+def write_results(prefix: str, data: dict[str, object]) -> None:
+    """Write ``data`` as bench/results/PREFIX-<UTC time>.json and say where."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = RESULTS / f"bench-{stamp}.json"
-    out.write_text(
-        json.dumps({"machine": machine(), "cases": rows, "loader": load.stdout.strip()}, indent=2)
-    )
+    out = RESULTS / f"{prefix}-{stamp}.json"
+    out.write_text(json.dumps(data, indent=2))
     print(f"results written to {out.relative_to(ROOT)}")
 
 
