@@ -37,6 +37,7 @@ from mempool_cli.kernel.mm.internal import (
 from mempool_cli.kernel.program import JUMP
 from mempool_cli.kernel.reductions import (
     PartialOrder,
+    StubbornSets,
     Symmetry,
     oom_reachable,
     permute,
@@ -122,9 +123,10 @@ class KernelModel(Config):
         *,
         symmetry: bool = True,
         partial_order: bool = True,
+        stubborn: bool = True,
     ) -> None:
-        """``reduce=False`` turns every reduction off; ``symmetry`` and ``partial_order``
-        turn off one each (for tests that compare them)."""
+        """``reduce=False`` turns every reduction off; ``symmetry``, ``partial_order`` and
+        ``stubborn`` turn off one each (for tests and benchmarks that compare them)."""
         super().__init__(scenario, kernel)
         self.reduce = reduce
         oom = oom_reachable(self)
@@ -136,6 +138,8 @@ class KernelModel(Config):
         self.partial_order = (
             PartialOrder.build(self) if reduce and partial_order and not oom else None
         )
+        # docs/model.md, "Stubborn sets": off where the OOM killer can run, as partial order
+        self.stubborn = StubbornSets.build(self) if reduce and stubborn and not oom else None
         # explore/model.py: under symmetry the search expands representatives
         self.representative_successors: Callable[[State], list[Any]] | None = (
             self._representative_successors if self.symmetry is not None else None
@@ -166,8 +170,10 @@ class KernelModel(Config):
     @property
     def reductions(self) -> tuple[str, ...]:
         """The reductions this model applies, for reports."""
-        return ("symmetry",) * self.symmetric + ("partial-order",) * (
-            self.partial_order is not None
+        return (
+            ("symmetry",) * self.symmetric
+            + ("partial-order",) * (self.partial_order is not None)
+            + ("stubborn-sets",) * (self.stubborn is not None)
         )
 
     def canonical(self, s: State) -> State:
@@ -178,7 +184,7 @@ class KernelModel(Config):
 
     def unreduced(self) -> KernelModel:
         """The same model without reductions: every move of every task, to replay and trace."""
-        if self.symmetry is None and self.partial_order is None:
+        if self.symmetry is None and self.partial_order is None and self.stubborn is None:
             return self
         if self._twin is None:
             self._twin = KernelModel(self.scenario, self.kernel, reduce=False)
@@ -250,9 +256,10 @@ class KernelModel(Config):
         self, s: State, place: Callable[[State, int], State] | None = None
     ) -> list[tuple[Action, State, frozenset[str]]]:
         """The reduced moves of ``s`` (a representative, under symmetry), in task id order:
-        one local move alone, or every task's moves (one copy of each run of equal copies)
-        and the reaper's. Lock owners keep the ids of ``s``. ``place(next, t)``, when
-        given, makes each next state a representative (only task t moved)."""
+        one local move alone, the moves of a stubborn set of tasks, or every task's moves
+        (one copy of each run of equal copies) and the reaper's. Lock owners keep the ids
+        of ``s``. ``place(next, t)``, when given, makes each next state a representative
+        (only task t moved)."""
         if s[5] is not None:
             return []
         out: list[tuple[Action, State, frozenset[str]]] = []
@@ -270,6 +277,25 @@ class KernelModel(Config):
                 t, (choice, free, curr, owners, done, left, halt, mine, _) = alone
                 nxt = (free, curr, owners, done, left, halt, (*tasks[:t], mine, *tasks[t + 1 :]))
                 return [((t, choice), place(nxt, t) if place else nxt, _NO_LABELS)]
+        # -- stubborn sets (docs/model.md, "Stubborn sets"): only the chosen tasks' moves
+        if self.stubborn is not None:
+            chosen = self.stubborn.tasks(s, lambda t: self._memo_moves(memo, s, t))
+            if chosen is not None:
+                for t in chosen:
+                    for move in self._memo_moves(memo, s, t):
+                        choice, free, curr, owners, done, left, halt, mine, _ = move
+                        nxt = (
+                            free,
+                            curr,
+                            owners,
+                            done,
+                            left,
+                            halt,
+                            (*tasks[:t], mine, *tasks[t + 1 :]),
+                        )
+                        out.append(((t, choice), place(nxt, t) if place else nxt, _NO_LABELS))
+                return out
+        # -- every task's moves
         for t, task in enumerate(tasks):
             if sym is not None and sym.repeats_prev(s, t):
                 continue
