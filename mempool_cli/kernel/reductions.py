@@ -43,6 +43,7 @@ _RESOURCE_KIND = {
     **dict.fromkeys(QUEUE_OPS, "queue"),
 }
 _COUNTER_CONDS = frozenset(("eq", "ne", "lt", "ge"))  # an `if` on a counter reads it
+_CLOSURE_LIMIT = 50_000  # pc combinations whose closures StubbornSets keeps before clearing
 
 
 def _resource(ins: Instr) -> str | None:
@@ -326,11 +327,13 @@ class StubbornSets:
         spin_pcs: tuple[frozenset[int], ...],
         watch_free: bool,
     ) -> None:
+        self.ends = tuple(len(f) - 1 for f in foot)  # each program's length (foot has its exit)
         self.foot = foot
         self.future = future
         self.exit_mask = exit_mask
         self.spin_pcs = spin_pcs
         self.watch_free = watch_free
+        self._closures: dict[tuple[int, ...], tuple[tuple[int, int], ...]] = {}
 
     @staticmethod
     def build(k: Config) -> StubbornSets | None:
@@ -422,105 +425,113 @@ class StubbornSets:
             tuple(foot), tuple(future), tuple(exit_mask), tuple(spin), k.wmark_min > 0
         )
 
+    def closures(self, pcs: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+        """Per seed task, ``(seed, the tasks of the closure of {seed} as a bit mask)`` where
+        the tasks stand at ``pcs`` (-1: exited), fewest tasks first.
+
+        u joins when what u may ever touch from where it is (``future``) meets what a
+        member's step touches (``foot``). The closure depends on the pcs alone, so it is
+        computed once per combination of them.
+        """
+        got = self._closures.get(pcs)
+        if got is not None:
+            return got
+        n = len(pcs)
+        future = [self.future[u][pc] if pc >= 0 else 0 for u, pc in enumerate(pcs)]
+        # conflicts[v]: the tasks whose future meets v's step
+        conflicts = []
+        for v, pc in enumerate(pcs):
+            reads = self.foot[v][pc] if pc >= 0 else 0
+            conflicts.append(sum(1 << u for u in range(n) if u != v and future[u] & reads))
+        out = []
+        for seed in range(n):
+            if pcs[seed] < 0:
+                continue
+            members, todo = 1 << seed, 1 << seed
+            while todo:
+                v = todo.bit_length() - 1
+                todo &= ~(1 << v)
+                new = conflicts[v] & ~members
+                members |= new
+                todo |= new
+            out.append((seed, members))
+        out.sort(key=lambda entry: (bin(entry[1]).count("1"), entry[0]))
+        if len(self._closures) > _CLOSURE_LIMIT:
+            self._closures.clear()
+        got = self._closures[pcs] = tuple(out)
+        return got
+
     def tasks(
         self, s: State, moves_of: Callable[[int], tuple[tuple[Any, ...], ...]]
     ) -> tuple[int, ...] | None:
         """The tasks whose moves to explore in ``s``, or None for all.
 
-        For each task t with a move, the closure T of {t}: a task u joins T when
-        what u may ever touch from where it is (``future``) meets what a member's
-        next step touches (``foot``). T is used when it leaves out a task with a
-        move and every member either has no move (it stays so: what it waits on is
-        written only inside T) or stands at a step boundary with moves that each
-        end at a later boundary of the same program (pc rises: the cycle proviso),
-        halt nothing, raise no label, leave its status alone (no exit), keep the
-        free pages zero or not zero (depletion), and keep it inside or outside a
-        loop body (``spin_pcs``: what ``loop_spinners`` reads). The smallest such
-        T (fewest moves) wins. docs/model.md has the argument. ``moves_of(t)``
-        gives task t's moves as the model memoizes them.
+        The first closure (``closures``, fewest tasks first) whose seed has a move
+        and that leaves out a task with a move, where every member either has no
+        move (it stays so: what it waits on is written only inside the closure) or
+        stands at a step boundary with moves that each end at a later boundary of
+        the same program (pc rises: the cycle proviso), halt nothing, raise no
+        label, leave its status alone (no exit), keep the free pages zero or not
+        zero (depletion), and keep it inside or outside a loop body (``spin_pcs``:
+        what ``loop_spinners`` reads). docs/model.md has the argument.
+        ``moves_of(t)`` gives task t's moves as the model memoizes them.
         """
         tasks = s[6]
         for task in tasks:
             if task[STATUS] & ~EXITED:
                 return None  # a victim (the reaper acts on it) or a killed task
         n = len(tasks)
-        future = [0] * n
-        nxt = [0] * n
-        alive = 0
-        for u, task in enumerate(tasks):
-            if task[STATUS]:
-                continue  # exited: no move, ever
-            alive |= 1 << u
-            pc = task[PC]
-            future[u] = self.future[u][pc]
-            nxt[u] = self.foot[u][pc]
+        pcs = tuple(-1 if task[STATUS] else task[PC] for task in tasks)
         # 0: not looked at; 1: eligible with moves; 2: no move (blocked); 3: not eligible
         verdict = [0] * n
-        moves: list[tuple[tuple[Any, ...], ...]] = [()] * n
-        enabled = 0
+        zero = s[0] == 0
 
         def judge(v: int) -> int:
             if verdict[v]:
                 return verdict[v]
             task = tasks[v]
-            if type(task[FRAME]) is SlowPath and task[FRAME].stage == MAY_OOM:
+            frame = task[FRAME]
+            if not frame and task[PC] >= self.ends[v]:
+                verdict[v] = 3  # do_exit: the status changes
+                return 3
+            if type(frame) is SlowPath and frame.stage == MAY_OOM:
                 verdict[v] = 3  # out_of_memory: the model does not memoize it
                 return 3
             mv = moves_of(v)
-            moves[v] = mv
             if not mv:
                 verdict[v] = 2
-                return 2
-            if task[FRAME]:
+            elif frame:
                 verdict[v] = 3
-                return 3
-            pc, status = task[PC], task[STATUS]
-            looped = pc in self.spin_pcs[v]
-            zero = s[0] == 0
-            for move in mv:
-                mine = move[7]
-                if (
-                    move[6] is not None
-                    or move[8]
-                    or mine[FRAME]
-                    or mine[PC] <= pc
-                    or mine[STATUS] != status
-                    or (mine[PC] in self.spin_pcs[v]) != looped
-                    or (self.watch_free and (move[1] == 0) != zero)
-                ):
-                    verdict[v] = 3
-                    return 3
-            verdict[v] = 1
-            return 1
-
-        for u in range(n):
-            if alive >> u & 1 and judge(u) != 2:
-                enabled |= 1 << u
-        best: int | None = None
-        best_size = 0
-        for seed in range(n):
-            if verdict[seed] != 1:
-                continue
-            members, todo = 1 << seed, [seed]
-            ok = True
-            while todo and ok:
-                v = todo.pop()
-                reads = nxt[v]
-                for u in range(n):
-                    if members >> u & 1 or not alive >> u & 1 or not future[u] & reads:
-                        continue
-                    if judge(u) == 3:
-                        ok = False
+            else:
+                verdict[v] = 1
+                pc, status = task[PC], task[STATUS]
+                spin = self.spin_pcs[v]
+                looped = pc in spin
+                for move in mv:
+                    mine = move[7]
+                    if (
+                        move[6] is not None
+                        or move[8]
+                        or mine[FRAME]
+                        or mine[PC] <= pc
+                        or mine[STATUS] != status
+                        or (mine[PC] in spin) != looped
+                        or (self.watch_free and (move[1] == 0) != zero)
+                    ):
+                        verdict[v] = 3
                         break
-                    members |= 1 << u
-                    todo.append(u)
-            if not ok or members & enabled == enabled:
+            return verdict[v]
+
+        for seed, members in self.closures(pcs):
+            if judge(seed) != 1:
                 continue
-            size = sum(len(moves[u]) for u in range(n) if members >> u & 1)
-            if best is None or size < best_size:
-                best, best_size = members, size
-                if size == 1:
-                    break
-        if best is None:
-            return None
-        return tuple(u for u in range(n) if best >> u & 1 and verdict[u] == 1)
+            if not all(judge(u) != 3 for u in range(n) if members >> u & 1):
+                continue
+            # a task at a step boundary always has a move (the step's start, or do_exit)
+            if any(
+                pcs[u] >= 0 and (not tasks[u][FRAME] or judge(u) != 2)
+                for u in range(n)
+                if not members >> u & 1
+            ):
+                return tuple(u for u in range(n) if members >> u & 1 and verdict[u] == 1)
+        return None
