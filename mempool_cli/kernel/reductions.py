@@ -427,7 +427,8 @@ class StubbornSets:
 
     def closures(self, pcs: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
         """Per seed task, ``(seed, the tasks of the closure of {seed} as a bit mask)`` where
-        the tasks stand at ``pcs`` (-1: exited), fewest tasks first.
+        the tasks stand at ``pcs`` (-1: exited), fewest tasks first, leaving out the
+        closures of every live task (often all of them: then no task's moves are asked).
 
         u joins when what u may ever touch from where it is (``future``) meets what a
         member's step touches (``foot``). The closure depends on the pcs alone, so it is
@@ -437,6 +438,7 @@ class StubbornSets:
         if got is not None:
             return got
         n = len(pcs)
+        alive = sum(1 << u for u, pc in enumerate(pcs) if pc >= 0)
         future = [self.future[u][pc] if pc >= 0 else 0 for u, pc in enumerate(pcs)]
         # conflicts[v]: the tasks whose future meets v's step
         conflicts = []
@@ -454,7 +456,8 @@ class StubbornSets:
                 new = conflicts[v] & ~members
                 members |= new
                 todo |= new
-            out.append((seed, members))
+            if members != alive:  # (one with every live task leaves nobody out: never used)
+                out.append((seed, members))
         out.sort(key=lambda entry: (bin(entry[1]).count("1"), entry[0]))
         if len(self._closures) > _CLOSURE_LIMIT:
             self._closures.clear()
@@ -482,6 +485,9 @@ class StubbornSets:
                 return None  # a victim (the reaper acts on it) or a killed task
         n = len(tasks)
         pcs = tuple(-1 if task[STATUS] else task[PC] for task in tasks)
+        closures = self.closures(pcs)
+        if not closures:
+            return None
         # 0: not looked at; 1: eligible with moves; 2: no move (blocked); 3: not eligible
         verdict = [0] * n
         zero = s[0] == 0
@@ -522,7 +528,7 @@ class StubbornSets:
                         break
             return verdict[v]
 
-        for seed, members in self.closures(pcs):
+        for seed, members in closures:
             if judge(seed) != 1:
                 continue
             if not all(judge(u) != 3 for u in range(n) if members >> u & 1):
