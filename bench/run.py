@@ -2,8 +2,13 @@
 
 Cases: the pool-workers-N family (N identical workers share one pool and one
 mutex with memory at the min watermark; `min_nr: N+1` is ok, `min_nr: N`
-deadlocks) with reductions on and off, every shipped scenario under its own
-kernel, and the scenario loader on a 2,000-line file. Each case runs in a
+deadlocks), bench/hetero.yaml (six distinct tasks on locks, a pool, a queue
+and an rwsem: no symmetry), every shipped scenario under its own kernel, and
+the scenario loader on a 2,000-line file. Each search runs in up to three
+modes: `on` (every reduction), `no-stub` (every reduction but the stubborn
+sets, docs/model.md "Stubborn sets") and `off` (--no-reduce); the modes of a
+case must find the same outcomes, and a case where they differ is reported
+and makes the run fail. Each case runs in a
 child process so its peak RSS is its own. Results are printed as a table and
 written as JSON to bench/results/ so runs can be compared.
 
@@ -76,7 +81,11 @@ def pool_workers(n: int, variant: str) -> str:
     return POOL_WORKERS.format(n=n, variant=variant, min_nr=min_nr, expect=variant)
 
 
-def run_case(path: str, reduce: bool, max_seconds: float) -> dict[str, object]:
+MODES = ("on", "no-stub", "off")
+HETERO = ROOT / "bench" / "hetero.yaml"
+
+
+def run_case(path: str, mode: str, max_seconds: float) -> dict[str, object]:
     """Explore one scenario in this process and report the numbers."""
     sys.path.insert(0, str(ROOT))
     from mempool_cli.explore import explore
@@ -85,7 +94,7 @@ def run_case(path: str, reduce: bool, max_seconds: float) -> dict[str, object]:
 
     loading = time.perf_counter()
     scenario = load_scenario(path)
-    model = KernelModel(scenario, reduce=reduce)
+    model = KernelModel(scenario, reduce=mode != "off", stubborn=mode == "on")
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     start = time.perf_counter()
     result = explore(model, max_seconds=max_seconds)
@@ -107,12 +116,11 @@ def run_case(path: str, reduce: bool, max_seconds: float) -> dict[str, object]:
     }
 
 
-def child(path: str, reduce: bool, max_seconds: float = CASE_SECONDS) -> dict[str, object]:
-    """Explore one scenario in a fresh process; its numbers, with the process's wall time
-    from start to verdict as ``wall_seconds``."""
+def child(path: str, mode: str, max_seconds: float = CASE_SECONDS) -> dict[str, object]:
+    """Explore one scenario in a fresh process in one mode (MODES); its numbers, with the
+    process's wall time from start to verdict as ``wall_seconds``."""
     cmd = [sys.executable, __file__, "--case", path, "--max-seconds", str(max_seconds)]
-    if not reduce:
-        cmd.append("--no-reduce")
+    cmd += ["--mode", mode]
     start = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
@@ -163,7 +171,7 @@ def peer_comparison(sizes: tuple[int, ...], runs: int) -> list[dict[str, object]
                 mine: list[dict[str, Any]] = []
                 peers: dict[int, list[Any]] = {t: [] for t in PEER_THREADS}
                 for _ in range(runs):
-                    mine.append(child(str(path), True, PEER_SECONDS))
+                    mine.append(child(str(path), "on", PEER_SECONDS))
                     for threads in PEER_THREADS:
                         work = Path(tmp) / f"rumur-{threads}"
                         work.mkdir(exist_ok=True)
@@ -278,11 +286,11 @@ def main() -> None:
         "--peer-runs", type=int, default=PEER_RUNS, help="runs of each side per peer case"
     )
     parser.add_argument("--case", help=argparse.SUPPRESS)
-    parser.add_argument("--no-reduce", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", choices=MODES, default="on", help=argparse.SUPPRESS)
     parser.add_argument("--max-seconds", type=float, default=CASE_SECONDS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
-        print(json.dumps(run_case(args.case, not args.no_reduce, args.max_seconds)))
+        print(json.dumps(run_case(args.case, args.mode, args.max_seconds)))
         return
     if args.peer_only:
         print(f"machine: {machine()}")
@@ -297,22 +305,29 @@ def main() -> None:
     width = max(len(str(p.relative_to(ROOT))) for p in shipped) if shipped else 24
     print(f"machine: {machine()}")
     header = (
-        f"{'case':{width}} {'reduce':6} {'outcome':10} {'states':>10} {'transitions':>12} "
+        f"{'case':{width}} {'mode':7} {'outcome':10} {'states':>10} {'transitions':>12} "
         f"{'states/s':>9} {'RSS MB':>7} {'B/state':>7} {'seconds':>8}"
     )
     print(header)
     print("-" * len(header))
 
-    def record(name: str, reduce: bool, data: dict[str, object]) -> None:
-        rows.append({"case": name, "reduce": reduce, **data})
+    seen: dict[str, tuple[str, object]] = {}  # case -> (mode, outcomes) of its first complete run
+    mismatches: list[str] = []
+
+    def record(name: str, mode: str, data: dict[str, object]) -> None:
+        rows.append({"case": name, "mode": mode, **data})
         if "error" in data:
-            print(f"{name:{width}} {'on' if reduce else 'off':6} ERROR {data['error']}")
+            print(f"{name:{width}} {mode:7} ERROR {data['error']}")
             return
+        if data["complete"]:
+            first = seen.setdefault(name, (mode, data["outcomes"]))
+            if first[1] != data["outcomes"]:
+                mismatches.append(f"{name}: {first[0]} {first[1]} but {mode} {data['outcomes']}")
         outcome = ",".join(str(o) for o in data["outcomes"])  # type: ignore[union-attr]
         if not data["complete"]:
             outcome += " (cut)"
         print(
-            f"{name:{width}} {'on' if reduce else 'off':6} {outcome:10} {data['states']:>10,} "
+            f"{name:{width}} {mode:7} {outcome:10} {data['states']:>10,} "
             f"{data['transitions']:>12,} {data['states_per_second'] or 0:>9,} "
             f"{data['peak_rss_mb']:>7} {data['bytes_per_state'] or 0:>7} {data['seconds']:>8}",
             flush=True,
@@ -323,11 +338,16 @@ def main() -> None:
             for variant in ("ok", "deadlock"):
                 path = Path(tmp) / f"pool-workers-{n}-{variant}.yaml"
                 path.write_text(pool_workers(n, variant))
-                record(path.stem, True, child(str(path), True))
+                record(path.stem, "on", child(str(path), "on"))
+                if n <= 8:
+                    record(path.stem, "no-stub", child(str(path), "no-stub"))
                 if n <= 5:  # without reductions the space grows ~14x per worker
-                    record(path.stem, False, child(str(path), False))
+                    record(path.stem, "off", child(str(path), "off"))
+    for mode in MODES:
+        record(str(HETERO.relative_to(ROOT)), mode, child(str(HETERO), mode))
     for path in shipped:
-        record(str(path.relative_to(ROOT)), True, child(str(path), True))
+        for mode in ("on", "no-stub"):
+            record(str(path.relative_to(ROOT)), mode, child(str(path), mode))
 
     load = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "load_bench.py")],
@@ -342,6 +362,10 @@ def main() -> None:
         "bench",
         {"machine": machine(), "cases": rows, "loader": load.stdout.strip(), "peer": peer},
     )
+    for line in mismatches:
+        print(f"OUTCOMES DIFFER: {line}")
+    if mismatches:
+        sys.exit(1)
 
 
 def write_results(prefix: str, data: dict[str, object]) -> None:

@@ -38,6 +38,7 @@ from mempool_cli.kernel.packing import Packing
 from mempool_cli.kernel.program import JUMP
 from mempool_cli.kernel.reductions import (
     PartialOrder,
+    StubbornSets,
     Symmetry,
     oom_reachable,
     permute,
@@ -137,9 +138,10 @@ class KernelModel(Config):
         *,
         symmetry: bool = True,
         partial_order: bool = True,
+        stubborn: bool = True,
     ) -> None:
-        """``reduce=False`` turns every reduction off; ``symmetry`` and ``partial_order``
-        turn off one each (for tests that compare them)."""
+        """``reduce=False`` turns every reduction off; ``symmetry``, ``partial_order`` and
+        ``stubborn`` turn off one each (for tests and benchmarks that compare them)."""
         super().__init__(scenario, kernel)
         self.reduce = reduce
         oom = oom_reachable(self)
@@ -151,6 +153,8 @@ class KernelModel(Config):
         self.partial_order = (
             PartialOrder.build(self) if reduce and partial_order and not oom else None
         )
+        # docs/model.md, "Stubborn sets": off where the OOM killer can run, as partial order
+        self.stubborn = StubbornSets.build(self) if reduce and stubborn and not oom else None
         # explore/model.py: under symmetry the search expands representatives
         self.representative_successors: Callable[[State], list[Any]] | None = (
             self._representative_successors if self.symmetry is not None else None
@@ -183,8 +187,10 @@ class KernelModel(Config):
     @property
     def reductions(self) -> tuple[str, ...]:
         """The reductions this model applies, for reports."""
-        return ("symmetry",) * self.symmetric + ("partial-order",) * (
-            self.partial_order is not None
+        return (
+            ("symmetry",) * self.symmetric
+            + ("partial-order",) * (self.partial_order is not None)
+            + ("stubborn-sets",) * (self.stubborn is not None)
         )
 
     def canonical(self, s: State) -> State:
@@ -195,7 +201,7 @@ class KernelModel(Config):
 
     def unreduced(self) -> KernelModel:
         """The same model without reductions: every move of every task, to replay and trace."""
-        if self.symmetry is None and self.partial_order is None:
+        if self.symmetry is None and self.partial_order is None and self.stubborn is None:
             return self
         if self._twin is None:
             self._twin = KernelModel(self.scenario, self.kernel, reduce=False)
@@ -325,36 +331,52 @@ class KernelModel(Config):
         # The real state, built only where a rule reads it: a memo miss, out_of_memory, the
         # reaper, the partial-order reduction and CPUs shared with handlers.
         s: State | None = None
-        if self.partial_order is not None or self.shares_cpus:
+        if self.partial_order is not None or self.stubborn is not None or self.shares_cpus:
             s = packing.state(sid, tids)
         if self.partial_order is not None:
             assert s is not None
             here = s
             alone = self.partial_order.alone(s, lambda t: self._memo_moves(memo, here, tids, t))
             if alone is not None:
-                t, (choice, nsid, ntid, _, _, _) = alone
+                t, (choice, nsid, ntid, *_) = alone
                 new = list(tids)
                 new[t] = ntid
                 if settle is not None:
                     nsid, new = settle(nsid, new, t)
                 return [((t, choice), to_key(nsid, new), _NO_LABELS)]
-        out: list[tuple[Action, bytes, frozenset[str]]] = []
+        # -- stubborn sets (docs/model.md, "Stubborn sets"): only the chosen tasks' moves
+        if self.stubborn is not None:
+            assert s is not None
+            here = s
+            chosen = self.stubborn.tasks(s, lambda t: self._memo_moves(memo, here, tids, t))
+            if chosen is not None:
+                out: list[tuple[Action, bytes, frozenset[str]]] = []
+                for t in chosen:
+                    for choice, nsid, ntid, *_ in self._memo_moves(memo, s, tids, t):
+                        new = list(tids)
+                        new[t] = ntid
+                        if settle is not None:
+                            nsid, new = settle(nsid, new, t)
+                        out.append(((t, choice), to_key(nsid, new), _NO_LABELS))
+                return out
+        # -- every task's moves
+        out = []
         owners = shared[2]
         prev_copy = sym.prev_copy if sym is not None else None
         flags = packing.flags
         shares_cpus = self.shares_cpus
-        victims = False
+        seen = 0  # the flags of every task, the skipped copies' too
         for t in range(n):
             tid = tids[t]
             if prev_copy is not None:
                 # Symmetry.repeats_prev on ids: equal ids are equal tuples
                 prev = prev_copy[t]
                 if prev >= 0 and tids[prev] == tid and t not in owners and prev not in owners:
-                    victims = victims or flags[tid] & _VICTIM_FLAG
+                    seen |= flags[tid]
                     continue
             flag = flags[tid]
             if flag:
-                victims = victims or flag & _VICTIM_FLAG
+                seen |= flag
                 if flag & _OOM_FLAG:
                     # out_of_memory reads (and may kill) every task: no memo
                     if s is None:
@@ -368,7 +390,7 @@ class KernelModel(Config):
                 if s is None:
                     s = packing.state(sid, tids)
                 moves = self._memo_moves(memo, s, tids, t)
-            for choice, nsid, ntid, labels, _, _ in moves:
+            for choice, nsid, ntid, labels, *_ in moves:
                 new = list(tids)
                 new[t] = ntid
                 if place_order is not None:  # (self._place, inline: it runs on every move)
@@ -382,7 +404,7 @@ class KernelModel(Config):
                     out.append(((t, choice), prefix[nsid] + bytes(new), labels))
                 else:
                     out.append(((t, choice), to_key(nsid, new), labels))
-        if victims and self.reaper_mode != "none":
+        if seen & _VICTIM_FLAG and self.reaper_mode != "none":
             if s is None:
                 s = packing.state(sid, tids)
             for v, task in enumerate(s[6]):
@@ -419,7 +441,7 @@ class KernelModel(Config):
         self, memo: dict[int, Any], s: State, tids: Sequence[int], t: int
     ) -> tuple[tuple[Any, ...], ...]:
         """Task ``t``'s moves in ``s`` as (choice, shared id, its new task id, labels,
-        halt, its new tuple), memoized in ``memo`` (the moves of ``s``'s shared part) by
+        halt, its new tuple, free pages), memoized in ``memo`` (the moves of ``s``'s shared part) by
         task id and task id. Whether a task may run on a CPU a handler shares reads other
         tasks' tuples, so it is asked before the memo (revision 2, kernel/irq.py).
         """
@@ -441,6 +463,7 @@ class KernelModel(Config):
                     frozenset(w.labels) or _NO_LABELS,
                     w.halt,
                     mine,
+                    w.free,
                 )
             )
         moves = memo[slot] = tuple(out)

@@ -1,10 +1,12 @@
-"""The two state-space reductions, kept out of the kernel's semantics (docs/model.md, "Reductions").
+"""The state-space reductions, kept out of the kernel's semantics (docs/model.md, "Reductions").
 
 ``Symmetry``: the copies of a ``count:`` task are interchangeable, so the
 search keeps one representative per class of states that differ only by
 which copy is which. ``PartialOrder``: a step no other task can see is
-taken alone. Both keep the outcome set exactly; the property tests
-compare each with no reduction.
+taken alone. ``StubbornSets``: in a state, the moves of a set of tasks
+that no other task can interfere with are explored, the others' later
+(docs/model.md, "Stubborn sets"). Each keeps the outcome set exactly; the
+property tests compare each with no reduction.
 """
 
 from __future__ import annotations
@@ -14,21 +16,24 @@ from itertools import pairwise
 from typing import Any
 
 from mempool_cli.kernel.config import Config
+from mempool_cli.kernel.mm.internal import MAY_OOM, SlowPath
 from mempool_cli.kernel.program import (
     COMPLETION_OPS,
     COUNTER_OPS,
     IF,
+    JUMP,
     LOCK_OPS,
     QUEUE_OPS,
     UNWIND,
     Instr,
 )
-from mempool_cli.kernel.sched import SCOPE_INDEX
-from mempool_cli.kernel.state import PC, State
+from mempool_cli.kernel.sched import IRQ_UNIT, SCOPE_INDEX
+from mempool_cli.kernel.state import EXITED, FRAME, PC, STATUS, State
 from mempool_cli.scenario import gfp as G
 
 __all__ = [
     "PartialOrder",
+    "StubbornSets",
     "Symmetry",
     "oom_reachable",
     "permute",
@@ -47,6 +52,7 @@ _RESOURCE_KIND = {
     **dict.fromkeys(QUEUE_OPS, "queue"),
 }
 _COUNTER_CONDS = frozenset(("eq", "ne", "lt", "ge"))  # an `if` on a counter reads it
+_CLOSURE_LIMIT = 50_000  # pc combinations whose closures StubbornSets keeps before clearing
 
 
 def _resource(ins: Instr) -> str | None:
@@ -347,4 +353,247 @@ class PartialOrder:
             if halt is not None or labels or mine[1] or mine[PC] <= task[PC]:
                 continue
             return t, move
+        return None
+
+
+class StubbornSets:
+    """Persistent sets over a kernel-aware independence relation (docs/model.md,
+    "Stubborn sets").
+
+    Each step touches some of the shared things of a state, as bits of a mask:
+    one bit per lock (its ``owners`` entry, an rwsem's whole ``RwsemState``
+    included), one per ``done`` slot (a completion's count, a counter's value, a
+    queue's items), and one bit ``mem`` for the page allocator as a whole (free
+    pages, every pool's ``curr_nr``, every reclaimable entry's pages). ``foot[t][pc]``
+    is what task t's step at pc (its start and every resume of its frame) can
+    read or write; ``future[t][pc]`` is the union over every pc the program can
+    reach from pc, and the exit's ``mem`` when the task has rss to give back.
+    Two tasks whose masks are disjoint commute: a move reads and writes only its
+    own task tuple and the shared things in its mask (kernel/state.py; the OOM
+    killer, the reaper and interrupt handlers are the exceptions, and where they
+    can act there is no reduction).
+    """
+
+    def __init__(
+        self,
+        foot: tuple[tuple[int, ...], ...],
+        future: tuple[tuple[int, ...], ...],
+        exit_mask: tuple[int, ...],
+        spin_pcs: tuple[frozenset[int], ...],
+        watch_free: bool,
+    ) -> None:
+        self.ends = tuple(len(f) - 1 for f in foot)  # each program's length (foot has its exit)
+        self.foot = foot
+        self.future = future
+        self.exit_mask = exit_mask
+        self.spin_pcs = spin_pcs
+        self.watch_free = watch_free
+        self._closures: dict[tuple[int, ...], tuple[tuple[int, int], ...]] = {}
+
+    @staticmethod
+    def build(k: Config) -> StubbornSets | None:
+        """The masks of every task's steps, or None where the relation is not known.
+
+        None on a CPU an interrupt handler shares (a handler's firing disables the
+        task it interrupts, reading other tasks' tuples: kernel/irq.py). The caller
+        also keeps it off where the OOM killer is reachable (the killer reads and
+        writes every task). A step kind the table below does not name touches
+        everything.
+        """
+        if k.shares_cpus:
+            return None
+        locks = len(k.locks)
+        done = len(k.completions) + len(k.counters) + len(k.queues)
+        mem = 1 << (locks + done)
+        everything = (mem << 1) - 1
+
+        def slot(d: int) -> int:
+            return 1 << (locks + d)
+
+        # reclaim takes each entry's locks and trylocks and waits on its completion
+        reclaim = mem
+        for e in range(len(k.entries)):
+            for lock in (*k.entry_locks[e], *k.entry_trylocks[e]):
+                reclaim |= 1 << lock
+            if k.entry_waits[e] >= 0:
+                reclaim |= slot(k.entry_waits[e])
+
+        def mask(ins: Instr) -> int:
+            op = ins.op
+            if op == JUMP or op in SCOPE_INDEX:
+                return 0
+            if op == IF:
+                if ins.cond == "held":
+                    return 1 << ins.arg
+                return slot(k.counter_base + ins.arg) if ins.cond in _COUNTER_CONDS else 0
+            if op in LOCK_OPS:
+                return 1 << ins.arg
+            if op in COMPLETION_OPS:
+                return slot(ins.arg)
+            if op in COUNTER_OPS:
+                return slot(k.counter_base + ins.arg)
+            if op in QUEUE_OPS:
+                return slot(k.queue_base + ins.arg)
+            if op in IRQ_UNIT:  # local_irq_* / local_bh_*: the task's own atomic field
+                return 0
+            if op in ("alloc_pages", "mempool_alloc"):
+                return reclaim
+            if op in ("free_pages", "mempool_free"):
+                return mem  # (a handle may come from a queue: any pool)
+            return everything
+
+        foot, future, exit_mask, spin = [], [], [], []
+        for t, info in enumerate(k.info):
+            instrs = info.program.instrs
+            n = len(instrs)
+            # giving back everything held (on_fail: unwind) touches its locks and pages
+            held_locks = 0
+            for ins in instrs:
+                if ins.op in LOCK_OPS:
+                    held_locks |= 1 << ins.arg
+            mine = [mask(ins) | (mem | held_locks if ins.fail == UNWIND else 0) for ins in instrs]
+            at_exit = mem if k.scenario.tasks[t].rss else 0
+            nexts: list[tuple[int, ...]] = []
+            for pc, ins in enumerate(instrs):
+                if ins.op == JUMP:
+                    targets = {ins.arg, ins.leave}
+                elif ins.op == IF:
+                    targets = {pc + 1, ins.orelse}
+                else:
+                    targets = {pc + 1, ins.fail, n if ins.fail == UNWIND else -1}
+                nexts.append(tuple(p for p in targets if 0 <= p <= n))
+            reach = [*mine, at_exit]
+            changed = True
+            while changed:  # a fixpoint over the program's flow graph (loops included)
+                changed = False
+                for pc in range(n - 1, -1, -1):
+                    m = reach[pc]
+                    for p in nexts[pc]:
+                        m |= reach[p]
+                    if m != reach[pc]:
+                        reach[pc], changed = m, True
+            foot.append((*mine, at_exit))
+            future.append(tuple(reach))
+            exit_mask.append(at_exit)
+            spin.append(info.program.spin_pcs)
+        return StubbornSets(
+            tuple(foot), tuple(future), tuple(exit_mask), tuple(spin), k.wmark_min > 0
+        )
+
+    def closures(self, pcs: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+        """Per seed task, ``(seed, the tasks of the closure of {seed} as a bit mask)`` where
+        the tasks stand at ``pcs`` (-1: exited), fewest tasks first, leaving out the
+        closures of every live task (often all of them: then no task's moves are asked).
+
+        u joins when what u may ever touch from where it is (``future``) meets what a
+        member's step touches (``foot``). The closure depends on the pcs alone, so it is
+        computed once per combination of them.
+        """
+        got = self._closures.get(pcs)
+        if got is not None:
+            return got
+        n = len(pcs)
+        alive = sum(1 << u for u, pc in enumerate(pcs) if pc >= 0)
+        future = [self.future[u][pc] if pc >= 0 else 0 for u, pc in enumerate(pcs)]
+        # conflicts[v]: the tasks whose future meets v's step
+        conflicts = []
+        for v, pc in enumerate(pcs):
+            reads = self.foot[v][pc] if pc >= 0 else 0
+            conflicts.append(sum(1 << u for u in range(n) if u != v and future[u] & reads))
+        out = []
+        for seed in range(n):
+            if pcs[seed] < 0:
+                continue
+            members, todo = 1 << seed, 1 << seed
+            while todo:
+                v = todo.bit_length() - 1
+                todo &= ~(1 << v)
+                new = conflicts[v] & ~members
+                members |= new
+                todo |= new
+            if members != alive:  # (one with every live task leaves nobody out: never used)
+                out.append((seed, members))
+        out.sort(key=lambda entry: (bin(entry[1]).count("1"), entry[0]))
+        if len(self._closures) > _CLOSURE_LIMIT:
+            self._closures.clear()
+        got = self._closures[pcs] = tuple(out)
+        return got
+
+    def tasks(
+        self, s: State, moves_of: Callable[[int], tuple[tuple[Any, ...], ...]]
+    ) -> tuple[int, ...] | None:
+        """The tasks whose moves to explore in ``s``, or None for all.
+
+        The first closure (``closures``, fewest tasks first) whose seed has a move
+        and that leaves out a task with a move, where every member either has no
+        move (it stays so: what it waits on is written only inside the closure) or
+        stands at a step boundary with moves that each end at a later boundary of
+        the same program (pc rises: the cycle proviso), halt nothing, raise no
+        label, leave its status alone (no exit), keep the free pages zero or not
+        zero (depletion), and keep it inside or outside a loop body (``spin_pcs``:
+        what ``loop_spinners`` reads). docs/model.md has the argument.
+        ``moves_of(t)`` gives task t's moves as the model memoizes them.
+        """
+        tasks = s[6]
+        for task in tasks:
+            if task[STATUS] & ~EXITED:
+                return None  # a victim (the reaper acts on it) or a killed task
+        n = len(tasks)
+        pcs = tuple(-1 if task[STATUS] else task[PC] for task in tasks)
+        closures = self.closures(pcs)
+        if not closures:
+            return None
+        # 0: not looked at; 1: eligible with moves; 2: no move (blocked); 3: not eligible
+        verdict = [0] * n
+        zero = s[0] == 0
+
+        def judge(v: int) -> int:
+            if verdict[v]:
+                return verdict[v]
+            task = tasks[v]
+            frame = task[FRAME]
+            if not frame and task[PC] >= self.ends[v]:
+                verdict[v] = 3  # do_exit: the status changes
+                return 3
+            if type(frame) is SlowPath and frame.stage == MAY_OOM:
+                verdict[v] = 3  # out_of_memory: the model does not memoize it
+                return 3
+            mv = moves_of(v)
+            if not mv:
+                verdict[v] = 2
+            elif frame:
+                verdict[v] = 3
+            else:
+                verdict[v] = 1
+                pc, status = task[PC], task[STATUS]
+                spin = self.spin_pcs[v]
+                looped = pc in spin
+                for move in mv:
+                    # (choice, shared id, task id, labels, halt, new tuple, free pages)
+                    mine = move[5]
+                    if (
+                        move[4] is not None
+                        or move[3]
+                        or mine[FRAME]
+                        or mine[PC] <= pc
+                        or mine[STATUS] != status
+                        or (mine[PC] in spin) != looped
+                        or (self.watch_free and (move[6] == 0) != zero)
+                    ):
+                        verdict[v] = 3
+                        break
+            return verdict[v]
+
+        for seed, members in closures:
+            if judge(seed) != 1:
+                continue
+            if not all(judge(u) != 3 for u in range(n) if members >> u & 1):
+                continue
+            # a task at a step boundary always has a move (the step's start, or do_exit)
+            if any(
+                pcs[u] >= 0 and (not tasks[u][FRAME] or judge(u) != 2)
+                for u in range(n)
+                if not members >> u & 1
+            ):
+                return tuple(u for u in range(n) if members >> u & 1 and verdict[u] == 1)
         return None

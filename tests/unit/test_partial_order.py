@@ -180,7 +180,7 @@ def test_partial_order_reduction_keeps_the_outcome_set(sc: object, preset: str) 
 def test_a_move_taken_alone_is_a_real_local_move(sc: object) -> None:
     """The lone move is one of the full successors and leaves the shared part as it was,
     except the private lock or completion it names."""
-    reduced = KernelModel(sc, PRESETS["v4.8"], symmetry=False)  # type: ignore[arg-type]
+    reduced = KernelModel(sc, PRESETS["v4.8"], symmetry=False, stubborn=False)  # type: ignore[arg-type]
     if reduced.local_pcs is None:
         return
     full = KernelModel(sc, PRESETS["v4.8"], reduce=False)  # type: ignore[arg-type]
@@ -218,7 +218,7 @@ def test_reduction_shrinks_private_work_and_is_off_where_the_oom_killer_can_run(
     sc = scenario(
         task("w", *worker), task("o", *other), free=4, min=4, pools={"P": 1}, locks={"M": "mutex"}
     )
-    reduced, full = KernelModel(sc), KernelModel(sc, reduce=False)
+    reduced, full = KernelModel(sc, stubborn=False), KernelModel(sc, reduce=False)
     assert reduced.reductions == ("partial-order",)
     assert [sorted(pcs) for pcs in reduced.local_pcs or ()] == [[0, 1, 3, 5], []]
     r, f = explore(reduced), explore(full)

@@ -118,7 +118,7 @@ def symmetric_scenarios(draw: st.DrawFn) -> object:
 def test_reduction_keeps_the_outcome_set(sc: object, preset: str) -> None:
     """Symmetry alone, and symmetry with partial-order reduction, against no reduction."""
     kernel = PRESETS[preset]
-    symmetry = KernelModel(sc, kernel, partial_order=False)  # type: ignore[arg-type]
+    symmetry = KernelModel(sc, kernel, partial_order=False, stubborn=False)  # type: ignore[arg-type]
     both = KernelModel(sc, kernel)  # type: ignore[arg-type]
     full = KernelModel(sc, kernel, reduce=False)  # type: ignore[arg-type]
     assert symmetry.local_pcs is None and full.reductions == ()
@@ -130,7 +130,7 @@ def test_reduction_keeps_the_outcome_set(sc: object, preset: str) -> None:
 def test_real_successors_stand_for_the_representatives_in_order(sc: object) -> None:
     """From any real state, the k-th reduced successor is a real move of the unreduced model
     whose next state's representative is the k-th successor of the state's representative."""
-    model = KernelModel(sc, PRESETS["v4.8"], partial_order=False)  # type: ignore[arg-type]
+    model = KernelModel(sc, PRESETS["v4.8"], partial_order=False, stubborn=False)  # type: ignore[arg-type]
     if model.representative_successors is None:
         return
     full = KernelModel(sc, PRESETS["v4.8"], reduce=False)  # type: ignore[arg-type]
@@ -157,7 +157,7 @@ def test_real_successors_stand_for_the_representatives_in_order(sc: object) -> N
 @given(symmetric_scenarios(), st.sampled_from(["v4.5", "v4.8", "latest"]))
 def test_skipping_twin_copies_keeps_every_successor_class(sc: object, preset: str) -> None:
     """The successors of a representative cover exactly the classes of all its moves."""
-    model = KernelModel(sc, PRESETS[preset], partial_order=False)  # type: ignore[arg-type]
+    model = KernelModel(sc, PRESETS[preset], partial_order=False, stubborn=False)  # type: ignore[arg-type]
     if model.representative_successors is None:
         return
     full = KernelModel(sc, PRESETS[preset], reduce=False)  # type: ignore[arg-type]
