@@ -2,8 +2,9 @@
 
 Cases: the pool-workers-N family (N identical workers share one pool and one
 mutex with memory at the min watermark; `min_nr: N+1` is ok, `min_nr: N`
-deadlocks), bench/hetero.yaml (six distinct tasks on locks, a pool, a queue
-and an rwsem: no symmetry), every shipped scenario under its own kernel, and
+deadlocks) for N = 2..10 and the deadlock variant of N = 12 and 14,
+bench/hetero.yaml (six distinct tasks on locks, a pool, a queue and an rwsem:
+no symmetry), every shipped scenario under its own kernel, and
 the scenario loader on a 2,000-line file. Each search runs in up to three
 modes: `on` (every reduction), `no-stub` (every reduction but the stubborn
 sets, docs/model.md "Stubborn sets") and `off` (--no-reduce); the modes of a
@@ -50,6 +51,7 @@ CASE_SECONDS = 180  # a case that needs longer is reported as incomplete
 PEER_SIZES = (10, 12)  # the pool-workers-N of the peer comparison
 PEER_RUNS = 3  # runs of each side per case; the median is reported
 PEER_SECONDS = 1800  # mpsim's limit per peer case (N = 12 takes minutes)
+LARGE = (12, 14)  # pool-workers-N deadlock cases beyond the family's N <= 10, reductions on
 PEER_THREADS = (1, 2)
 
 POOL_WORKERS = """\
@@ -343,6 +345,11 @@ def main() -> None:
                     record(path.stem, "no-stub", child(str(path), "no-stub"))
                 if n <= 5:  # without reductions the space grows ~14x per worker
                     record(path.stem, "off", child(str(path), "off"))
+        if not args.quick:  # the large cases: time to a verdict and bytes a state
+            for n in LARGE:
+                path = Path(tmp) / f"pool-workers-{n}-deadlock.yaml"
+                path.write_text(pool_workers(n, "deadlock"))
+                record(path.stem, "on", child(str(path), "on", PEER_SECONDS))
     for mode in MODES:
         record(str(HETERO.relative_to(ROOT)), mode, child(str(HETERO), mode))
     for path in shipped:

@@ -186,11 +186,14 @@ def explore(
     else:
         start = model.representative(first) if by_rep is not None else first  # type: ignore[attr-defined]
     states: list[Any] = [start]  # id -> state (or key, for a model with packed states)
-    # state -> id: an open-addressing table of ids, probed linearly from the state's hash
-    # and compared through ``states`` (4 bytes a slot, at most half full; a dict took
-    # about 60 bytes a state with its int objects; docs/model.md, "Packed states")
-    table = _empty_table(_TABLE_MIN)
-    table[hash(start) & (_TABLE_MIN - 1)] = 0
+    # state -> id: a dict while the search is small (the fastest lookup), then, from
+    # _DICT_MAX states on, an open-addressing table of 4-byte ids, at most half full,
+    # probed linearly from the state's hash and compared through ``states`` (a dict
+    # costs about 60 bytes a state with its int objects; docs/model.md, "Packed states")
+    small: dict[Any, int] = {start: 0}
+    ids: dict[Any, int] | None = small
+    table = _EMPTY_TABLE
+    mask = 0
     parent = array("i", [-1])  # id of the state this one was found from
     via = array("I", [0])  # index of the action that found it
     succ = array("I")  # successor ids, state after state, in action order
@@ -206,7 +209,7 @@ def explore(
     else:
         successors = by_rep if by_rep is not None else model.successors
         state_labels = model.state_labels
-    mask = len(table) - 1
+    get = small.get
     states_append = states.append
     parent_append = parent.append
     via_append = via.append
@@ -238,11 +241,14 @@ def explore(
                         for label in events:
                             if label not in found:
                                 found[label] = (h, k)
-                    slot = hash(nxt) & mask
-                    j = table[slot]
-                    while j != _EMPTY and states[j] != nxt:
-                        slot = (slot + 1) & mask
+                    if ids is not None:
+                        j = get(nxt, _EMPTY)
+                    else:
+                        slot = hash(nxt) & mask
                         j = table[slot]
+                        while j != _EMPTY and states[j] != nxt:
+                            slot = (slot + 1) & mask
+                            j = table[slot]
                     if j == _EMPTY:
                         if n >= limit:
                             raise _StateLimit
@@ -250,11 +256,15 @@ def explore(
                         states_append(nxt)
                         parent_append(h)
                         via_append(k)
-                        table[slot] = n
+                        if ids is not None:
+                            ids[nxt] = n
+                        else:
+                            table[slot] = n
                         n += 1
-                        if n * 2 > mask:
-                            table = _grown(table, states)
+                        if n * 2 > mask and (ids is None or n >= _DICT_MAX):
+                            table = _table_of(states, _table_size(n))
                             mask = len(table) - 1
+                            ids = None
                         labels = state_labels(nxt)
                         if labels:
                             for label in labels:
@@ -275,7 +285,7 @@ def explore(
             chunk = min(chunk * 2, _CHUNK_MAX)
         elif spent > _CHUNK_SECONDS and chunk > 1:
             chunk //= 2
-    del table  # free the state -> id map: from here on, ids are enough
+    del small, ids, table  # free the state -> id map: from here on, ids are enough
 
     # The hang pass obeys the same limits; a search cut by the clock stopped
     # at _SEARCH_SHARE of it, which leaves the pass (a fraction of the search
@@ -471,40 +481,63 @@ def _same(state: Any) -> Any:
 
 
 _EMPTY = 2**32 - 1  # a free slot of the state -> id table
-_TABLE_MIN = 1024  # slots of the table at first
+_EMPTY_TABLE = array("I")  # no table yet: the dict serves
+_DICT_MAX = 1 << 17  # states from which the state -> id map is a table
+_TABLE_MIN = 1 << 18  # slots of the first table: at most half full at _DICT_MAX
 
 
-def _empty_table(size: int) -> array[int]:
-    return array("I", [_EMPTY]) * size
+def _table_size(n: int) -> int:
+    """The slots of the table for ``n`` states: the fewest (a power of two, at least
+    _TABLE_MIN) that leave it at most half full, and room for one more.
 
-
-def _grown(table: array[int], states: list[Any]) -> array[int]:
-    """The state -> id table at twice the size, holding the same ids."""
-    grown = _empty_table(2 * len(table))
-    mask = len(grown) - 1
-    for j, state in enumerate(states):
-        slot = hash(state) & mask
-        while grown[slot] != _EMPTY:
-            slot = (slot + 1) & mask
-        grown[slot] = j
-    return grown
-
-
-def _growth_bytes(n: int) -> int:
-    """What the state -> id table will briefly need when it next grows, if that is near.
-
-    The table of ``n`` states has the fewest slots (a power of two, at least
-    _TABLE_MIN) that keeps it at most half full, and grows into one twice its
-    size while the old one is still held: 8 bytes a slot at once. Reserved
-    only in the last stretch before the growth, so the search stops short of
-    it instead of crossing the memory limit inside it.
-
-    >>> _growth_bytes(600), _growth_bytes(1000), _growth_bytes(1023), _growth_bytes(1024)
-    (0, 16384, 16384, 0)
+    >>> _table_size(1), _table_size(_DICT_MAX - 1), _table_size(_DICT_MAX) == 2 * _TABLE_MIN
+    (262144, 262144, True)
     """
     size = _TABLE_MIN
     while n * 2 > size - 1:
         size *= 2
+    return size
+
+
+def _table_of(states: list[Any], size: int) -> array[int]:
+    """The state -> id table of ``size`` slots holding every state's id."""
+    table = array("I", [_EMPTY]) * size
+    mask = size - 1
+    for j, state in enumerate(states):
+        slot = hash(state) & mask
+        while table[slot] != _EMPTY:
+            slot = (slot + 1) & mask
+        table[slot] = j
+    return table
+
+
+def _growth_bytes(n: int) -> int:
+    """What the state -> id map will briefly need when it next grows, if that is near.
+
+    Below _DICT_MAX states the map is a dict, which grows, at 2/3 full, into a
+    table twice its size and holds both while it copies: about 36 bytes a
+    state at once (CPython 3.11's layout: 4-byte index slots, 24-byte
+    entries); at _DICT_MAX it becomes a table of 4-byte slots, which grows
+    at half full into one twice its size while the old one is still held: 8
+    bytes a slot at once. Reserved only in the last stretch before a growth,
+    so the search stops short of it instead of crossing the memory limit
+    inside it.
+
+    >>> _growth_bytes(1000), _growth_bytes(1360) > 0, _growth_bytes(_DICT_MAX - 1) > 0
+    (0, True, True)
+    >>> _growth_bytes(_DICT_MAX + 1), _growth_bytes(_TABLE_MIN - 1) == 8 * 2 * _TABLE_MIN
+    (0, True)
+    """
+    if n < _DICT_MAX:
+        size = 8
+        while size * 2 // 3 <= n:
+            size *= 2
+        usable = size * 2 // 3
+        switch = 4 * _TABLE_MIN if n >= _DICT_MAX - _DICT_MAX // 8 else 0
+        if n < usable - usable // 8:
+            return switch
+        return 4 * 2 * size + 24 * usable + switch
+    size = _table_size(n)
     if n < size // 2 - size // 16:
         return 0
     return 8 * size

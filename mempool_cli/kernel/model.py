@@ -383,7 +383,9 @@ class KernelModel(Config):
                         s = packing.state(sid, tids)
                     for choice, w in task_moves(self, s, t, None):
                         labels = frozenset(w.labels) if w.labels else _NO_LABELS
-                        out.append(((t, choice), self._settled(w.freeze(), t, place), labels))
+                        out.append(
+                            ((t, choice), self._settled(w.freeze(), t, place, s, tids), labels)
+                        )
                     continue
             moves = None if shares_cpus else memo.get(tid * n + t)
             if moves is None:
@@ -413,18 +415,26 @@ class KernelModel(Config):
                 if not (sym is not None and sym.repeats_prev(s, v)):
                     w = oom_kill.reap(self, s, v, None)
                     out.append(
-                        ((REAPER, v), self._settled(w.freeze(), v, place), frozenset(w.labels))
+                        (
+                            (REAPER, v),
+                            self._settled(w.freeze(), v, place, s, tids),
+                            frozenset(w.labels),
+                        )
                     )
         return out
 
-    def _settled(self, nxt: State, t: int, place: bool) -> bytes:
-        """The key of ``nxt``, made a representative when ``place`` (only ``t`` moved)."""
+    def _settled(self, nxt: State, t: int, place: bool, s: State, tids: Sequence[int]) -> bytes:
+        """The key of ``nxt``, a move's result from ``s`` (whose task ids are ``tids``),
+        made a representative when ``place`` (only ``t`` moved). A task tuple the move
+        left alone is the very object of ``s`` and keeps its id without a lookup."""
         packing = self.packing
-        key = packing.pack(nxt)
-        if not place or self.symmetry is None:
-            return key
-        sid, tids = packing.ids(key)
-        return packing.key(*self._place(sid, list(tids), t))
+        before = s[6]
+        task_id = packing.task_id
+        new = [tids[i] if task is before[i] else task_id(task) for i, task in enumerate(nxt[6])]
+        sid = packing.shared_id(nxt[:6])
+        if place and self.symmetry is not None:
+            sid, new = self._place(sid, new, t)
+        return packing.key(sid, new)
 
     def _place(self, sid: int, tids: list[int], t: int) -> tuple[int, list[int]]:
         """``Symmetry.place`` on ids: the representative's ids when only task ``t`` changed."""

@@ -476,6 +476,19 @@ class StubbornSets:
             future.append(tuple(reach))
             exit_mask.append(at_exit)
             spin.append(info.program.spin_pcs)
+        # Worth its cost only where some step of some task touches nothing another task
+        # ever touches: only then can a set leave that other task out from the start.
+        # Where every step meets every other task's program (the copies of a count: task,
+        # or tasks that all allocate), the sets it finds later are few and small, and
+        # asking for them costs more than the states they save (docs/model.md).
+        if not any(
+            step and not step & future[u][0]
+            for t in range(len(foot))
+            for step in foot[t][:-1]
+            for u in range(len(foot))
+            if u != t
+        ):
+            return None
         return StubbornSets(
             tuple(foot), tuple(future), tuple(exit_mask), tuple(spin), k.wmark_min > 0
         )

@@ -397,3 +397,27 @@ def test_explorer_imports_nothing_of_the_kernel() -> None:
                 assert name.startswith("mempool_cli.explore") or not name.startswith(
                     "mempool_cli"
                 ), f"{path.name} imports {name}"
+
+
+@pytest.mark.parametrize(
+    "model",
+    [GridModel(12), SpinModel(), StarvationModel(), abba(), CounterModel()],
+    ids=["grid", "spin", "starvation", "abba", "counter"],
+)
+def test_the_table_that_replaces_the_dict_finds_the_same_search(
+    monkeypatch: pytest.MonkeyPatch, model: Any
+) -> None:
+    """From _DICT_MAX states on, the state -> id map is an open-addressing table (it grows at
+    half full): made to take over after 4 states in an 8-slot table, the search gives the
+    same states, transitions, findings and hang count as with the dict alone."""
+    from mempool_cli.explore import search
+
+    whole = explore(model)
+    monkeypatch.setattr(search, "_DICT_MAX", 4)
+    monkeypatch.setattr(search, "_TABLE_MIN", 8)
+    tabled = explore(model)
+    assert tabled.states == whole.states > 4
+    assert (tabled.transitions, tabled.hangs) == (whole.transitions, whole.hangs)
+    assert [(f.outcome, f.schedule, f.cycle) for f in tabled.findings] == [
+        (f.outcome, f.schedule, f.cycle) for f in whole.findings
+    ]
