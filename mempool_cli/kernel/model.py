@@ -338,12 +338,12 @@ class KernelModel(Config):
             here = s
             alone = self.partial_order.alone(s, lambda t: self._memo_moves(memo, here, tids, t))
             if alone is not None:
-                t, (choice, nsid, ntid, *_) = alone
+                t, (action, nsid, ntid, _, _, _, _) = alone
                 new = list(tids)
                 new[t] = ntid
                 if settle is not None:
                     nsid, new = settle(nsid, new, t)
-                return [((t, choice), to_key(nsid, new), _NO_LABELS)]
+                return [(action, to_key(nsid, new), _NO_LABELS)]
         # -- stubborn sets (docs/model.md, "Stubborn sets"): only the chosen tasks' moves
         if self.stubborn is not None:
             assert s is not None
@@ -352,12 +352,12 @@ class KernelModel(Config):
             if chosen is not None:
                 out: list[tuple[Action, bytes, frozenset[str]]] = []
                 for t in chosen:
-                    for choice, nsid, ntid, *_ in self._memo_moves(memo, s, tids, t):
+                    for action, nsid, ntid, _, _, _, _ in self._memo_moves(memo, s, tids, t):
                         new = list(tids)
                         new[t] = ntid
                         if settle is not None:
                             nsid, new = settle(nsid, new, t)
-                        out.append(((t, choice), to_key(nsid, new), _NO_LABELS))
+                        out.append((action, to_key(nsid, new), _NO_LABELS))
                 return out
         # -- every task's moves
         out = []
@@ -392,7 +392,7 @@ class KernelModel(Config):
                 if s is None:
                     s = packing.state(sid, tids)
                 moves = self._memo_moves(memo, s, tids, t)
-            for choice, nsid, ntid, labels, *_ in moves:
+            for action, nsid, ntid, labels, _, _, _ in moves:
                 new = list(tids)
                 new[t] = ntid
                 if place_order is not None:  # (self._place, inline: it runs on every move)
@@ -403,9 +403,9 @@ class KernelModel(Config):
                         if moved is not nshared:
                             nsid = packing.shared_id(moved)
                 if narrow and ntid < _WIDE_ID:
-                    out.append(((t, choice), prefix[nsid] + bytes(new), labels))
+                    out.append((action, prefix[nsid] + bytes(new), labels))
                 else:
-                    out.append(((t, choice), to_key(nsid, new), labels))
+                    out.append((action, to_key(nsid, new), labels))
         if seen & _VICTIM_FLAG and self.reaper_mode != "none":
             if s is None:
                 s = packing.state(sid, tids)
@@ -450,9 +450,9 @@ class KernelModel(Config):
     def _memo_moves(
         self, memo: dict[int, Any], s: State, tids: Sequence[int], t: int
     ) -> tuple[tuple[Any, ...], ...]:
-        """Task ``t``'s moves in ``s`` as (choice, shared id, its new task id, labels,
-        halt, its new tuple, free pages), memoized in ``memo`` (the moves of ``s``'s shared part) by
-        task id and task id. Whether a task may run on a CPU a handler shares reads other
+        """Task ``t``'s moves in ``s`` as (action, shared id, its new task id, labels,
+        halt, its new tuple, free pages), memoized in ``memo`` (the moves of ``s``'s shared
+        part) by task id and task id. Whether a task may run on a CPU a handler shares reads other
         tasks' tuples, so it is asked before the memo (revision 2, kernel/irq.py).
         """
         if self.shares_cpus and not irq.may_run(self, s, t):
@@ -467,7 +467,7 @@ class KernelModel(Config):
             mine = w.tasks[t]
             out.append(
                 (
-                    choice,
+                    (t, choice),
                     packing.shared_id((w.free, *w.parts(), w.halt)),
                     packing.task_id(mine),
                     frozenset(w.labels) or _NO_LABELS,

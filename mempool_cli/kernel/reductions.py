@@ -348,7 +348,7 @@ class PartialOrder:
             moves = moves_of(t)
             if len(moves) != 1:
                 continue
-            move = moves[0]  # (choice, shared id, task id, labels, halt, new tuple)
+            move = moves[0]  # (action, shared id, task id, labels, halt, new tuple, free)
             labels, halt, mine = move[3], move[4], move[5]
             if halt is not None or labels or mine[1] or mine[PC] <= task[PC]:
                 continue
@@ -582,7 +582,7 @@ class StubbornSets:
                 spin = self.spin_pcs[v]
                 looped = pc in spin
                 for move in mv:
-                    # (choice, shared id, task id, labels, halt, new tuple, free pages)
+                    # (action, shared id, task id, labels, halt, new tuple, free pages)
                     mine = move[5]
                     if (
                         move[4] is not None
