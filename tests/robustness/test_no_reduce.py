@@ -9,7 +9,7 @@ import pytest
 from tests.property.harness import invoke
 from tests.robustness.child import ROOT
 
-# Two copies of a `count:` task each: symmetry applies to both (and stubborn sets).
+# Two copies of a `count:` task each: the reduction applies to both.
 SYMMETRIC = ["block/md-raid1-bios.yaml", "block/dm-crypt-swap-depletion.yaml"]
 
 
@@ -20,10 +20,7 @@ def test_no_reduce_gives_the_same_findings_over_more_states(name: str) -> None:
     full = invoke(["run", path, "--format", "json", "--no-reduce"])
     assert reduced.code == full.code == 0
     (r,), (f,) = json.loads(reduced.stdout), json.loads(full.stdout)
-    assert (r["stats"]["reductions"], f["stats"]["reductions"]) == (
-        ["symmetry", "stubborn-sets"],
-        [],
-    )
+    assert (r["stats"]["reductions"], f["stats"]["reductions"]) == (["symmetry"], [])
     assert r["outcomes"] == f["outcomes"] != []
     assert r["stats"]["states"] < f["stats"]["states"]
     # schedules name real tasks either way; BFS finds a shortest one in both
@@ -33,7 +30,7 @@ def test_no_reduce_gives_the_same_findings_over_more_states(name: str) -> None:
 
 def test_text_report_says_when_states_are_reduced() -> None:
     path = str(ROOT / "scenarios" / SYMMETRIC[0])
-    assert "states (reduced: symmetry, stubborn-sets)" in invoke(["run", path]).stdout
+    assert "states (reduced: symmetry)" in invoke(["run", path]).stdout
     assert "reduced:" not in invoke(["run", path, "--no-reduce"]).stdout
 
 

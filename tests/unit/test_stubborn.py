@@ -163,3 +163,32 @@ tasks:
     s = step(full, m.initial(), 0)  # the spinner holds M, its unlock jumps back
     assert expanded(m, s) == {0, 1}
     same_outcomes(text)
+
+
+def test_no_sets_where_every_step_meets_every_other_program() -> None:
+    """Copies that all allocate from one pool under one mutex: each step touches the page
+    allocator or the mutex, which every other copy's program touches too, so the model
+    builds no stubborn sets (they would never leave a task out; docs/model.md, "When it is
+    built"). One task with a lock of its own turns them on."""
+    shared = (
+        HEADER
+        + """\
+memory: {free: 4, min: 4}
+pools: {P: {min_nr: 3}}
+locks: {L: mutex}
+tasks:
+  worker:
+    count: 2
+    steps:
+      - mempool_alloc: {pool: P, gfp: GFP_NOIO, as: a}
+      - mutex_lock: L
+      - mutex_unlock: L
+      - mempool_free: a
+"""
+    )
+    assert "stubborn-sets" not in KernelModel(load_text(shared, "t.yaml")).reductions
+    private = shared.replace("locks: {L: mutex}", "locks: {L: mutex, M: mutex}") + (
+        "  other:\n    steps: [{mutex_lock: M}, {mutex_unlock: M}]\n"
+    )
+    assert "stubborn-sets" in KernelModel(load_text(private, "t.yaml")).reductions
+    same_outcomes(private)
