@@ -948,10 +948,12 @@ def import_lockdep(path: str, output: str | None, name: str | None, echo: Echo) 
     emit(draft, output)
     if output is not None:
         assumed = draft.count("\n# assumed: ")
+        tasks = len(scenario.tasks)
         echo(
             printable(
-                f"{output}: drafted {scenario.name} ({report.kind}, {len(scenario.tasks)} tasks, "
-                f"{assumed} assumed); check the '# assumed:' lines, then `mpsim run {output}`"
+                f"{output}: drafted {scenario.name} ({report.kind}, {tasks} "
+                f"task{'s' if tasks != 1 else ''}, {assumed} assumed); check the '# assumed:' "
+                f"lines, then `mpsim run {output}`"
             ),
             err=True,
         )

@@ -323,3 +323,11 @@ def test_cli_missing_file_exits_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["import", "lockdep", str(tmp_path / "none.txt")])
     assert result.exit_code == 2
     assert "no such file" in result.output
+
+
+def test_cli_counts_one_task_in_the_singular(tmp_path: Path) -> None:
+    path = DATA / "efivarfs-resume-inode-lock-recursion.txt"
+    out = tmp_path / "draft.yaml"
+    result = CliRunner().invoke(cli, ["import", "lockdep", str(path), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "(recursive, 1 task, 1 assumed)" in result.output
