@@ -125,9 +125,7 @@ class Packing:
 
     def unpack(self, key: bytes) -> State:
         """The state a key stands for."""
-        sid, tids = self.ids(key)
-        tasks = self.tasks
-        return (*self.shared[sid], tuple([tasks[i] for i in tids]))
+        return self.state(*self.ids(key))
 
     def state(self, sid: int, tids: Sequence[int]) -> State:
         """The state made of these ids."""

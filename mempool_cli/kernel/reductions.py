@@ -37,7 +37,6 @@ __all__ = [
     "Symmetry",
     "oom_reachable",
     "permute",
-    "permute_shared",
     "rotate",
     "unpermute",
 ]
@@ -234,19 +233,21 @@ def _held(owners: tuple[Any, ...], u: int) -> tuple[int, ...]:
 
 def permute(s: State, order: list[int]) -> State:
     """The state whose task in slot i is the task ``order[i]`` of ``s``, owners renamed."""
-    return (*permute_shared(s, order), tuple(s[6][t] for t in order))
-
-
-def permute_shared(s: tuple[Any, ...], order: list[int]) -> tuple[Any, ...]:
-    """The shared part (the first six fields) of ``permute(s, order)``: lock owners and
-    the halt record renamed."""
     new_id = [0] * len(order)
     for slot, t in enumerate(order):
         new_id[t] = slot
     halt = s[5]
     if halt is not None:
         halt = (halt[0], new_id[halt[1]], halt[2])
-    return (s[0], s[1], tuple(new_id[o] if o >= 0 else -1 for o in s[2]), s[3], s[4], halt)
+    return (
+        s[0],
+        s[1],
+        tuple(new_id[o] if o >= 0 else -1 for o in s[2]),
+        s[3],
+        s[4],
+        halt,
+        tuple(s[6][t] for t in order),
+    )
 
 
 def unpermute(real: State, moved: State, slot: int, order: list[int]) -> State:
