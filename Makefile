@@ -14,7 +14,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
+# The install compiles the search's hot modules (mempool_cli/native.py) in place with
+# mypyc; an edit to one of them rebuilds it here.
+NATIVE := mempool_cli/kernel/packing.py mempool_cli/kernel/reductions.py \
+	mempool_cli/kernel/expand.py mempool_cli/explore/visited.py
+
+$(STAMP): pyproject.toml setup.py mempool_cli/native.py $(NATIVE) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
@@ -88,3 +93,4 @@ fuzz: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find mempool_cli -name "*.so" -delete; rm -f *.so

@@ -262,11 +262,14 @@ def machine() -> dict[str, object]:
                 break
     except OSError:
         pass
+    from mempool_cli import native  # (mpsim --version's line: compiled or interpreted)
+
     return {
         "cpu": model,
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "mpsim": native.summary(),
     }
 
 

@@ -120,8 +120,25 @@ def _guarded(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """--version: the version, and whether the search's hot modules run compiled."""
+    if not value or ctx.resilient_parsing:
+        return
+    from mempool_cli import native
+
+    click.echo(f"mpsim, version {__version__}\n{native.summary()}")
+    ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="mpsim")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and whether the search runs compiled, and exit.",
+)
 def cli() -> None:
     """Find deadlocks and livelocks in kernel memory-allocation paths.
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mempool_cli.explore.model import Model, outcome_sort_key
+from mempool_cli.explore.visited import StateLimit, Visited, bottom_sccs, table_size
 
 __all__ = [
     "PROGRESS_INTERVAL",
@@ -55,7 +56,6 @@ _CHUNK_SECONDS = 0.05
 _CHUNK_MAX = 4096
 # The SCC pass checks limits after this many states, a few milliseconds' work.
 _SCC_CHECK_EVERY = 8192
-_DONE = 2**31 - 1  # above any Tarjan index
 # The share of --max-seconds the search itself may take; the rest is the hang pass's.
 _SEARCH_SHARE = 0.9
 # What the hang pass allocates per state before its first limit check (its
@@ -121,10 +121,6 @@ class Result:
         return tuple(f.outcome for f in self.findings)
 
 
-class _StateLimit(Exception):
-    """Raised inside the hot loop when one more state would exceed ``max_states``."""
-
-
 def explore(
     model: Model[Any],
     *,
@@ -183,46 +179,25 @@ def explore(
     unpack: Callable[[Any], Any] = model.unpack if packed else _same  # type: ignore[attr-defined]
     if packed:
         start = model.packed_initial()  # type: ignore[attr-defined]
-    else:
-        start = model.representative(first) if by_rep is not None else first  # type: ignore[attr-defined]
-    states: list[Any] = [start]  # id -> state (or key, for a model with packed states)
-    # state -> id: a dict while the search is small (the fastest lookup), then, from
-    # _DICT_MAX states on, an open-addressing table of 4-byte ids, at most half full,
-    # probed linearly from the state's hash and compared through ``states`` (a dict
-    # costs about 60 bytes a state with its int objects; docs/model.md, "Packed states")
-    small: dict[Any, int] = {start: 0}
-    ids: dict[Any, int] | None = small
-    table = _EMPTY_TABLE
-    mask = 0
-    parent = array("i", [-1])  # id of the state this one was found from
-    via = array("I", [0])  # index of the action that found it
-    succ = array("I")  # successor ids, state after state, in action order
-    offsets = array("Q", [0])  # state i's successors are succ[offsets[i]:offsets[i + 1]]
-    # outcome -> (state id, action index or -1 for a state label)
-    found: dict[str, tuple[int, int]] = {}
-    for label in model.state_labels(unpack(start)):
-        found[label] = (0, -1)
-
-    if packed:
         successors = model.packed_successors  # type: ignore[attr-defined]
         state_labels = model.packed_labels  # type: ignore[attr-defined]
     else:
+        start = model.representative(first) if by_rep is not None else first  # type: ignore[attr-defined]
         successors = by_rep if by_rep is not None else model.successors
         state_labels = model.state_labels
-    get = small.get
-    states_append = states.append
-    parent_append = parent.append
-    via_append = via.append
-    succ_append = succ.append
-    offsets_append = offsets.append
+    # id -> state (or key, for a model with packed states), the parent pointers, the
+    # successor arrays and the state -> id map (visited.py)
+    seen = Visited(start, model.state_labels(unpack(start)), limit, _DICT_MAX, _TABLE_MIN)
+    found = seen.found
+    offsets, succ = seen.offsets, seen.succ
 
-    n = 1  # states found
     head = 0  # states expanded; the queue is ids head..n-1
     chunk = 16
     stop_reason: str | None = None
     next_progress = started + PROGRESS_INTERVAL
-    while head < n:
+    while head < seen.n:
         now = clock()
+        n = seen.n
         end = min(n, head + chunk)
         try:
             # Under ulimit -v any allocation may meet the cap, the limit check's own
@@ -235,49 +210,11 @@ def explore(
             if progress is not None and now >= next_progress:
                 next_progress = now + PROGRESS_INTERVAL
                 progress(_progress(n, len(succ), n - head, now - started))
-            for h in range(head, end):
-                for k, (_action, nxt, events) in enumerate(successors(states[h])):
-                    if events:
-                        for label in events:
-                            if label not in found:
-                                found[label] = (h, k)
-                    if ids is not None:
-                        j = get(nxt, _EMPTY)
-                    else:
-                        slot = hash(nxt) & mask
-                        j = table[slot]
-                        while j != _EMPTY and states[j] != nxt:
-                            slot = (slot + 1) & mask
-                            j = table[slot]
-                    if j == _EMPTY:
-                        if n >= limit:
-                            raise _StateLimit
-                        j = n
-                        states_append(nxt)
-                        parent_append(h)
-                        via_append(k)
-                        if ids is not None:
-                            ids[nxt] = n
-                        else:
-                            table[slot] = n
-                        n += 1
-                        if n * 2 > mask and (ids is None or n >= _DICT_MAX):
-                            table = _table_of(states, _table_size(n))
-                            mask = len(table) - 1
-                            ids = None
-                        labels = state_labels(nxt)
-                        if labels:
-                            for label in labels:
-                                if label not in found:
-                                    found[label] = (j, -1)
-                    succ_append(j)
-                offsets_append(len(succ))
-        except (_StateLimit, MemoryError) as stop:
-            # The state being expanded stays unexpanded: drop its partial successors
-            # (and, after a MemoryError, whatever half of a new state got stored).
-            del succ[offsets[-1] :], states[n:], parent[n:], via[n:]
-            head = len(offsets) - 1
-            stop_reason = "max-states" if isinstance(stop, _StateLimit) else "max-memory"
+            seen.expand(successors, state_labels, head, end)
+        except (StateLimit, MemoryError) as stop:
+            # The state being expanded stays unexpanded.
+            head = seen.drop_partial()
+            stop_reason = "max-states" if isinstance(stop, StateLimit) else "max-memory"
             break
         head = end
         spent = clock() - now
@@ -285,7 +222,8 @@ def explore(
             chunk = min(chunk * 2, _CHUNK_MAX)
         elif spent > _CHUNK_SECONDS and chunk > 1:
             chunk //= 2
-    del small, ids, table  # free the state -> id map: from here on, ids are enough
+    seen.release()
+    n, states, parent, via = seen.n, seen.states, seen.parent, seen.via
 
     # The hang pass obeys the same limits; a search cut by the clock stopped
     # at _SEARCH_SHARE of it, which leaves the pass (a fraction of the search
@@ -392,87 +330,9 @@ def _bottom_sccs(
     found: int,
     check: Callable[[], str | None],
 ) -> tuple[list[list[int]], str | None]:
-    """The bottom SCCs among states ``0..expanded-1``, by an iterative Tarjan.
-
-    States ``expanded..found-1`` were found but their successors are
-    unknown (the search stopped first), so an SCC with an edge to one is
-    not known to be bottom and is left out. Returns the SCCs and, if
-    ``check`` stopped the pass early, its reason; every SCC returned is
-    complete either way.
-    """
-    n = expanded
-    # Tarjan's discovery index, -1 before the visit and _DONE once the
-    # state's SCC is closed (unexpanded states count as closed), so one
-    # read per edge tells the three cases apart.
-    index = array("i", [-1]) * n + array("i", [_DONE]) * (found - n)
-    low = array("i", [0]) * n
-    ptr = offsets[:n]  # next edge of each state to follow
-    leaves = bytearray(n)  # some edge from this state leaves its SCC
-    stack: list[int] = []
-    out: list[list[int]] = []
-    counter = 0
-    budget = _SCC_CHECK_EVERY
-    for root in range(n):
-        if index[root] >= 0:
-            continue
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        work = [root]
-        while work:
-            v = work[-1]
-            p = ptr[v]
-            end = offsets[v + 1]
-            lv = low[v]
-            while p < end:
-                w = succ[p]
-                p += 1
-                iw = index[w]
-                if iw < 0:
-                    ptr[v] = p
-                    low[v] = lv
-                    index[w] = low[w] = counter
-                    counter += 1
-                    stack.append(w)
-                    work.append(w)
-                    budget -= 1  # a long descent grows the stacks: it counts too
-                    if not budget:
-                        budget = _SCC_CHECK_EVERY
-                        reason = check()
-                        if reason is not None:
-                            return out, reason
-                    break
-                if iw < lv:  # on the stack: same SCC as some caller
-                    lv = iw
-                elif iw == _DONE:
-                    leaves[v] = 1
-            else:
-                # Every edge of v is done: return to its caller.
-                work.pop()
-                if lv == index[v]:
-                    w = stack.pop()
-                    index[w] = _DONE
-                    members = [w]
-                    bottom = not leaves[w]
-                    while w != v:
-                        w = stack.pop()
-                        index[w] = _DONE
-                        members.append(w)
-                        if leaves[w]:
-                            bottom = False
-                    if work:
-                        leaves[work[-1]] = 1  # the caller's edge into v leaves the caller's SCC
-                    if bottom:
-                        out.append(members)
-                elif lv < low[work[-1]]:
-                    low[work[-1]] = lv
-                budget -= 1
-                if not budget:
-                    budget = _SCC_CHECK_EVERY
-                    reason = check()
-                    if reason is not None:
-                        return out, reason
-    return out, None
+    """The bottom SCCs among states ``0..expanded-1`` (visited.py's ``bottom_sccs``),
+    ``check`` called every _SCC_CHECK_EVERY states."""
+    return bottom_sccs(offsets, succ, expanded, found, check, _SCC_CHECK_EVERY)
 
 
 def _same(state: Any) -> Any:
@@ -480,8 +340,6 @@ def _same(state: Any) -> Any:
     return state
 
 
-_EMPTY = 2**32 - 1  # a free slot of the state -> id table
-_EMPTY_TABLE = array("I")  # no table yet: the dict serves
 _DICT_MAX = 1 << 17  # states from which the state -> id map is a table
 _TABLE_MIN = 1 << 18  # slots of the first table: at most half full at _DICT_MAX
 
@@ -493,22 +351,7 @@ def _table_size(n: int) -> int:
     >>> _table_size(1), _table_size(_DICT_MAX - 1), _table_size(_DICT_MAX) == 2 * _TABLE_MIN
     (262144, 262144, True)
     """
-    size = _TABLE_MIN
-    while n * 2 > size - 1:
-        size *= 2
-    return size
-
-
-def _table_of(states: list[Any], size: int) -> array[int]:
-    """The state -> id table of ``size`` slots holding every state's id."""
-    table = array("I", [_EMPTY]) * size
-    mask = size - 1
-    for j, state in enumerate(states):
-        slot = hash(state) & mask
-        while table[slot] != _EMPTY:
-            slot = (slot + 1) & mask
-        table[slot] = j
-    return table
+    return table_size(n, _TABLE_MIN)
 
 
 def _growth_bytes(n: int) -> int:

@@ -24,6 +24,8 @@ from typing import Any
 # The rooms register their steps and frames with sched on import.
 from mempool_cli.kernel import irq, locking, queue, wait
 from mempool_cli.kernel.config import Config, TaskInfo
+from mempool_cli.kernel.expand import OOM_FLAG, VICTIM_FLAG, Expander, moved_key
+from mempool_cli.kernel.expand import place as place_ids
 from mempool_cli.kernel.lockdep import Lockdep, Node
 from mempool_cli.kernel.mm import mempool, oom_kill, page_alloc, scopes  # noqa: F401
 from mempool_cli.kernel.mm.internal import (
@@ -42,7 +44,6 @@ from mempool_cli.kernel.reductions import (
     Symmetry,
     oom_reachable,
     permute,
-    rotate,
     unpermute,
 )
 from mempool_cli.kernel.sched import task_moves
@@ -100,15 +101,13 @@ def _entry(program: Sequence[Any]) -> int:
 
 
 _NO_LABELS: frozenset[str] = frozenset()
-_OOM_FLAG = 1  # a task tuple inside out_of_memory's stage of the slow path
-_VICTIM_FLAG = 2  # a task tuple of an OOM victim the reaper may still act on
 
 
 def _task_flags(task: tuple[Any, ...]) -> int:
     """What ``_packed_moves`` must know of a task tuple before it asks the memo."""
     frame = task[FRAME]
-    oom = _OOM_FLAG if type(frame) is SlowPath and frame.stage == MAY_OOM else 0
-    victim = _VICTIM_FLAG if task[STATUS] & (VICTIM | REAPED | EXITED) == VICTIM else 0
+    oom = OOM_FLAG if type(frame) is SlowPath and frame.stage == MAY_OOM else 0
+    victim = VICTIM_FLAG if task[STATUS] & (VICTIM | REAPED | EXITED) == VICTIM else 0
     return oom | victim
 
 
@@ -162,11 +161,25 @@ class KernelModel(Config):
             self.successors = self._moves  # type: ignore[method-assign]
         self._twin: KernelModel | None = None
         self._lockdep: Lockdep | None = None  # built on first use (--potential)
-        # shared id -> (task tuple id, task id) -> that task's moves (_memo_moves). A move
-        # reads only its own task and the shared part, except out_of_memory.
-        self._memo: dict[int, dict[int, tuple[tuple[Any, ...], ...]]] = {}
         # (labels read the shared part only)
         self.packing = Packing(self.state_labels, _task_flags)
+        # A state's moves by its key (expand.py), with a memo of each task's moves by the
+        # shared part, the task's tuple and the task: a move reads only its own task and
+        # the shared part, except out_of_memory.
+        reduced = self.partial_order is not None or self.stubborn is not None
+        self.expander = Expander(
+            self.packing,
+            self.symmetry,
+            self._miss,
+            self._out_of_memory,
+            self._reduced if reduced else None,
+            self._reaped if self.reaper_mode != "none" else None,
+            memoize=not self.shares_cpus,
+            memo_limit=_MEMO_LIMIT,
+        )
+        # the search calls these once a state: skip a frame
+        self.packed_successors = self.expander.search_moves  # type: ignore[method-assign]
+        self.packed_labels = self.expander.labels  # type: ignore[method-assign]
 
     # ------------------------------------------------------------ reductions
 
@@ -287,12 +300,13 @@ class KernelModel(Config):
 
     def packed_successors(self, key: bytes) -> list[tuple[Action, bytes, frozenset[str]]]:
         """What the search expands: ``representative_successors`` under symmetry, else
-        ``successors``, as keys."""
-        return self._packed_moves(key, self.symmetry is not None)
+        ``successors``, as keys. (__init__ binds the Expander's method in its place.)"""
+        return self.expander.search_moves(key)
 
     def packed_labels(self, key: bytes) -> frozenset[str]:
-        """``state_labels`` of the state a key stands for (they read its shared part only)."""
-        return self.packing.labels[self.packing.ids(key)[0]]
+        """``state_labels`` of the state a key stands for (they read its shared part only).
+        (__init__ binds the Expander's method in its place.)"""
+        return self.expander.labels(key)
 
     def unpack(self, key: bytes) -> State:
         return self.packing.unpack(key)
@@ -300,127 +314,80 @@ class KernelModel(Config):
     def _packed_moves(
         self, key: bytes, place: bool = False
     ) -> list[tuple[Action, bytes, frozenset[str]]]:
-        """The reduced moves of the state ``key`` stands for (a representative, under
-        symmetry), in task id order: one local move alone, the moves of a stubborn set of
-        tasks, or every task's moves (one copy of each run of equal copies) and the
-        reaper's. Lock owners keep the ids of the
-        state. With ``place`` each next state is made a representative (only the task
-        that moved changed rank).
+        """The reduced moves of the state ``key`` stands for (expand.py's ``Expander``):
+        one local move alone, the moves of a stubborn set of tasks, or every task's moves
+        (one copy of each run of equal copies) and the reaper's. Lock owners keep the ids
+        of the state. With ``place`` each next state is made a representative.
 
         A task's moves are memoized by the shared part, the task id and the task's tuple:
         a move reads only its own task and the shared part, except out_of_memory (and
         whether a task may run on a CPU a handler shares, asked before the memo).
         """
+        return self.expander.moves(key, place)
+
+    # What the Expander asks the model for: everything that reads the real state.
+
+    def _miss(
+        self, memo: dict[int, Any], sid: int, tids: Sequence[int], t: int
+    ) -> tuple[tuple[Any, ...], ...]:
+        """Task ``t``'s moves where the memo of shared id ``sid`` lacks them."""
+        return self._memo_moves(memo, self.packing.state(sid, tids), tids, t)
+
+    def _reduced(
+        self, memo: dict[int, Any], sid: int, tids: Sequence[int], place: bool
+    ) -> list[tuple[Action, bytes, frozenset[str]]] | None:
+        """The moves of the partial-order reduction (one local move alone) or of a stubborn
+        set (docs/model.md, "Stubborn sets"), or None where they take every task's."""
         packing = self.packing
-        sid, tids = packing.ids(key)
-        shared = packing.shared[sid]
-        if shared[5] is not None:
-            return []
-        memo = self._memo.get(sid)
-        if memo is None:
-            if len(self._memo) > _MEMO_LIMIT:
-                self._memo.clear()
-            memo = self._memo[sid] = {}
-        sym = self.symmetry
-        place = place and sym is not None
-        moved_key = self._moved_key
-        # for the loop over every task's moves, where _moved_key runs inline (about 5 % of
-        # pool-workers-10's time is the call)
-        to_key, shared_of, pcs, task_of = packing.key, packing.shared, packing.pc, packing.tasks
-        place_order = sym.place_order if place else None  # type: ignore[union-attr]
-        n = len(tids)
-        # The real state, built only where a rule reads it: a memo miss, out_of_memory, the
-        # reaper, the partial-order reduction and CPUs shared with handlers.
-        s: State | None = None
-        if self.partial_order is not None or self.stubborn is not None or self.shares_cpus:
-            s = packing.state(sid, tids)
+        s = packing.state(sid, tids)
+        placing = self.symmetry if place else None
+
+        def moves_of(t: int) -> tuple[tuple[Any, ...], ...]:
+            return self._memo_moves(memo, s, tids, t)
+
         if self.partial_order is not None:
-            assert s is not None
-            here = s
-            alone = self.partial_order.alone(s, lambda t: self._memo_moves(memo, here, tids, t))
+            alone = self.partial_order.alone(s, moves_of)
             if alone is not None:
                 t, (action, nsid, ntid, _, _, _, _) = alone
-                return [(action, moved_key(tids, t, nsid, ntid, place), _NO_LABELS)]
-        # -- stubborn sets (docs/model.md, "Stubborn sets"): only the chosen tasks' moves
+                return [(action, moved_key(packing, placing, tids, t, nsid, ntid), _NO_LABELS)]
         if self.stubborn is not None:
-            assert s is not None
-            here = s
-            chosen = self.stubborn.tasks(s, lambda t: self._memo_moves(memo, here, tids, t))
+            chosen = self.stubborn.tasks(s, moves_of)
             if chosen is not None:
-                out: list[tuple[Action, bytes, frozenset[str]]] = []
-                for t in chosen:
-                    for action, nsid, ntid, _, _, _, _ in self._memo_moves(memo, s, tids, t):
-                        out.append((action, moved_key(tids, t, nsid, ntid, place), _NO_LABELS))
-                return out
-        # -- every task's moves
-        out = []
-        owners = shared[2]
-        prev_copy = sym.prev_copy if sym is not None else None
-        flags = packing.flags
-        shares_cpus = self.shares_cpus
-        seen = 0  # the flags of every task, the skipped copies' too
-        for t in range(n):
-            tid = tids[t]
-            if prev_copy is not None:
-                # Symmetry.repeats_prev on ids: equal ids are equal tuples
-                prev = prev_copy[t]
-                if prev >= 0 and tids[prev] == tid and t not in owners and prev not in owners:
-                    seen |= flags[tid]
-                    continue
-            flag = flags[tid]
-            if flag:
-                seen |= flag
-                if flag & _OOM_FLAG:
-                    # out_of_memory reads (and may kill) every task: no memo
-                    if s is None:
-                        s = packing.state(sid, tids)
-                    for choice, w in task_moves(self, s, t, None):
-                        labels = frozenset(w.labels) if w.labels else _NO_LABELS
-                        out.append(
-                            ((t, choice), self._settled(w.freeze(), t, place, s, tids), labels)
-                        )
-                    continue
-            moves = None if shares_cpus else memo.get(tid * n + t)
-            if moves is None:
-                if s is None:
-                    s = packing.state(sid, tids)
-                moves = self._memo_moves(memo, s, tids, t)
-            for action, nsid, ntid, labels, _, _, _ in moves:
-                new = list(tids)
-                new[t] = ntid
-                if place_order is not None:  # (self._place)
-                    nshared = shared_of[nsid]
-                    where = place_order(nshared[2], new, t, pcs, task_of)
-                    if where is not None:
-                        moved, new = rotate(nshared, new, *where)
-                        if moved is not nshared:
-                            nsid = packing.shared_id(moved)
-                out.append((action, to_key(nsid, new), labels))
-        if seen & _VICTIM_FLAG and self.reaper_mode != "none":
-            if s is None:
-                s = packing.state(sid, tids)
-            for v in range(n):
-                if not flags[tids[v]] & _VICTIM_FLAG:
-                    continue
-                if not (sym is not None and sym.repeats_prev(s, v)):
-                    w = oom_kill.reap(self, s, v, None)
-                    out.append(
-                        (
-                            (REAPER, v),
-                            self._settled(w.freeze(), v, place, s, tids),
-                            frozenset(w.labels),
-                        )
-                    )
-        return out
+                return [
+                    (action, moved_key(packing, placing, tids, t, nsid, ntid), _NO_LABELS)
+                    for t in chosen
+                    for action, nsid, ntid, _, _, _, _ in moves_of(t)
+                ]
+        return None
 
-    def _moved_key(self, tids: Sequence[int], t: int, nsid: int, ntid: int, place: bool) -> bytes:
-        """The key after task ``t``'s memoized move from the state of task ids ``tids`` to
-        shared id ``nsid`` and task id ``ntid``, made a representative when ``place``."""
-        new = list(tids)
-        new[t] = ntid
-        if place:
-            nsid, new = self._place(nsid, new, t)
-        return self.packing.key(nsid, new)
+    def _out_of_memory(
+        self, sid: int, tids: Sequence[int], t: int, place: bool
+    ) -> list[tuple[Action, bytes, frozenset[str]]]:
+        """Task ``t``'s moves inside out_of_memory, which reads (and may kill) every task:
+        no memo."""
+        s = self.packing.state(sid, tids)
+        return [
+            ((t, choice), self._settled(w.freeze(), t, place, s, tids), frozenset(w.labels))
+            for choice, w in task_moves(self, s, t, None)
+        ]
+
+    def _reaped(
+        self, sid: int, tids: Sequence[int], place: bool
+    ) -> list[tuple[Action, bytes, frozenset[str]]]:
+        """The OOM reaper's moves, one per victim it may still act on."""
+        packing = self.packing
+        s = packing.state(sid, tids)
+        sym = self.symmetry
+        out = []
+        for v in range(len(tids)):
+            if not packing.flags[tids[v]] & VICTIM_FLAG:
+                continue
+            if not (sym is not None and sym.repeats_prev(s, v)):
+                w = oom_kill.reap(self, s, v, None)
+                out.append(
+                    ((REAPER, v), self._settled(w.freeze(), v, place, s, tids), frozenset(w.labels))
+                )
+        return out
 
     def _settled(self, nxt: State, t: int, place: bool, s: State, tids: Sequence[int]) -> bytes:
         """The key of ``nxt``, a move's result from ``s`` (whose task ids are ``tids``),
@@ -432,19 +399,8 @@ class KernelModel(Config):
         new = [tids[i] if task is before[i] else task_id(task) for i, task in enumerate(nxt[6])]
         sid = packing.shared_id(nxt[:6])
         if place and self.symmetry is not None:
-            sid, new = self._place(sid, new, t)
+            sid = place_ids(packing, self.symmetry, sid, new, t)
         return packing.key(sid, new)
-
-    def _place(self, sid: int, tids: list[int], t: int) -> tuple[int, list[int]]:
-        """``Symmetry.place`` on ids: the representative's ids when only task ``t`` changed."""
-        assert self.symmetry is not None
-        packing = self.packing
-        shared = packing.shared[sid]
-        where = self.symmetry.place_order(shared[2], tids, t, packing.pc, packing.tasks)
-        if where is None:
-            return sid, tids
-        moved, new = rotate(shared, tids, *where)
-        return (sid if moved is shared else packing.shared_id(moved)), new
 
     def _memo_moves(
         self, memo: dict[int, Any], s: State, tids: Sequence[int], t: int

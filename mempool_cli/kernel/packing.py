@@ -29,11 +29,8 @@ _WIDE_SHARED = 0xFFFF  # a shared id prefix that says "the id follows in four by
 class Packing:
     """Interned shared parts and task tuples, and the byte keys made of their ids.
 
-    >>> p = Packing(lambda shared: frozenset())
-    >>> s = (4, (2,), (-1,), (), (), None, ((0, (), 0, 1, (), (0, 0, 0), 0),) * 2)
-    >>> key = p.pack(s)
-    >>> key, p.unpack(key) == s
-    (b'\\x00\\x00\\x00\\x00', True)
+    The first state packed is ``b"\\x00\\x00"`` and one zero byte per task (shared
+    id 0, task id 0 for each copy of one tuple); tests/unit/test_packing.py.
     """
 
     def __init__(
@@ -85,7 +82,7 @@ class Packing:
             self.flags.append(self._flags_of(task))
         return tid
 
-    def key(self, sid: int, tids: Sequence[int]) -> bytes:
+    def key(self, sid: int, tids: list[int]) -> bytes:
         """The key of the state made of these ids."""
         if len(self.tasks) <= _WIDE or max(tids, default=0) < _WIDE:
             return self.prefix[sid] + bytes(tids)

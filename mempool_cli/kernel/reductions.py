@@ -11,7 +11,7 @@ property tests compare each with no reduction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from itertools import pairwise
 from typing import Any
 
@@ -37,7 +37,6 @@ __all__ = [
     "Symmetry",
     "oom_reachable",
     "permute",
-    "rotate",
     "unpermute",
 ]
 
@@ -138,28 +137,32 @@ class Symmetry:
         tasks, owners = s[6], s[2]
         return tasks[prev] == tasks[t] and t not in owners and prev not in owners
 
-    def place_order(
+    def place(
         self,
-        owners: tuple[Any, ...],
-        tids: Sequence[int],
+        shared: tuple[Any, ...],
+        tids: list[int],
         t: int,
-        pc_of: Sequence[int],
-        task_of: Sequence[tuple[Any, ...]],
-    ) -> tuple[tuple[int, ...], int, int] | None:
-        """How to make a state canonical when only task ``t`` changed since a canonical
-        state: ``(group, p, q)``, the copy at position p of the group moves to position q
-        (``rotate`` does it), or None when the state is canonical already.
+        pc_of: list[int],
+        task_of: list[tuple[Any, ...]],
+    ) -> tuple[Any, ...]:
+        """Make a state canonical when only task ``t`` changed since a canonical state, on
+        ids and in place: the copy in ``t``'s slot moves to its place in its group, the
+        copies between shift by one towards the slot it left, and the state's shared part
+        is returned with lock owners and the halt record following their tasks (the very
+        object given when nothing it names moved).
 
-        The state is given as its lock ``owners`` and its task ids ``tids`` (packing.py:
-        ``pc_of`` and ``task_of`` map an id to its pc and tuple). A move changes its own
-        task's tuple and the locks that task holds, and nothing else that ranks tasks (no
-        OOM kill happens in a symmetric model), so one insertion step restores the order.
-        The property tests check this against ``canonical``.
+        The state is given as its ``shared`` part and its task ids ``tids``, which are
+        rearranged (packing.py: ``pc_of`` and ``task_of`` map an id to its pc and tuple).
+        A move changes its own task's tuple and the locks that task holds, and nothing
+        else that ranks tasks (no OOM kill happens in a symmetric model), so one
+        insertion step restores the order. The property tests check this against
+        ``canonical``.
         """
         where = self.group_of.get(t)
         if where is None:
-            return None
+            return shared
         ids, p = where
+        owners = shared[2]
         me = tids[t]
         mine = pc_of[me]
         # Walk t up or down past the copies that rank before / after it; the
@@ -184,37 +187,31 @@ class Symmetry:
                 else:
                     break
             if q == p:
-                return None
-        return ids, p, q
-
-
-def rotate(
-    shared: tuple[Any, ...], tids: list[int], ids: tuple[int, ...], p: int, q: int
-) -> tuple[tuple[Any, ...], list[int]]:
-    """``permute`` for one insertion step, on a shared part and task ids: the copy in slot
-    ``ids[p]`` moves to slot ``ids[q]`` and the copies between shift by one towards p's
-    slot; lock owners and the halt record follow their tasks."""
-    lo, hi = (p, q) if p < q else (q, p)
-    span = [tids[ids[i]] for i in range(lo, hi + 1)]
-    span.insert(q - lo, span.pop(p - lo))
-    new = list(tids)
-    for i, tid in enumerate(span, lo):
-        new[ids[i]] = tid
-    moved = ids[lo : hi + 1]
-    owners, halt = shared[2], shared[5]
-    if not any(o in moved for o in owners) and (halt is None or halt[1] not in moved):
-        return shared, new
-    order = list(moved)  # the slots' old tasks, in their new order
-    order.insert(q - lo, order.pop(p - lo))
-    slot_of = {u: moved[i] for i, u in enumerate(order)}
-    if halt is not None:
-        halt = (halt[0], slot_of.get(halt[1], halt[1]), halt[2])
-    owners = tuple(slot_of.get(o, o) if type(o) is int else o for o in owners)
-    return (*shared[:2], owners, shared[3], shared[4], halt), new
+                return shared
+        if p < q:
+            for i in range(p, q):
+                tids[ids[i]] = tids[ids[i + 1]]
+            lo, hi = p, q
+        else:
+            for i in range(p, q, -1):
+                tids[ids[i]] = tids[ids[i - 1]]
+            lo, hi = q, p
+        tids[ids[q]] = me
+        halt = shared[5]
+        moved = ids[lo : hi + 1]
+        if not any(o in moved for o in owners) and (halt is None or halt[1] not in moved):
+            return shared
+        order = list(moved)  # the slots' old tasks, in their new order
+        order.insert(q - lo, order.pop(p - lo))
+        slot_of = {u: moved[i] for i, u in enumerate(order)}
+        if halt is not None:
+            halt = (halt[0], slot_of.get(halt[1], halt[1]), halt[2])
+        renamed = tuple(slot_of.get(o, o) if type(o) is int else o for o in owners)
+        return (*shared[:2], renamed, shared[3], shared[4], halt)
 
 
 def _ranks_before(
-    owners: tuple[Any, ...], task_of: Sequence[tuple[Any, ...]], a: int, u: int, b: int, v: int
+    owners: tuple[Any, ...], task_of: list[tuple[Any, ...]], a: int, u: int, b: int, v: int
 ) -> bool:
     """``rank_in(s, u) < rank_in(s, v)`` where copy u has task id ``a`` and copy v ``b``."""
     if a != b:
