@@ -360,15 +360,15 @@ def _growth_bytes(n: int) -> int:
     Below _DICT_MAX states the map is a dict, which grows, at 2/3 full, into a
     table twice its size and holds both while it copies: about 36 bytes a
     state at once (CPython 3.11's layout: 4-byte index slots, 24-byte
-    entries); at _DICT_MAX it becomes a table of 4-byte slots, which grows
-    at half full into one twice its size while the old one is still held: 8
-    bytes a slot at once. Reserved only in the last stretch before a growth,
+    entries); at _DICT_MAX it becomes a table of 4-byte slots and a byte of
+    mark each, which grows at half full into one twice its size while the
+    old one is still held: 10 bytes a slot at once. Reserved only in the last stretch before a growth,
     so the search stops short of it instead of crossing the memory limit
     inside it.
 
     >>> _growth_bytes(1000), _growth_bytes(1360) > 0, _growth_bytes(_DICT_MAX - 1) > 0
     (0, True, True)
-    >>> _growth_bytes(_DICT_MAX + 1), _growth_bytes(_TABLE_MIN - 1) == 8 * 2 * _TABLE_MIN
+    >>> _growth_bytes(_DICT_MAX + 1), _growth_bytes(_TABLE_MIN - 1) == 10 * 2 * _TABLE_MIN
     (0, True)
     """
     if n < _DICT_MAX:
@@ -376,14 +376,14 @@ def _growth_bytes(n: int) -> int:
         while size * 2 // 3 <= n:
             size *= 2
         usable = size * 2 // 3
-        switch = 4 * _TABLE_MIN if n >= _DICT_MAX - _DICT_MAX // 8 else 0
+        switch = 5 * _TABLE_MIN if n >= _DICT_MAX - _DICT_MAX // 8 else 0
         if n < usable - usable // 8:
             return switch
         return 4 * 2 * size + 24 * usable + switch
     size = _table_size(n)
     if n < size // 2 - size // 16:
         return 0
-    return 8 * size
+    return 10 * size
 
 
 def _rss_bytes() -> int:

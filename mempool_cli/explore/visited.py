@@ -13,7 +13,16 @@ from array import array
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["DONE", "EMPTY", "StateLimit", "Visited", "bottom_sccs", "table_of", "table_size"]
+__all__ = [
+    "DONE",
+    "EMPTY",
+    "StateLimit",
+    "Visited",
+    "bottom_sccs",
+    "mark_of",
+    "table_of",
+    "table_size",
+]
 
 EMPTY = 2**32 - 1  # a free slot of the state -> id table
 DONE = 2**31 - 1  # above any Tarjan index
@@ -32,16 +41,26 @@ def table_size(n: int, smallest: int) -> int:
     return size
 
 
-def table_of(states: list[Any], size: int) -> array[int]:
-    """The state -> id table of ``size`` slots holding every state's id."""
+def mark_of(h: int) -> int:
+    """The byte of a state's hash kept beside its slot: the bits above any slot index, so
+    that of two states in one probe sequence only those with equal marks are compared."""
+    return (h >> 56) & 0xFF
+
+
+def table_of(states: list[Any], size: int) -> tuple[array[int], bytearray]:
+    """The state -> id table of ``size`` slots holding every state's id, and the marks of
+    the states in those slots (``mark_of``)."""
     table = array("I", [EMPTY]) * size
+    marks = bytearray(size)
     mask = size - 1
     for j, state in enumerate(states):
-        slot = hash(state) & mask
+        h = hash(state)
+        slot = h & mask
         while table[slot] != EMPTY:
             slot = (slot + 1) & mask
         table[slot] = j
-    return table
+        marks[slot] = mark_of(h)
+    return table, marks
 
 
 class Visited:
@@ -52,8 +71,10 @@ class Visited:
     are ``succ[offsets[i]:offsets[i + 1]]``. The map from state to id is a
     dict up to ``dict_max`` states (the fastest lookup), then an
     open-addressing table of 4-byte ids, at most half full, probed linearly
-    from the state's hash and compared through ``states`` (a dict costs about
-    60 bytes a state with its int objects; docs/model.md, "Packed states").
+    from the state's hash, with a byte of that hash beside each slot (its
+    mark), so a probe fetches and compares the state in a slot only when the
+    marks agree (a dict costs about 60 bytes a state with its int objects;
+    docs/model.md, "Packed states").
     ``found`` maps an outcome label to where it was first met: (state id,
     action index, or -1 for a state label).
     """
@@ -78,6 +99,7 @@ class Visited:
         self.table_min = table_min
         self.small: dict[Any, int] | None = {start: 0}
         self.table = array("I")
+        self.marks = bytearray()
         self.mask = 0
 
     def expand(
@@ -106,6 +128,7 @@ class Visited:
         via_append = self.via.append
         small = self.small
         table = self.table
+        marks = self.marks
         mask = self.mask
         for h in range(head, end):
             for k, move in enumerate(successors(states[h])):
@@ -116,12 +139,15 @@ class Visited:
                         if label not in found:
                             found[label] = (h, k)
                 slot = 0
+                mark = 0
                 if small is not None:
                     j = small.get(nxt, EMPTY)
                 else:
-                    slot = hash(nxt) & mask
+                    digest = hash(nxt)
+                    mark = (digest >> 56) & 0xFF  # (mark_of, inline: a call costs 2 %)
+                    slot = digest & mask
                     j = table[slot]
-                    while j != EMPTY and states[j] != nxt:
+                    while j != EMPTY and (marks[slot] != mark or states[j] != nxt):
                         slot = (slot + 1) & mask
                         j = table[slot]
                 if j == EMPTY:
@@ -136,10 +162,12 @@ class Visited:
                         small[nxt] = n
                     else:
                         table[slot] = n
+                        marks[slot] = mark
                     n += 1
                     self.n = n
                     if n * 2 > mask and (small is None or n >= self.dict_max):
-                        table = self.table = table_of(states, table_size(n, self.table_min))
+                        table, marks = table_of(states, table_size(n, self.table_min))
+                        self.table, self.marks = table, marks
                         mask = self.mask = len(table) - 1
                         small = self.small = None
                     labels = state_labels(nxt)
@@ -162,6 +190,7 @@ class Visited:
         """Free the state -> id map: from here on, ids are enough."""
         self.small = None
         self.table = array("I")
+        self.marks = bytearray()
 
 
 def bottom_sccs(
