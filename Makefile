@@ -8,7 +8,7 @@ NODE := $(VENV)/node
 YAML_LS := $(NODE)/node_modules/.bin/yaml-language-server
 YAML_LS_VERSION := 2.0.0
 
-.PHONY: run test lint type bench bench-peer bench-sweep fuzz check clean graphviz rumur
+.PHONY: run test lint type bench bench-peer bench-shipped bench-sweep fuzz check clean graphviz rumur
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,12 @@ bench: $(STAMP) rumur
 # The comparison with Rumur alone (pool-workers-10 and -12, both variants; see bench/run.py).
 bench-peer: $(STAMP) rumur
 	$(BIN)/python bench/run.py --peer-only
+
+# Each shipped scenario's time to verdict here against BASE (the commit before the
+# performance work of bench/run.py's peer comparison); see bench/shipped.py.
+BASE ?= b241245
+bench-shipped: $(STAMP)
+	$(BIN)/python bench/shipped.py --base $(BASE)
 
 # One 200-point `mpsim sweep` per executor (local on 1 and 2 cores, a dask LocalCluster),
 # and the pool-workers-N boundaries; see bench/sweep.py.

@@ -362,9 +362,9 @@ def _growth_bytes(n: int) -> int:
     state at once (CPython 3.11's layout: 4-byte index slots, 24-byte
     entries); at _DICT_MAX it becomes a table of 4-byte slots and a byte of
     mark each, which grows at half full into one twice its size while the
-    old one is still held: 10 bytes a slot at once. Reserved only in the last stretch before a growth,
-    so the search stops short of it instead of crossing the memory limit
-    inside it.
+    old one is still held: 10 bytes a slot at once. Reserved only in the
+    last stretch before a growth, so the search stops short of it instead
+    of crossing the memory limit inside it.
 
     >>> _growth_bytes(1000), _growth_bytes(1360) > 0, _growth_bytes(_DICT_MAX - 1) > 0
     (0, True, True)

@@ -141,6 +141,7 @@ class KernelModel(Config):
         """``reduce=False`` turns every reduction off; ``symmetry``, ``partial_order`` and
         ``stubborn`` turn off one each (for tests and benchmarks that compare them)."""
         super().__init__(scenario, kernel)
+        self._initial: State | None = None  # (initial(), built on first use)
         self.reduce = reduce
         oom = oom_reachable(self)
         sym = Symmetry(self)
@@ -226,7 +227,10 @@ class KernelModel(Config):
 
         A victim marked at start is inside its first step already, so that
         step is not skipped by unwinding (docs/model.md, "victims at start").
+        Built once: states are immutable, and the search and its replays ask again.
         """
+        if self._initial is not None:
+            return self._initial
         curr = tuple(self.pool_capacity(i) for i in range(len(self.pools)))
         tasks = []
         for t, spec in enumerate(self.scenario.tasks):
@@ -252,6 +256,7 @@ class KernelModel(Config):
             None,
             tuple(tasks),
         )
+        self._initial = state
         return state
 
     def successors(self, s: State) -> list[tuple[Action, State, frozenset[str]]]:
