@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from mempool_cli import native
 from mempool_cli.scenario.kernels import PRESET_NAMES
+from tests.unit.test_native import why_not_compiled
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = sorted(REPO.glob("scenarios/**/*.yaml"))
@@ -38,7 +40,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     shutil.copytree(
         REPO,
         source,
-        ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", ".*_cache"),
+        # (and no extension built in place here: the wheel builds its own)
+        ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", ".*_cache", "*.so"),
     )
     _run(
         sys.executable,
@@ -72,6 +75,10 @@ def test_the_wheel_holds_the_library_the_license_and_the_type_marker(
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "[pytest11]" in text and "mempool_cli.pytest_plugin" in text
+    if why_not_compiled() is None:  # the compiled search modules (mempool_cli/native.py)
+        for module in native.MODULES:
+            stem = module.removesuffix(".py")
+            assert any(n.startswith(f"{stem}.") and n.endswith(".so") for n in names), module
 
 
 def test_mpsim_library_lists_and_runs_the_seed_scenario(

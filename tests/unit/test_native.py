@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -35,9 +36,22 @@ def test_the_compiled_modules_hold_no_doctests() -> None:
 
 
 @pytest.mark.skipif(os.environ.get("MPSIM_PURE") == "1", reason="MPSIM_PURE=1 builds no extension")
-def test_every_module_is_compiled_where_there_is_a_c_compiler() -> None:
+def why_not_compiled() -> str | None:
+    """Why an install here builds no extension, or None where it can build them."""
+    if os.environ.get("MPSIM_PURE") == "1":
+        return "MPSIM_PURE=1 builds no extension"
     if shutil.which("cc") is None and shutil.which("gcc") is None:
-        pytest.skip("no C compiler on PATH: the modules run as Python")
+        return "no C compiler on PATH: the modules run as Python"
+    headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    if not headers.exists():
+        return f"no {headers} (the Python headers): the modules run as Python"
+    return None
+
+
+def test_every_module_is_compiled_where_there_is_a_c_compiler() -> None:
+    reason = why_not_compiled()
+    if reason is not None:
+        pytest.skip(reason)
     assert native.compiled() == tuple(
         p.removesuffix(".py").replace("/", ".") for p in native.MODULES
     )
