@@ -21,6 +21,7 @@ NATIVE := mempool_cli/kernel/packing.py mempool_cli/kernel/reductions.py \
 
 $(STAMP): pyproject.toml setup.py mempool_cli/native.py $(NATIVE) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	@$(BIN)/mpsim --version | tail -n 1
 	touch $(STAMP)
 
 # npm comes from the distribution when it is missing and we may install it (root, apt);
