@@ -103,7 +103,7 @@ class Expander:
 
     def labels(self, key: bytes) -> frozenset[str]:
         """The state labels of the state a key stands for (they read its shared part)."""
-        return self.packing.labels[self.packing.ids(key)[0]]
+        return self.packing.labels[self.packing.shared_of(key)]
 
     def memo_of(self, sid: int) -> dict[int, Memoized]:
         """The memo of the moves from states with shared id ``sid``."""

@@ -95,6 +95,11 @@ class Packing:
                 body += tid.to_bytes(3, "big")
         return self.prefix[sid] + bytes(body)
 
+    def shared_of(self, key: bytes) -> int:
+        """The shared id of a key (the first half of ``ids``, without the task ids)."""
+        sid = key[0] << 8 | key[1]
+        return int.from_bytes(key[2:6], "big") if sid == _WIDE_SHARED else sid
+
     def ids(self, key: bytes) -> tuple[int, Sequence[int]]:
         """The shared id and the task ids a key is made of (the inverse of ``key``)."""
         sid = key[0] << 8 | key[1]

@@ -42,6 +42,8 @@ def test_ids_past_one_byte_and_two_bytes_take_the_escape() -> None:
     keys = {p.pack(s) for s in many}
     assert len(keys) == len(many)
     assert all(p.unpack(p.pack(s)) == s for s in many[::997] + many[-3:])
+    # the shared id alone, past the two-byte escape too
+    assert all(p.shared_of(p.pack(s)) == p.ids(p.pack(s))[0] for s in many[::997] + many[-3:])
     wide = state(0, *(task(pc) for pc in range(300)))
     assert p.unpack(p.pack(wide)) == wide
     assert p.pack(state(0, task(254), task(255), task(256))) != p.pack(
