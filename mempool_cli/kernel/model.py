@@ -104,7 +104,7 @@ _NO_LABELS: frozenset[str] = frozenset()
 
 
 def _task_flags(task: tuple[Any, ...]) -> int:
-    """What ``_packed_moves`` must know of a task tuple before it asks the memo."""
+    """What the Expander (expand.py) must know of a task tuple before it asks the memo."""
     frame = task[FRAME]
     oom = OOM_FLAG if type(frame) is SlowPath and frame.stage == MAY_OOM else 0
     victim = VICTIM_FLAG if task[STATUS] & (VICTIM | REAPED | EXITED) == VICTIM else 0
