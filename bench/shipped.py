@@ -9,6 +9,11 @@ then), and each keeps the lower of its two medians. A scenario is
 reported slower when its time grew by more than ``--noise`` (a fraction);
 the state counts and outcomes of both trees are printed beside the times.
 
+Then the time a user waits: the median of ``--whole-runs`` whole
+``mpsim run FILE`` processes per scenario and tree (interpreter start,
+imports, load, search, report), the two trees in turn, with the
+scenarios whose median grew listed.
+
     python bench/shipped.py --base b241245          # the table and a one-line summary
     python bench/shipped.py --base b241245 --runs 61 --noise 0.03
 """
@@ -76,6 +81,9 @@ def main() -> None:
     parser.add_argument(
         "--noise", type=float, default=0.05, help="growth not counted as slower (default: 0.05)"
     )
+    parser.add_argument(
+        "--whole-runs", type=int, default=5, help="whole runs per scenario (default: 5)"
+    )
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -90,6 +98,7 @@ def main() -> None:
         )
         try:
             rounds = [(_child(old, args.runs), _child(ROOT, args.runs)) for _ in range(2)]
+            whole = _whole(old, args.whole_runs)
         finally:
             subprocess.run(
                 ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], check=False
@@ -122,6 +131,44 @@ def main() -> None:
         f"{len(after)} scenarios, {total_before * 1e3:.0f} ms before, {total_after * 1e3:.0f} ms "
         f"after; slower by more than {args.noise:.0%}: {len(slower)}"
         + (f" ({', '.join(slower)})" if slower else "")
+    )
+
+    print(whole)
+
+
+def _whole(old: Path, runs: int) -> str:
+    """The summary line of whole ``mpsim run`` processes, ``old`` against this tree."""
+    trees = (old, ROOT)
+    names = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "scenarios").rglob("*.yaml"))
+    totals = [0.0, 0.0]
+    grew = []
+    for name in names:
+        times: tuple[list[float], list[float]] = ([], [])
+        for _ in range(runs):
+            for side, tree in enumerate(trees):
+                if not (tree / name).exists():
+                    continue
+                env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+                env["PYTHONPATH"] = str(tree)
+                start = time.perf_counter()
+                subprocess.run(
+                    [sys.executable, "-m", "mempool_cli", "run", str(tree / name)],
+                    cwd=tempfile.gettempdir(),
+                    env=env,
+                    capture_output=True,
+                    check=False,
+                )
+                times[side].append(time.perf_counter() - start)
+        if not times[0]:
+            continue
+        before, after = statistics.median(times[0]), statistics.median(times[1])
+        totals[0] += before
+        totals[1] += after
+        if after > before:
+            grew.append(f"{name} {before * 1e3:.0f} -> {after * 1e3:.0f} ms")
+    return (
+        f"whole `mpsim run` processes, median of {runs}: {totals[0]:.1f} s before, "
+        f"{totals[1]:.1f} s after; longer: {len(grew)}" + (f" ({'; '.join(grew)})" if grew else "")
     )
 
 
