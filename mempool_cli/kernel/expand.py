@@ -171,10 +171,7 @@ class Expander:
             if moves is None:
                 moves = self.miss(memo, sid, tids, t)
             for move in moves:
-                nsid: int = move[1]
-                new = base.copy()
-                new[t] = move[2]
-                if placing is not None:
-                    nsid = place(packing, placing, nsid, new, t)
-                out.append((move[0], packing.key(nsid, new), move[3]))
+                out.append(
+                    (move[0], moved_key(packing, placing, base, t, move[1], move[2]), move[3])
+                )
         return out, seen
