@@ -60,13 +60,16 @@ def measure(tree: Path, runs: int) -> Times:
     return out
 
 
+def _env(tree: Path) -> dict[str, str]:
+    """This process's environment with ``tree`` alone on PYTHONPATH."""
+    return {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "PYTHONPATH": str(tree)}
+
+
 def _child(tree: Path, runs: int) -> Times:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["PYTHONPATH"] = str(tree)
     done = subprocess.run(
         [sys.executable, __file__, "--measure", str(tree), "--runs", str(runs)],
         cwd=tempfile.gettempdir(),  # not this tree's root, which `-m` imports would see first
-        env=env,
+        env=_env(tree),
         capture_output=True,
         text=True,
         check=True,
@@ -139,6 +142,7 @@ def main() -> None:
 def _whole(old: Path, runs: int) -> str:
     """The summary line of whole ``mpsim run`` processes, ``old`` against this tree."""
     trees = (old, ROOT)
+    envs = (_env(old), _env(ROOT))
     names = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "scenarios").rglob("*.yaml"))
     totals = [0.0, 0.0]
     grew = []
@@ -148,13 +152,11 @@ def _whole(old: Path, runs: int) -> str:
             for side, tree in enumerate(trees):
                 if not (tree / name).exists():
                     continue
-                env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-                env["PYTHONPATH"] = str(tree)
                 start = time.perf_counter()
                 subprocess.run(
                     [sys.executable, "-m", "mempool_cli", "run", str(tree / name)],
                     cwd=tempfile.gettempdir(),
-                    env=env,
+                    env=envs[side],
                     capture_output=True,
                     check=False,
                 )
