@@ -92,6 +92,10 @@ class Symmetry:
                 by_base.setdefault(spec.base, []).append(t)
         self.groups = tuple(tuple(ids) for ids in by_base.values() if len(ids) > 1)
         self.group_of = {t: (ids, p) for ids in self.groups for p, t in enumerate(ids)}
+        # the same as a list by task (place's lookup), None for a task in no group
+        self.place_of = [self.group_of.get(t) for t in range(len(k.scenario.tasks))]
+        # (a << 32 | b) -> how task tuple id a compares with id b: _LESS, _MORE or _SAME
+        self.order_of_ids: dict[int, int] = {}
         # per task: the copy before it in its group, or -1 (first copy, or no group)
         prev_copy = [-1] * len(k.scenario.tasks)
         for ids in self.groups:
@@ -158,11 +162,13 @@ class Symmetry:
         insertion step restores the order. The property tests check this against
         ``canonical``.
         """
-        where = self.group_of.get(t)
+        place_of = self.place_of
+        where = place_of[t]
         if where is None:
             return shared
         ids, p = where
         owners = shared[2]
+        known = self.order_of_ids
         me = tids[t]
         mine = pc_of[me]
         # Walk t up or down past the copies that rank before / after it; the
@@ -173,7 +179,7 @@ class Symmetry:
             u = ids[q + 1]
             other = tids[u]
             pc = pc_of[other]
-            if pc < mine or (pc == mine and _ranks_before(owners, task_of, other, u, me, t)):
+            if pc < mine or (pc == mine and _ranks_before(owners, task_of, known, other, u, me, t)):
                 q += 1
             else:
                 break
@@ -182,7 +188,9 @@ class Symmetry:
                 u = ids[q - 1]
                 other = tids[u]
                 pc = pc_of[other]
-                if mine < pc or (pc == mine and _ranks_before(owners, task_of, me, t, other, u)):
+                if mine < pc or (
+                    pc == mine and _ranks_before(owners, task_of, known, me, t, other, u)
+                ):
                     q -= 1
                 else:
                     break
@@ -198,9 +206,9 @@ class Symmetry:
             lo, hi = q, p
         tids[ids[q]] = me
         halt = shared[5]
-        moved = ids[lo : hi + 1]
-        if not any(o in moved for o in owners) and (halt is None or halt[1] not in moved):
+        if not _names_any(owners, halt, place_of, ids, lo, hi):
             return shared
+        moved = ids[lo : hi + 1]
         order = list(moved)  # the slots' old tasks, in their new order
         order.insert(q - lo, order.pop(p - lo))
         slot_of = {u: moved[i] for i, u in enumerate(order)}
@@ -210,17 +218,52 @@ class Symmetry:
         return (*shared[:2], renamed, shared[3], shared[4], halt)
 
 
+_MORE, _LESS, _SAME = 0, 1, 2  # Symmetry.order_of_ids
+
+
 def _ranks_before(
-    owners: tuple[Any, ...], task_of: list[tuple[Any, ...]], a: int, u: int, b: int, v: int
+    owners: tuple[Any, ...],
+    task_of: list[tuple[Any, ...]],
+    known: dict[int, int],
+    a: int,
+    u: int,
+    b: int,
+    v: int,
 ) -> bool:
-    """``rank_in(s, u) < rank_in(s, v)`` where copy u has task id ``a`` and copy v ``b``."""
+    """``rank_in(s, u) < rank_in(s, v)`` where copy u has task id ``a`` and copy v ``b``;
+    ``known`` keeps how two ids' tuples compared (interned tuples do not change)."""
     if a != b:
-        mine, other = task_of[a], task_of[b]
-        if mine != other:
-            return bool(mine < other)
+        pair = a << 32 | b
+        order = known.get(pair, -1)
+        if order < 0:
+            mine, other = task_of[a], task_of[b]
+            order = _SAME if mine == other else _LESS if mine < other else _MORE
+            known[pair] = order
+        if order != _SAME:
+            return order == _LESS
     if u not in owners and v not in owners:
         return False  # equal ranks
     return _held(owners, u) < _held(owners, v)
+
+
+def _names_any(
+    owners: tuple[Any, ...],
+    halt: tuple[Any, ...] | None,
+    place_of: list[tuple[tuple[int, ...], int] | None],
+    ids: tuple[int, ...],
+    lo: int,
+    hi: int,
+) -> bool:
+    """Whether a lock owner or the halt record names a copy in ``ids[lo..hi]``."""
+    for o in owners:
+        if type(o) is int and o >= 0:
+            where = place_of[o]
+            if where is not None and where[0] is ids and lo <= where[1] <= hi:
+                return True
+    if halt is not None:
+        where = place_of[halt[1]]
+        return where is not None and where[0] is ids and lo <= where[1] <= hi
+    return False
 
 
 def _held(owners: tuple[Any, ...], u: int) -> tuple[int, ...]:
