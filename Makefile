@@ -15,9 +15,10 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # The install compiles the search's hot modules (mempool_cli/native.py) in place with
-# mypyc; an edit to one of them rebuilds it here.
+# mypyc, and builds its C one; an edit to one of them rebuilds it here.
 NATIVE := mempool_cli/kernel/packing.py mempool_cli/kernel/reductions.py \
-	mempool_cli/kernel/expand.py mempool_cli/explore/visited.py
+	mempool_cli/kernel/expand.py mempool_cli/explore/visited.py \
+	mempool_cli/explore/cvisited.c
 
 $(STAMP): pyproject.toml setup.py mempool_cli/native.py $(NATIVE) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'

@@ -3,10 +3,11 @@ with the JSON Schema its modelines name (``mempool_cli/mpsim-schema.json``: the 
 ``../../mpsim-schema.json``, as in the repository).
 
 The search's hot modules (``MODULES`` in mempool_cli/native.py) are compiled to
-C extensions with mypyc (docs/model.md, "Compiled modules"). The extensions
-are optional: without a C compiler the build warns and the same modules run
-as Python, with the same results, slower; ``MPSIM_PURE=1`` builds none.
-``mpsim --version`` says which.
+C extensions with mypyc, and its state table for byte keys and hang pass
+(``C_SOURCES``) are built from C (docs/model.md, "Compiled modules"). The
+extensions are optional: without a C compiler the build warns and the same
+modules run as Python, with the same results, slower; ``MPSIM_PURE=1`` builds
+none. ``mpsim --version`` says which.
 
 Everything else is in pyproject.toml. The library stays at the repository
 root (``scenarios/``), where ``make run`` and the README's commands use it.
@@ -16,7 +17,7 @@ import os
 import runpy
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
@@ -38,18 +39,27 @@ class BuildWithLibrary(build_py):  # type: ignore[misc]
 
 
 def extensions() -> list[object]:
-    """The mypyc extensions, each optional; none with MPSIM_PURE=1 set."""
+    """The mypyc extensions and the C ones, each optional; none with MPSIM_PURE=1 set."""
     if os.environ.get("MPSIM_PURE") == "1":
         return []
+    native = runpy.run_path(str(ROOT / "mempool_cli" / "native.py"))
+    modules: list[object] = [
+        Extension(
+            source.removesuffix(".c").replace("/", "."),
+            [source],
+            extra_compile_args=["-O2"],
+            optional=True,
+        )
+        for source in native["C_SOURCES"]
+    ]
     try:
         from mypyc.build import mypycify
-    except ImportError:  # (a build without its build requirements: Python only)
-        return []
-    names = runpy.run_path(str(ROOT / "mempool_cli" / "native.py"))["MODULES"]
-    modules = mypycify(list(names), opt_level="3", group_name="mempool_cli_native")
-    for module in modules:
+    except ImportError:  # (a build without its build requirements: no mypyc modules)
+        return modules
+    compiled = mypycify(list(native["MODULES"]), opt_level="3", group_name="mempool_cli_native")
+    for module in compiled:
         module.optional = True
-    return list(modules)
+    return modules + list(compiled)
 
 
 setup(cmdclass={"build_py": BuildWithLibrary}, ext_modules=extensions())

@@ -1,7 +1,9 @@
 """Which of the search's hot modules run compiled (docs/model.md, "Compiled modules").
 
-setup.py compiles ``MODULES`` with mypyc when it can; each one that did not
-build runs as Python, with the same results, slower. ``mpsim --version``
+setup.py compiles ``MODULES`` with mypyc and builds ``C_SOURCES`` when it
+can; each mypyc module that did not build runs as Python, and without a C
+one the search uses visited.py's Python for what it does, with the same
+results, slower. ``mpsim --version``
 reports which, and the test suite refuses an in-tree build older than its
 sources (tests/conftest.py).
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-__all__ = ["MODULES", "compiled", "stale", "summary"]
+__all__ = ["C_SOURCES", "MODULES", "compiled", "stale", "summary"]
 
 # The modules the search spends its time in, as paths from the repository root.
 MODULES = (
@@ -23,32 +25,41 @@ MODULES = (
     "mempool_cli/kernel/expand.py",
     "mempool_cli/explore/visited.py",
 )
+# Written in C: the state table for byte keys and the hang pass (explore/search.py falls
+# back on visited.py's ObjectKeys and bottom_sccs without it).
+C_SOURCES = ("mempool_cli/explore/cvisited.c",)
 
 
 def _name(path: str) -> str:
-    return path.removesuffix(".py").replace("/", ".")
+    return path.removesuffix(".py").removesuffix(".c").replace("/", ".")
+
+
+def _built(path: str) -> Path | None:
+    """The extension module ``path`` was built into, or None where it runs as Python (or,
+    for a C source, is not there)."""
+    try:
+        module = importlib.import_module(_name(path))
+    except ImportError:
+        return None
+    built = Path(str(module.__file__))
+    return None if built.suffix == ".py" else built
 
 
 def compiled() -> tuple[str, ...]:
-    """The modules of ``MODULES`` that import as C extensions."""
-    out = []
-    for path in MODULES:
-        module = importlib.import_module(_name(path))
-        if not str(module.__file__).endswith(".py"):
-            out.append(_name(path))
-    return tuple(out)
+    """The modules of ``MODULES`` and ``C_SOURCES`` that import as C extensions."""
+    return tuple(_name(path) for path in MODULES + C_SOURCES if _built(path) is not None)
 
 
 def stale() -> tuple[str, ...]:
     """The compiled modules whose source is newer than their extension (an in-tree build
     from before an edit: the extension, not the source, is what runs)."""
     out = []
-    for path in MODULES:
-        module = importlib.import_module(_name(path))
-        built = Path(str(module.__file__))
+    for path in MODULES + C_SOURCES:
+        built = _built(path)
+        if built is None:
+            continue
         source = built.with_name(Path(path).name)
-        fresh = built.suffix == ".py" or not source.exists()
-        if not fresh and source.stat().st_mtime > built.stat().st_mtime:
+        if source.exists() and source.stat().st_mtime > built.stat().st_mtime:
             out.append(_name(path))
     return tuple(out)
 
@@ -56,8 +67,11 @@ def stale() -> tuple[str, ...]:
 def summary() -> str:
     """One line for ``mpsim --version``."""
     done = compiled()
-    if len(done) == len(MODULES):
-        return f"search modules: compiled ({len(done)} of {len(MODULES)}, mypyc)"
     if not done:
         return "search modules: interpreted (no C extension was built)"
-    return f"search modules: {len(done)} of {len(MODULES)} compiled (mypyc)"
+    mypyc = sum(_name(path) in done for path in MODULES)
+    c = sum(_name(path) in done for path in C_SOURCES)
+    how = f"{mypyc} of {len(MODULES)} with mypyc, {c} of {len(C_SOURCES)} from C"
+    if len(done) == len(MODULES) + len(C_SOURCES):
+        return f"search modules: compiled ({how})"
+    return f"search modules: partly compiled ({how})"

@@ -34,7 +34,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from mempool_cli.explore.model import Model, outcome_sort_key
-from mempool_cli.explore.visited import StateLimit, Visited, bottom_sccs, table_size
+from mempool_cli.explore.visited import ObjectKeys, StateLimit, Visited, bottom_sccs
+
+try:  # the state table for byte keys and the hang pass in C, where they were built
+    from mempool_cli.explore import cvisited as _cvisited
+except ImportError:  # (no C compiler at install time: visited.py's, slower)
+    _NATIVE: Any = None
+else:
+    _NATIVE = _cvisited
 
 __all__ = [
     "PROGRESS_INTERVAL",
@@ -187,7 +194,7 @@ def explore(
         state_labels = model.state_labels
     # id -> state (or key, for a model with packed states), the parent pointers, the
     # successor arrays and the state -> id map (visited.py)
-    seen = Visited(start, model.state_labels(unpack(start)), limit, _DICT_MAX, _TABLE_MIN)
+    seen = Visited(_keys(start), model.state_labels(unpack(start)), limit)
     found = seen.found
     offsets, succ = seen.offsets, seen.succ
 
@@ -203,7 +210,7 @@ def explore(
             # Under ulimit -v any allocation may meet the cap, the limit check's own
             # read of /proc included: all of them end the search as a memory limit.
             stop_reason = check_limits(
-                now, search_deadline, reserve=_HANG_PASS_BYTES * n + _growth_bytes(n)
+                now, search_deadline, reserve=_HANG_PASS_BYTES * n + seen.keys.growth_bytes()
             )
             if stop_reason is not None:
                 break
@@ -222,8 +229,8 @@ def explore(
             chunk = min(chunk * 2, _CHUNK_MAX)
         elif spent > _CHUNK_SECONDS and chunk > 1:
             chunk //= 2
-    seen.release()
-    n, states, parent, via = seen.n, seen.states, seen.parent, seen.via
+    seen.keys.release()
+    n, states, parent, via = seen.n, seen.keys, seen.parent, seen.via
 
     # The hang pass obeys the same limits; a search cut by the clock stopped
     # at _SEARCH_SHARE of it, which leaves the pass (a fraction of the search
@@ -330,9 +337,13 @@ def _bottom_sccs(
     found: int,
     check: Callable[[], str | None],
 ) -> tuple[list[list[int]], str | None]:
-    """The bottom SCCs among states ``0..expanded-1`` (visited.py's ``bottom_sccs``),
-    ``check`` called every _SCC_CHECK_EVERY states."""
-    return bottom_sccs(offsets, succ, expanded, found, check, _SCC_CHECK_EVERY)
+    """The bottom SCCs among states ``0..expanded-1`` (visited.py's ``bottom_sccs``, or
+    cvisited.c's where it was built), ``check`` called every _SCC_CHECK_EVERY states."""
+    sccs = _NATIVE.bottom_sccs if _NATIVE is not None else bottom_sccs
+    result: tuple[list[list[int]], str | None] = sccs(
+        offsets, succ, expanded, found, check, _SCC_CHECK_EVERY
+    )
+    return result
 
 
 def _same(state: Any) -> Any:
@@ -340,50 +351,17 @@ def _same(state: Any) -> Any:
     return state
 
 
-_DICT_MAX = 1 << 17  # states from which the state -> id map is a table
-_TABLE_MIN = 1 << 18  # slots of the first table: at most half full at _DICT_MAX
+_DICT_MAX = 1 << 17  # states from which ObjectKeys' state -> id map is a table
+_TABLE_MIN = 1 << 18  # slots of its first table: at most half full at _DICT_MAX
+_BYTE_SLOTS = 1 << 12  # slots of ByteKeys' first table (it grows without reading a key)
 
 
-def _table_size(n: int) -> int:
-    """The slots of the table for ``n`` states: the fewest (a power of two, at least
-    _TABLE_MIN) that leave it at most half full, and room for one more.
-
-    >>> _table_size(1), _table_size(_DICT_MAX - 1), _table_size(_DICT_MAX) == 2 * _TABLE_MIN
-    (262144, 262144, True)
-    """
-    return table_size(n, _TABLE_MIN)
-
-
-def _growth_bytes(n: int) -> int:
-    """What the state -> id map will briefly need when it next grows, if that is near.
-
-    Below _DICT_MAX states the map is a dict, which grows, at 2/3 full, into a
-    table twice its size and holds both while it copies: about 36 bytes a
-    state at once (CPython 3.11's layout: 4-byte index slots, 24-byte
-    entries); at _DICT_MAX it becomes a table of 4-byte slots and a byte of
-    mark each, which grows at half full into one twice its size while the
-    old one is still held: 10 bytes a slot at once. Reserved only in the
-    last stretch before a growth, so the search stops short of it instead
-    of crossing the memory limit inside it.
-
-    >>> _growth_bytes(1000), _growth_bytes(1360) > 0, _growth_bytes(_DICT_MAX - 1) > 0
-    (0, True, True)
-    >>> _growth_bytes(_DICT_MAX + 1), _growth_bytes(_TABLE_MIN - 1) == 10 * 2 * _TABLE_MIN
-    (0, True)
-    """
-    if n < _DICT_MAX:
-        size = 8
-        while size * 2 // 3 <= n:
-            size *= 2
-        usable = size * 2 // 3
-        switch = 5 * _TABLE_MIN if n >= _DICT_MAX - _DICT_MAX // 8 else 0
-        if n < usable - usable // 8:
-            return switch
-        return 4 * 2 * size + 24 * usable + switch
-    size = _table_size(n)
-    if n < size // 2 - size // 16:
-        return 0
-    return 10 * size
+def _keys(start: Any) -> Any:
+    """The states by id and the map to their ids, from the first: ByteKeys (C) for byte
+    keys where it was built, ObjectKeys (visited.py) otherwise."""
+    if _NATIVE is not None and type(start) is bytes:
+        return _NATIVE.ByteKeys(start, _BYTE_SLOTS)
+    return ObjectKeys(start, _DICT_MAX, _TABLE_MIN)
 
 
 def _rss_bytes() -> int:

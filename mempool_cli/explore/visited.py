@@ -16,6 +16,7 @@ from typing import Any
 __all__ = [
     "DONE",
     "EMPTY",
+    "ObjectKeys",
     "StateLimit",
     "Visited",
     "bottom_sccs",
@@ -63,31 +64,150 @@ def table_of(states: list[Any], size: int) -> tuple[array[int], bytearray]:
     return table, marks
 
 
+class ObjectKeys:
+    """States of any kind by id, in discovery order, and the map from a state to its id.
+
+    The map is a dict up to ``dict_max`` states (the fastest lookup), then
+    an open-addressing table of 4-byte ids, at most half full, probed
+    linearly from the state's hash, with a byte of that hash beside each
+    slot (its mark), so a probe fetches and compares the state in a slot
+    only when the marks agree (a dict costs about 60 bytes a state with its
+    int objects; docs/model.md, "Packed states"). The search's packed
+    states (byte keys) have ``ByteKeys`` in C instead where it was built
+    (cvisited.c), with the same methods and the same ids.
+    """
+
+    def __init__(self, first: Any, dict_max: int, table_min: int) -> None:
+        self.states: list[Any] = [first]
+        self.dict_max = dict_max
+        self.table_min = table_min
+        self.small: dict[Any, int] | None = {first: 0}
+        self.table = array("I")
+        self.marks = bytearray()
+        self.mask = 0
+
+    def __len__(self) -> int:
+        return len(self.states)
+
+    def __getitem__(self, i: int) -> Any:
+        return self.states[i]
+
+    def put(self, state: Any, limit: int) -> int:
+        """The state's id. A state not held yet becomes the next id, unless ``limit``
+        states are held already: then -1 and nothing is stored."""
+        states = self.states
+        small = self.small
+        if small is not None:
+            j = small.get(state, -1)
+            if j >= 0:
+                return j
+            n = len(states)
+            if n >= limit:
+                return -1
+            states.append(state)
+            small[state] = n
+            if n + 1 >= self.dict_max:
+                self._grow(n + 1)
+            return n
+        table = self.table
+        marks = self.marks
+        mask = self.mask
+        digest = hash(state)
+        mark = (digest >> 56) & 0xFF  # (mark_of, inline: a call costs 2 %)
+        slot = digest & mask
+        j = table[slot]
+        while j != EMPTY and (marks[slot] != mark or states[j] != state):
+            slot = (slot + 1) & mask
+            j = table[slot]
+        if j != EMPTY:
+            return j
+        n = len(states)
+        if n >= limit:
+            return -1
+        states.append(state)
+        table[slot] = n
+        marks[slot] = mark
+        if (n + 1) * 2 > mask:
+            self._grow(n + 1)
+        return n
+
+    def put_all(self, moves: list[Any], limit: int) -> list[int]:
+        """``put`` of each move's next state (``moves``: tuples, the state second), in
+        order: their ids, up to and including the first -1."""
+        out = []
+        for move in moves:
+            j = self.put(move[1], limit)
+            out.append(j)
+            if j < 0:
+                break
+        return out
+
+    def _grow(self, n: int) -> None:
+        """The table for ``n`` states, in place of the dict or of a table half full."""
+        self.table, self.marks = table_of(self.states, table_size(n, self.table_min))
+        self.mask = len(self.table) - 1
+        self.small = None
+
+    def truncate(self, n: int) -> None:
+        """Forget every state from id ``n`` on (a search cut inside a state's expansion):
+        the map is rebuilt from the states kept."""
+        if n < len(self.states):
+            del self.states[n:]
+            if self.small is not None:
+                self.small = {state: j for j, state in enumerate(self.states)}
+            elif len(self.table):
+                self.table, self.marks = table_of(self.states, len(self.table))
+
+    def release(self) -> None:
+        """Free the state -> id map: from here on, ids are enough."""
+        self.small = None
+        self.table = array("I")
+        self.marks = bytearray()
+
+    def growth_bytes(self) -> int:
+        """What the map will briefly need when it next grows, if that is near.
+
+        Below ``dict_max`` states the map is a dict, which grows, at 2/3 full,
+        into a table twice its size and holds both while it copies: about 36
+        bytes a state at once (CPython 3.11's layout: 4-byte index slots,
+        24-byte entries); at ``dict_max`` it becomes a table of 4-byte slots
+        and a byte of mark each, which grows at half full into one twice its
+        size while the old one is still held: 10 bytes a slot at once.
+        Reserved only in the last stretch before a growth, so the search
+        stops short of it instead of crossing the memory limit inside it
+        (tests/unit/test_explore_limits.py).
+        """
+        n = len(self.states)
+        if self.small is not None:
+            size = 8
+            while size * 2 // 3 <= n:
+                size *= 2
+            usable = size * 2 // 3
+            switch = 0
+            if n >= self.dict_max - self.dict_max // 8:
+                switch = 5 * table_size(self.dict_max, self.table_min)
+            if n < usable - usable // 8:
+                return switch
+            return 4 * 2 * size + 24 * usable + switch
+        size = len(self.table)
+        if n < size // 2 - size // 16:
+            return 0
+        return 10 * size
+
+
 class Visited:
     """The states found, by id in discovery order, and the graph between them.
 
-    ``states[i]`` is state i; ``parent[i]`` the state it was found from and
-    ``via[i]`` the index of the action that found it; state i's successors
-    are ``succ[offsets[i]:offsets[i + 1]]``. The map from state to id is a
-    dict up to ``dict_max`` states (the fastest lookup), then an
-    open-addressing table of 4-byte ids, at most half full, probed linearly
-    from the state's hash, with a byte of that hash beside each slot (its
-    mark), so a probe fetches and compares the state in a slot only when the
-    marks agree (a dict costs about 60 bytes a state with its int objects;
-    docs/model.md, "Packed states").
-    ``found`` maps an outcome label to where it was first met: (state id,
-    action index, or -1 for a state label).
+    ``keys[i]`` is state i (``ObjectKeys``, or cvisited.c's ``ByteKeys``
+    for byte keys); ``parent[i]`` the state it was found from and ``via[i]``
+    the index of the action that found it; state i's successors are
+    ``succ[offsets[i]:offsets[i + 1]]``. ``found`` maps an outcome label to
+    where it was first met: (state id, action index, or -1 for a state
+    label).
     """
 
-    def __init__(
-        self,
-        start: Any,
-        labels: frozenset[str],
-        limit: int,
-        dict_max: int,
-        table_min: int,
-    ) -> None:
-        self.states: list[Any] = [start]
+    def __init__(self, keys: Any, labels: frozenset[str], limit: int) -> None:
+        self.keys = keys
         self.parent = array("i", [-1])
         self.via = array("I", [0])
         self.succ = array("I")
@@ -95,12 +215,6 @@ class Visited:
         self.found: dict[str, tuple[int, int]] = {label: (0, -1) for label in labels}
         self.n = 1
         self.limit = limit
-        self.dict_max = dict_max
-        self.table_min = table_min
-        self.small: dict[Any, int] | None = {start: 0}
-        self.table = array("I")
-        self.marks = bytearray()
-        self.mask = 0
 
     def expand(
         self,
@@ -118,63 +232,42 @@ class Visited:
         Raises ``StateLimit`` before a new state beyond ``limit``. After it, or after a
         MemoryError, ``drop_partial`` leaves the states expanded so far consistent.
         """
-        states = self.states
+        keys = self.keys
         found = self.found
+        limit = self.limit
         succ = self.succ
-        # (bound once: an array's methods are looked up by name on every call otherwise)
+        # (bound once: a method is looked up by name on every call otherwise)
+        put_all = keys.put_all
         succ_append = succ.append
         offsets_append = self.offsets.append
         parent_append = self.parent.append
         via_append = self.via.append
-        small = self.small
-        table = self.table
-        marks = self.marks
-        mask = self.mask
         for h in range(head, end):
-            for k, move in enumerate(successors(states[h])):
-                nxt = move[1]
+            moves = successors(keys[h])
+            if type(moves) is not list:
+                moves = list(moves)
+            ids: list[int] = put_all(moves, limit)
+            n = self.n
+            for k in range(len(ids)):
+                move = moves[k]
                 events = move[2]
                 if events:
                     for label in events:
                         if label not in found:
                             found[label] = (h, k)
-                slot = 0
-                mark = 0
-                if small is not None:
-                    j = small.get(nxt, EMPTY)
-                else:
-                    digest = hash(nxt)
-                    mark = (digest >> 56) & 0xFF  # (mark_of, inline: a call costs 2 %)
-                    slot = digest & mask
-                    j = table[slot]
-                    while j != EMPTY and (marks[slot] != mark or states[j] != nxt):
-                        slot = (slot + 1) & mask
-                        j = table[slot]
-                if j == EMPTY:
-                    n = self.n
-                    if n >= self.limit:
-                        raise StateLimit
-                    j = n
-                    states.append(nxt)
+                j = ids[k]
+                if j == n:
                     parent_append(h)
                     via_append(k)
-                    if small is not None:
-                        small[nxt] = n
-                    else:
-                        table[slot] = n
-                        marks[slot] = mark
                     n += 1
                     self.n = n
-                    if n * 2 > mask and (small is None or n >= self.dict_max):
-                        table, marks = table_of(states, table_size(n, self.table_min))
-                        self.table, self.marks = table, marks
-                        mask = self.mask = len(table) - 1
-                        small = self.small = None
-                    labels = state_labels(nxt)
+                    labels = state_labels(move[1])
                     if labels:
                         for label in labels:
                             if label not in found:
                                 found[label] = (j, -1)
+                elif j < 0:
+                    raise StateLimit
                 succ_append(j)
             offsets_append(len(succ))
 
@@ -183,14 +276,9 @@ class Visited:
         expanded (and whatever half of a new state got stored); returns the states
         whose successors are all known."""
         n = self.n
-        del self.succ[self.offsets[-1] :], self.states[n:], self.parent[n:], self.via[n:]
+        self.keys.truncate(n)
+        del self.succ[self.offsets[-1] :], self.parent[n:], self.via[n:]
         return len(self.offsets) - 1
-
-    def release(self) -> None:
-        """Free the state -> id map: from here on, ids are enough."""
-        self.small = None
-        self.table = array("I")
-        self.marks = bytearray()
 
 
 def bottom_sccs(

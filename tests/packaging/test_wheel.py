@@ -75,9 +75,10 @@ def test_the_wheel_holds_the_library_the_license_and_the_type_marker(
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "[pytest11]" in text and "mempool_cli.pytest_plugin" in text
+    assert "mempool_cli/explore/cvisited.pyi" in names  # (the C module's types)
     if why_not_compiled() is None:  # the compiled search modules (mempool_cli/native.py)
-        for module in native.MODULES:
-            stem = module.removesuffix(".py")
+        for module in native.MODULES + native.C_SOURCES:
+            stem = module.removesuffix(".py").removesuffix(".c")
             assert any(n.startswith(f"{stem}.") and n.endswith(".so") for n in names), module
 
 

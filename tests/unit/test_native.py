@@ -21,11 +21,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_makefile_rebuilds_on_an_edit_to_each_compiled_module() -> None:
-    """The Makefile's NATIVE list (what the install stamp depends on) is MODULES."""
+    """The Makefile's NATIVE list (what the install stamp depends on) is MODULES and
+    C_SOURCES."""
     text = (REPO / "Makefile").read_text()
     match = re.search(r"^NATIVE := ((?:.*\\\n)*.*)$", text, re.MULTILINE)
     assert match, "no NATIVE in the Makefile"
-    assert tuple(match.group(1).replace("\\\n", " ").split()) == native.MODULES
+    assert tuple(match.group(1).replace("\\\n", " ").split()) == native.MODULES + native.C_SOURCES
 
 
 def test_the_compiled_modules_hold_no_doctests() -> None:
@@ -53,7 +54,8 @@ def test_every_module_is_compiled_where_there_is_a_c_compiler() -> None:
     if reason is not None:
         pytest.skip(reason)
     assert native.compiled() == tuple(
-        p.removesuffix(".py").replace("/", ".") for p in native.MODULES
+        p.removesuffix(".py").removesuffix(".c").replace("/", ".")
+        for p in native.MODULES + native.C_SOURCES
     )
     assert native.stale() == ()
 
