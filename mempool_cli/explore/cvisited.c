@@ -121,7 +121,7 @@ reserve(ByteKeys *self, size_t len)
         PyErr_SetString(PyExc_MemoryError, "the state table is full");
         return -1;
     }
-    if (self->used + len > self->cap) {
+    if (self->arena == NULL || self->used + len > self->cap) {
         size_t cap = self->cap ? self->cap : 4096;
         while (self->used + len > cap)
             cap *= 2;
@@ -604,6 +604,11 @@ bottom_sccs(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
         PyErr_SetString(PyExc_ValueError, "bottom_sccs: offsets beyond succ");
         goto fail;
     }
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (offsets[i] > offsets[i + 1]) {
+            PyErr_SetString(PyExc_ValueError, "bottom_sccs: offsets that fall");
+            goto fail;
+        }
     for (size_t e = 0; e < offsets[n]; e++)
         if ((Py_ssize_t)succ[e] >= found) {
             PyErr_SetString(PyExc_ValueError, "bottom_sccs: a successor beyond found");

@@ -176,6 +176,8 @@ def test_the_c_hang_pass_refuses_arrays_it_cannot_read() -> None:
     offsets, succ = _arrays(2, [[1], [5]], 2)
     with pytest.raises(ValueError, match="beyond found"):
         cvisited.bottom_sccs(offsets, succ, 2, 2, lambda: None, 10)
+    with pytest.raises(ValueError, match="offsets that fall"):
+        cvisited.bottom_sccs(array("Q", [0, 2, 1]), array("I", [1, 1]), 2, 2, lambda: None, 10)
     with pytest.raises(TypeError, match="8-byte"):
         cvisited.bottom_sccs(array("I", [0, 1]), succ, 1, 2, lambda: None, 10)
 
