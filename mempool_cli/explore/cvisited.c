@@ -526,13 +526,19 @@ push(Stack *s, uint32_t v)
     return 0;
 }
 
-/* Call check(); 1 with *reason set if it stopped the pass, 0 to go on, -1 on an error. */
+/* Count one step; after every ``every`` steps call check(). 0 to go on; 1 with *reason
+   set if check stopped the pass; -1 with *reason NULL on an error. */
 static int
-ask(PyObject *check, PyObject **reason)
+tick(Py_ssize_t *budget, Py_ssize_t every, PyObject *check, PyObject **reason)
 {
+    if (--*budget)
+        return 0;
+    *budget = every;
     PyObject *r = PyObject_CallNoArgs(check);
-    if (r == NULL)
+    if (r == NULL) {
+        *reason = NULL;
         return -1;
+    }
     if (r == Py_None) {
         Py_DECREF(r);
         return 0;
@@ -636,14 +642,10 @@ bottom_sccs(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
                     index[w] = low[w] = counter++;
                     if (push(&stack, w) < 0 || push(&work, w) < 0)
                         goto nomem;
-                    if (!--budget) {  /* a long descent grows the stacks: it counts too */
-                        budget = every;
-                        int r = ask(check, &reason);
-                        if (r < 0)
-                            goto fail;
-                        if (r)
-                            goto done;
-                    }
+                    /* a long descent grows the stacks: it counts too */
+                    int r = tick(&budget, every, check, &reason);
+                    if (r)
+                        goto stopped;
                     descended = 1;
                     break;
                 }
@@ -685,23 +687,22 @@ bottom_sccs(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
             else if (lv < low[work.items[work.len - 1]]) {
                 low[work.items[work.len - 1]] = lv;
             }
-            if (!--budget) {
-                budget = every;
-                int r = ask(check, &reason);
-                if (r < 0)
-                    goto fail;
-                if (r)
-                    goto done;
-            }
+            int r = tick(&budget, every, check, &reason);
+            if (r)
+                goto stopped;
         }
     }
+    goto done;
+stopped:  /* tick's 1 (check stopped the pass: reason set) or -1 (an error: reason NULL) */
+    if (reason == NULL)
+        goto fail;
     goto done;
 nomem:
     PyErr_NoMemory();
 fail:
     Py_CLEAR(out);
     if (reason != Py_None)
-        Py_DECREF(reason);
+        Py_XDECREF(reason);
     reason = NULL;
 done:
     PyBuffer_Release(&ob);

@@ -97,38 +97,36 @@ class ObjectKeys:
         states are held already: then -1 and nothing is stored."""
         states = self.states
         small = self.small
-        if small is not None:
-            j = small.get(state, -1)
-            if j >= 0:
-                return j
-            n = len(states)
-            if n >= limit:
-                return -1
-            states.append(state)
-            small[state] = n
-            if n + 1 >= self.dict_max:
-                self._grow(n + 1)
-            return n
         table = self.table
         marks = self.marks
         mask = self.mask
-        digest = hash(state)
-        mark = (digest >> 56) & 0xFF  # (mark_of, inline: a call costs 2 %)
-        slot = digest & mask
-        j = table[slot]
-        while j != EMPTY and (marks[slot] != mark or states[j] != state):
-            slot = (slot + 1) & mask
+        slot = 0
+        mark = 0
+        if small is not None:
+            j = small.get(state, EMPTY)
+        else:
+            digest = hash(state)
+            mark = (digest >> 56) & 0xFF  # (mark_of, inline: a call costs 2 %)
+            slot = digest & mask
             j = table[slot]
+            while j != EMPTY and (marks[slot] != mark or states[j] != state):
+                slot = (slot + 1) & mask
+                j = table[slot]
         if j != EMPTY:
             return j
         n = len(states)
         if n >= limit:
             return -1
         states.append(state)
-        table[slot] = n
-        marks[slot] = mark
-        if (n + 1) * 2 > mask:
-            self._grow(n + 1)
+        if small is not None:
+            small[state] = n
+            if n + 1 >= self.dict_max:
+                self._grow(n + 1)
+        else:
+            table[slot] = n
+            marks[slot] = mark
+            if (n + 1) * 2 > mask:
+                self._grow(n + 1)
         return n
 
     def put_all(self, moves: list[Any], limit: int) -> list[int]:

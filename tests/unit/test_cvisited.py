@@ -189,3 +189,16 @@ def test_the_search_holds_packed_states_in_the_c_table(monkeypatch: pytest.Monke
     assert type(search._keys((0, 1))) is ObjectKeys
     monkeypatch.setattr(search, "_NATIVE", None)
     assert type(search._keys(b"\x00\x00\x00")) is ObjectKeys
+
+
+def test_an_error_in_the_check_leaves_either_hang_pass() -> None:
+    """A check that raises (a KeyboardInterrupt's way out, say) stops both passes with its
+    exception, not a result."""
+    offsets, succ = _arrays(3, [[1], [2], [0]], 3)
+
+    def check() -> str | None:
+        raise RuntimeError("from the check")
+
+    for sccs in (bottom_sccs, cvisited.bottom_sccs):
+        with pytest.raises(RuntimeError, match="from the check"):
+            sccs(offsets, succ, 3, 3, check, 1)
