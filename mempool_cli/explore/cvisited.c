@@ -183,6 +183,21 @@ add_tagged(ByteKeys *self, const unsigned char *p, size_t len, uint64_t tag)
     return 0;
 }
 
+/* put on a hashed key: its id; -1 for a new key beyond limit (nothing stored); -2 on no
+   memory (nothing stored). */
+static Py_ssize_t
+put_tagged(ByteKeys *self, const unsigned char *p, size_t len, uint64_t tag, Py_ssize_t limit)
+{
+    Py_ssize_t id = find_tagged(self, p, len, tag);
+    if (id >= 0)
+        return id;
+    if ((Py_ssize_t)self->n >= limit)
+        return -1;
+    if (add_tagged(self, p, len, tag) < 0)
+        return -2;
+    return (Py_ssize_t)self->n - 1;
+}
+
 static int
 bytes_arg(PyObject *key, const unsigned char **p, size_t *len)
 {
@@ -272,15 +287,8 @@ ByteKeys_put(ByteKeys *self, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t limit = PyLong_AsSsize_t(args[1]);
     if (limit == -1 && PyErr_Occurred())
         return NULL;
-    uint64_t tag = hash_key(p, len) >> 32;
-    Py_ssize_t id = find_tagged(self, p, len, tag);
-    if (id >= 0)
-        return PyLong_FromSsize_t(id);
-    if ((Py_ssize_t)self->n >= limit)
-        return PyLong_FromLong(-1);
-    if (add_tagged(self, p, len, tag) < 0)
-        return NULL;
-    return PyLong_FromSize_t(self->n - 1);
+    Py_ssize_t id = put_tagged(self, p, len, hash_key(p, len) >> 32, limit);
+    return id == -2 ? NULL : PyLong_FromSsize_t(id);
 }
 
 PyDoc_STRVAR(put_all_doc,
@@ -330,25 +338,18 @@ ByteKeys_put_all(ByteKeys *self, PyObject *const *args, Py_ssize_t nargs)
             PyObject *key = PyTuple_GET_ITEM(PyList_GET_ITEM(moves, base + i), 1);
             const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(key);
             size_t len = (size_t)PyBytes_GET_SIZE(key);
-            Py_ssize_t id = find_tagged(self, p, len, tags[i]);
-            if (id < 0) {
-                if ((Py_ssize_t)self->n >= limit) {
-                    PyObject *none = PyLong_FromLong(-1);
-                    if (none == NULL)
-                        goto fail;
-                    PyList_SET_ITEM(out, base + i, none);
-                    if (PyList_SetSlice(out, base + i + 1, count, NULL) < 0)
-                        goto fail;
-                    return out;
-                }
-                if (add_tagged(self, p, len, tags[i]) < 0)
-                    goto fail;
-                id = (Py_ssize_t)self->n - 1;
-            }
+            Py_ssize_t id = put_tagged(self, p, len, tags[i], limit);
+            if (id == -2)
+                goto fail;
             PyObject *value = PyLong_FromSsize_t(id);
             if (value == NULL)
                 goto fail;
             PyList_SET_ITEM(out, base + i, value);
+            if (id == -1) {  /* the first new key beyond limit: the list ends with it */
+                if (PyList_SetSlice(out, base + i + 1, count, NULL) < 0)
+                    goto fail;
+                return out;
+            }
         }
     }
     return out;
