@@ -91,9 +91,11 @@ class Symmetry:
             if spec.index is not None:
                 by_base.setdefault(spec.base, []).append(t)
         self.groups = tuple(tuple(ids) for ids in by_base.values() if len(ids) > 1)
-        self.group_of = {t: (ids, p) for ids in self.groups for p, t in enumerate(ids)}
-        # the same as a list by task (place's lookup), None for a task in no group
-        self.place_of = [self.group_of.get(t) for t in range(len(k.scenario.tasks))]
+        # per task: (its group, its position there), or None for a task in no group
+        self.place_of: list[tuple[tuple[int, ...], int] | None] = [None] * len(k.scenario.tasks)
+        for ids in self.groups:
+            for p, t in enumerate(ids):
+                self.place_of[t] = (ids, p)
         # (a << 32 | b) -> how task tuple id a compares with id b: _LESS, _MORE or _SAME
         self.order_of_ids: dict[int, int] = {}
         # per task: the copy before it in its group, or -1 (first copy, or no group)
