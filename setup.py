@@ -45,7 +45,7 @@ def extensions() -> list[object]:
     native = runpy.run_path(str(ROOT / "mempool_cli" / "native.py"))
     modules: list[object] = [
         Extension(
-            source.removesuffix(".c").replace("/", "."),
+            native["module_name"](source),
             [source],
             extra_compile_args=["-O2"],
             optional=True,

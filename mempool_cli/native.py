@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-__all__ = ["C_SOURCES", "MODULES", "compiled", "stale", "summary"]
+__all__ = ["C_SOURCES", "MODULES", "compiled", "module_name", "stale", "summary"]
 
 # The modules the search spends its time in, as paths from the repository root.
 MODULES = (
@@ -30,7 +30,9 @@ MODULES = (
 C_SOURCES = ("mempool_cli/explore/cvisited.c",)
 
 
-def _name(path: str) -> str:
+def module_name(path: str) -> str:
+    """The module a source of ``MODULES`` or ``C_SOURCES`` builds (setup.py names its
+    extensions so)."""
     return path.removesuffix(".py").removesuffix(".c").replace("/", ".")
 
 
@@ -38,7 +40,7 @@ def _built(path: str) -> Path | None:
     """The extension module ``path`` was built into, or None where it runs as Python (or,
     for a C source, is not there)."""
     try:
-        module = importlib.import_module(_name(path))
+        module = importlib.import_module(module_name(path))
     except ImportError:
         return None
     built = Path(str(module.__file__))
@@ -47,7 +49,7 @@ def _built(path: str) -> Path | None:
 
 def compiled() -> tuple[str, ...]:
     """The modules of ``MODULES`` and ``C_SOURCES`` that import as C extensions."""
-    return tuple(_name(path) for path in MODULES + C_SOURCES if _built(path) is not None)
+    return tuple(module_name(path) for path in MODULES + C_SOURCES if _built(path) is not None)
 
 
 def stale() -> tuple[str, ...]:
@@ -60,7 +62,7 @@ def stale() -> tuple[str, ...]:
             continue
         source = built.with_name(Path(path).name)
         if source.exists() and source.stat().st_mtime > built.stat().st_mtime:
-            out.append(_name(path))
+            out.append(module_name(path))
     return tuple(out)
 
 
@@ -69,8 +71,8 @@ def summary() -> str:
     done = compiled()
     if not done:
         return "search modules: interpreted (no C extension was built)"
-    mypyc = sum(_name(path) in done for path in MODULES)
-    c = sum(_name(path) in done for path in C_SOURCES)
+    mypyc = sum(module_name(path) in done for path in MODULES)
+    c = sum(module_name(path) in done for path in C_SOURCES)
     how = f"{mypyc} of {len(MODULES)} with mypyc, {c} of {len(C_SOURCES)} from C"
     if len(done) == len(MODULES) + len(C_SOURCES):
         return f"search modules: compiled ({how})"
